@@ -1,0 +1,295 @@
+"""``StorInferCache``: a LangChain LLM cache that answers similar questions from the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.embeddings import Embeddings
+from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
+from langchain_core.outputs import ChatGeneration, Generation
+
+from storinfer_langchain.store import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_THRESHOLD,
+    QAPair,
+    QAStore,
+    StoreConfigError,
+    validate_threshold,
+)
+from storinfer_langchain.text import ParsedPrompt, parse_prompt, sha, stable_llm_string
+
+logger = logging.getLogger(__name__)
+
+
+def llm_partition(llm_string: str, context: str = "") -> str:
+    """Partition key of an LLM configuration plus the context its answers depend on."""
+    return "llm-" + sha(stable_llm_string(llm_string), context, length=24)
+
+
+def partition_for_model(model: Any, *, system_prompt: str | None = None, stop: list[str] | None = None) -> str:
+    """The partition :class:`StorInferCache` uses for ``model`` (called with this system prompt).
+
+    Precompute into this partition to have ``set_llm_cache(StorInferCache(...))`` serve the
+    precomputed pairs to that model.
+
+    Example:
+        ```python
+        chat = default_chat_model()
+        precomputer = Precomputer(store, partition=partition_for_model(chat))
+        ```
+    """
+    from langchain_core.language_models import BaseChatModel, BaseLLM
+    from langchain_core.load import dumps
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    if isinstance(model, BaseChatModel):
+        llm_string = model._get_llm_string(stop=stop)
+        messages = ([SystemMessage(system_prompt)] if system_prompt else []) + [HumanMessage("?")]
+        parsed = parse_prompt(dumps(messages))
+        return llm_partition(llm_string, parsed.context)
+    if isinstance(model, BaseLLM):
+        if system_prompt:
+            msg = "A text LLM has no system prompt; leave system_prompt unset."
+            raise ValueError(msg)
+        params = {**model.dict(), "stop": stop}
+        return llm_partition(str(sorted(params.items())), "")
+    msg = f"partition_for_model() takes a LangChain chat model or LLM, not {type(model).__name__}."
+    raise TypeError(msg)
+
+
+def dump_generations(generations: Sequence[Generation]) -> str:
+    """JSON of generations: text, generation_info and (for chat) the whole message."""
+    out = []
+    for g in generations:
+        item: dict[str, Any] = {"text": g.text, "generation_info": g.generation_info}
+        if isinstance(g, ChatGeneration):
+            item["message"] = message_to_dict(g.message)
+        out.append(item)
+    return json.dumps(out, default=str)
+
+
+def load_generations(data: str) -> list[Generation]:
+    """Inverse of :func:`dump_generations`. Builds messages only, never arbitrary objects."""
+    gens: list[Generation] = []
+    for item in json.loads(data):
+        if "message" in item:
+            message = messages_from_dict([item["message"]])[0]
+            gens.append(ChatGeneration(message=message, generation_info=item.get("generation_info")))
+        else:
+            gens.append(Generation(text=item["text"], generation_info=item.get("generation_info")))
+    return gens
+
+
+class StorInferCache(BaseCache):
+    """LangChain LLM cache that serves stored answers to *similar* questions.
+
+    Chat models pass the conversation serialised as JSON; the cache matches on the last human
+    message and folds the system prompt and earlier turns, with the model's ``llm_string``, into
+    the partition, so an answer is only ever served to the same model, settings and context.
+
+    Setup:
+        ```bash
+        make setup
+        ```
+
+    Instantiate:
+        ```python
+        from langchain_core.globals import set_llm_cache
+        from storinfer_langchain import StorInferCache
+
+        set_llm_cache(StorInferCache(path="./storinfer_db"))
+        ```
+
+    Usage:
+        ```python
+        chat = default_chat_model()
+        chat.invoke("Who won Super Bowl 50?")            # runs the model, stores the answer
+        chat.invoke("Which team won Super Bowl 50?")     # served from the store
+        cache.stats()["hits"]                            # 1
+        ```
+
+    Args:
+        store: a :class:`QAStore` to use (else one is opened from ``path`` / ``host``).
+        path, host, port, embedding: passed to :class:`QAStore` when ``store`` is not given.
+        namespace: tenant / app name; answers never cross namespaces.
+        similarity_threshold: cosine similarity at or above which a stored question may answer.
+        guard: reject look-alike questions (other numbers, names, negation...). Keep it on.
+        k: nearest stored questions tried per lookup.
+        ttl_seconds: answers cached at run time expire after this long (None: never).
+        cache_runtime_answers: store the model's answers on a miss (``update``).
+    """
+
+    def __init__(
+        self,
+        store: QAStore | None = None,
+        *,
+        path: str | None = None,
+        host: str | None = None,
+        port: int = 8000,
+        embedding: Embeddings | None = None,
+        namespace: str = DEFAULT_NAMESPACE,
+        similarity_threshold: float = DEFAULT_THRESHOLD,
+        guard: bool = True,
+        k: int = 4,
+        ttl_seconds: float | None = None,
+        cache_runtime_answers: bool = True,
+    ) -> None:
+        self.similarity_threshold = validate_threshold(similarity_threshold)
+        if ttl_seconds is not None and not (isinstance(ttl_seconds, (int, float)) and math.isfinite(ttl_seconds) and ttl_seconds > 0):
+            msg = f"ttl_seconds must be a positive number of seconds or None, got {ttl_seconds!r}"
+            raise StoreConfigError(msg)
+        if not isinstance(namespace, str) or not namespace.strip():
+            msg = "namespace must be a non-empty string (e.g. your tenant or app name)."
+            raise StoreConfigError(msg)
+        if store is None:
+            if path is None and host is None:
+                msg = "Pass store=QAStore(...), path= (a local folder) or host= (a Chroma server)."
+                raise StoreConfigError(msg)
+            store = QAStore(path, host=host, port=port, embedding=embedding)
+        self.store = store
+        self.namespace = namespace
+        self.guard = guard
+        self.k = int(k)
+        self.ttl_seconds = ttl_seconds
+        self.cache_runtime_answers = cache_runtime_answers
+        self._stats_lock = threading.Lock()
+        self._reset_counters()
+
+    # --- counters ------------------------------------------------------------------------------
+    def _reset_counters(self) -> None:
+        with self._stats_lock:
+            self._counts = dict.fromkeys(
+                ("lookups", "hits", "exact_hits", "misses", "skipped", "errors", "updates", "guard_rejections"), 0
+            )
+            self._similarities: deque[float] = deque(maxlen=10_000)
+            self._recent: deque[dict[str, Any]] = deque(maxlen=20)
+
+    def stats(self) -> dict[str, Any]:
+        """Hit/miss counters, hit rate, and the similarity of hits (recent ones listed)."""
+        with self._stats_lock:
+            c = dict(self._counts)
+            sims = list(self._similarities)
+            recent = list(self._recent)
+        answered = c["hits"] + c["misses"]
+        c["hit_rate"] = c["hits"] / answered if answered else 0.0
+        c["hit_similarity"] = (
+            {"min": min(sims), "mean": sum(sims) / len(sims), "max": max(sims)} if sims else None
+        )
+        c["recent_hits"] = recent
+        return c
+
+    def reset_stats(self) -> None:
+        """Zero the counters (the stored pairs stay)."""
+        self._reset_counters()
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self._counts[key] += n
+
+    # --- BaseCache -----------------------------------------------------------------------------
+    def _parse(self, prompt: str, llm_string: str) -> tuple[ParsedPrompt, str]:
+        parsed = parse_prompt(prompt)
+        return parsed, llm_partition(llm_string, parsed.context)
+
+    def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        """Return stored generations for a close-enough question of this model, else None.
+
+        Never raises: a store failure is logged, counted in ``stats()["errors"]``, and is a miss
+        (the model then runs, so a failing cache costs time, not answers).
+        """
+        self._count("lookups")
+        try:
+            parsed, partition = self._parse(prompt, llm_string)
+            if parsed.question is None:
+                self._count("skipped")
+                return None
+            found = self.store.lookup(
+                parsed.question,
+                namespace=self.namespace,
+                partition=partition,
+                threshold=self.similarity_threshold,
+                k=self.k,
+                guard=self.guard,
+            )
+        except Exception:
+            logger.warning("StorInfer lookup failed; running the model instead", exc_info=True)
+            self._count("errors")
+            return None
+        if found.rejected:
+            self._count("guard_rejections", len(found.rejected))
+        if found.match is None:
+            self._count("skipped" if found.reason.startswith("question") else "misses")
+            return None
+        m = found.match
+        with self._stats_lock:
+            self._counts["hits"] += 1
+            self._counts["exact_hits"] += int(found.reason == "exact")
+            self._similarities.append(m.similarity)
+            self._recent.append(
+                {"question": parsed.question, "matched": m.question, "similarity": round(m.similarity, 4),
+                 "origin": m.metadata.get("origin"), "id": m.id}
+            )
+        stored = m.metadata.get("generations")
+        if stored:
+            return load_generations(stored)
+        if parsed.is_chat:
+            return [ChatGeneration(message=AIMessage(content=m.answer))]
+        return [Generation(text=m.answer)]
+
+    def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        """Store the model's answer to this question (skipped for tool calls or empty text)."""
+        if not self.cache_runtime_answers or not return_val:
+            return
+        try:
+            parsed, partition = self._parse(prompt, llm_string)
+            if parsed.question is None or self.store.question_problem(parsed.question):
+                return
+            first = return_val[0]
+            message = getattr(first, "message", None)
+            if getattr(message, "tool_calls", None) or not first.text.strip():
+                return  # a tool call or an empty reply is no answer to serve to someone else
+            expires = time.time() + self.ttl_seconds if self.ttl_seconds else 0.0
+            self.store.add(
+                [
+                    QAPair(
+                        question=parsed.question,
+                        answer=first.text,
+                        partition=partition,
+                        namespace=self.namespace,
+                        origin="runtime",
+                        generations=dump_generations(return_val),
+                        expires_at=expires,
+                    )
+                ]
+            )
+            self._count("updates")
+        except Exception:
+            logger.warning("StorInfer could not store an answer; it was still returned", exc_info=True)
+            self._count("errors")
+
+    def clear(self, **kwargs: Any) -> None:
+        """Delete this namespace's pairs. ``clear(origin="runtime")`` keeps precomputed ones."""
+        self.store.clear(namespace=self.namespace, partition=kwargs.get("partition"), origin=kwargs.get("origin"))
+
+    # Chroma's local client has no async API and embedding is CPU work: both run in a worker
+    # thread so the event loop keeps serving other requests meanwhile.
+    async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        """Async :meth:`lookup` (runs in a worker thread; never blocks the event loop)."""
+        return await asyncio.to_thread(self.lookup, prompt, llm_string)
+
+    async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
+        """Async :meth:`update` (runs in a worker thread)."""
+        await asyncio.to_thread(self.update, prompt, llm_string, return_val)
+
+    async def aclear(self, **kwargs: Any) -> None:
+        """Async :meth:`clear` (runs in a worker thread)."""
+        await asyncio.to_thread(self.clear, **kwargs)

@@ -1,0 +1,82 @@
+"""Helpers shared by integration tests: a real Chroma server and a non-root child process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def chroma_server(path: Path) -> Iterator[int]:
+    """Run `chroma run --path PATH` on a free port; yield the port."""
+    port = free_port()
+    log = open(path.parent / f"chroma-{port}.log", "w")
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None:
+                raise RuntimeError(f"chroma run exited: {(path.parent / f'chroma-{port}.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("chroma run did not start within 60 s")
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def run_python(code: str, *, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter of this venv, from the repository root."""
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1", "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                          env=env, cwd=str(Path(__file__).resolve().parents[2]))
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """Make ``path`` read-only for this process: chmod for a normal user; for root (whom modes do
+    not stop) a read-only bind mount. Skips the test where neither is possible."""
+    import pytest
+
+    if os.geteuid() != 0:
+        os.chmod(path, 0o555)
+        try:
+            yield
+        finally:
+            os.chmod(path, 0o755)
+        return
+    ok = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True).returncode == 0
+    if ok and subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", str(path)], capture_output=True)
+        ok = False
+    if not ok:
+        pytest.skip("running as root without mount rights: no way to make a directory read-only here")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)

@@ -1,0 +1,126 @@
+"""StorInferCache behind real LangChain models (the offline SmolLM2), on real Chroma and MiniLM."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.globals import set_llm_cache
+from langchain_core.load import dumps
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.outputs import Generation
+
+from storinfer_langchain import QAPair, StorInferCache, partition_for_model
+from storinfer_langchain.store import StoreConfigError
+
+
+def test_set_llm_cache_serves_repeat_and_paraphrase_not_unrelated(store, chat):
+    cache = StorInferCache(store)
+    set_llm_cache(cache)
+    first = chat.invoke("What does AFC stand for in American football?")
+    assert cache.stats()["misses"] == 1 and cache.stats()["updates"] == 1
+    again = chat.invoke("What does AFC stand for in American football?")
+    para = chat.invoke("In American football, what does the AFC stand for?")
+    s = cache.stats()
+    assert s["hits"] == 2 and s["exact_hits"] == 1
+    assert again.content == first.content == para.content
+    chat.invoke("What is the capital of France?")
+    chat.invoke("What does NFC stand for in American football?")  # look-alike: model runs
+    s = cache.stats()
+    assert s["hits"] == 2 and s["misses"] == 3
+    assert s["hit_rate"] == pytest.approx(2 / 5)
+    assert 0.85 <= s["hit_similarity"]["min"] <= s["hit_similarity"]["max"] == 1.0
+    assert s["recent_hits"][-1]["matched"] == "What does AFC stand for in American football?"
+    assert store.count(origin="runtime") == 3  # one per miss
+
+
+async def test_async_path(store, chat):
+    cache = StorInferCache(store)
+    set_llm_cache(cache)
+    first = await chat.ainvoke("Who is the quarterback of the Denver Broncos?")
+    second = await chat.ainvoke("Who is the Denver Broncos' quarterback?")
+    assert second.content == first.content
+    assert cache.stats()["hits"] == 1 and cache.stats()["misses"] == 1
+    await cache.aclear()
+    assert store.count() == 0
+    assert await cache.alookup(dumps([HumanMessage("Who is the quarterback of the Denver Broncos?")]), "x") is None
+
+
+def test_precomputed_pairs_serve_a_chat_model(store, chat):
+    store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", partition=partition_for_model(chat))])
+    cache = StorInferCache(store)
+    set_llm_cache(cache)
+    reply = chat.invoke("Who was the winner of Super Bowl 50?")
+    assert reply.content == "The Denver Broncos." and cache.stats()["hits"] == 1
+    # The same model with a system prompt is another partition: it must run.
+    chat.invoke([SystemMessage("Answer in French."), HumanMessage("Who was the winner of Super Bowl 50?")])
+    assert cache.stats()["misses"] == 1
+
+
+def test_other_model_settings_and_system_prompts_never_share_answers(store, chat):
+    from storinfer_langchain import default_chat_model
+
+    other = default_chat_model(max_new_tokens=24)  # same weights, other llm_string
+    assert partition_for_model(other) != partition_for_model(chat)
+    cache = StorInferCache(store)
+    set_llm_cache(cache)
+    chat.invoke("Name one famous stadium.")
+    other.invoke("Name one famous stadium.")
+    chat.invoke([SystemMessage("Be brief."), HumanMessage("Name one famous stadium.")])
+    assert cache.stats()["hits"] == 0 and cache.stats()["misses"] == 3
+    assert len(store.stats()["by_partition"]) == 3
+
+
+def test_text_llm_generations_round_trip(store, chat):
+    from langchain_huggingface import HuggingFacePipeline
+
+    llm = HuggingFacePipeline(pipeline=chat.llm.pipeline, model_id="smollm2-text", pipeline_kwargs={"max_new_tokens": 16})
+    cache = StorInferCache(store)
+    set_llm_cache(cache)
+    first = llm.generate(["The capital of France is"])
+    second = llm.generate(["The capital of France is"])
+    assert cache.stats()["hits"] == 1
+    assert second.generations == first.generations
+    assert isinstance(second.generations[0][0], Generation)
+
+
+def test_bad_prompts_are_safe_misses(store, chat):
+    cache = StorInferCache(store)
+    store.add([QAPair("Who won Super Bowl 50?", "Denver", partition=partition_for_model(chat))])
+    llm_string = chat._get_llm_string()
+    huge = dumps([HumanMessage("Who won Super Bowl 50? " + "x" * 100_000)])
+    assert cache.lookup(huge, llm_string) is None
+    assert cache.lookup(dumps([HumanMessage("")]), llm_string) is None
+    image = HumanMessage(content=[{"type": "text", "text": "Who won Super Bowl 50?"}, {"type": "image_url", "image_url": {"url": "u"}}])
+    assert cache.lookup(dumps([image]), llm_string) is None
+    assert cache.lookup(12345, llm_string) is None  # type: ignore[arg-type]
+    assert cache.stats()["skipped"] == 4 and cache.stats()["errors"] == 0
+    cache.update(huge, llm_string, [Generation(text="should not be stored")])
+    assert store.count() == 1
+    # Through LangChain: an empty question runs the model instead of failing.
+    set_llm_cache(cache)
+    assert isinstance(chat.invoke(" ").content, str)
+
+
+def test_a_failing_store_is_a_miss_not_a_crash(store, chat, caplog, monkeypatch):
+    cache = StorInferCache(store)
+    set_llm_cache(cache)
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("the Chroma server went away")
+
+    monkeypatch.setattr(store, "_partition_collection", broken)  # breaks after opening
+    reply = chat.invoke("What is the capital of France?")
+    assert reply.content
+    assert cache.stats()["errors"] == 2  # the lookup, then the update
+    assert "StorInfer lookup failed" in caplog.text
+
+
+@pytest.mark.parametrize("kwargs", [{"similarity_threshold": float("nan")}, {"similarity_threshold": 2},
+                                    {"ttl_seconds": -1}, {"namespace": ""}])
+def test_bad_configuration_is_refused(store, kwargs):
+    with pytest.raises(StoreConfigError):
+        StorInferCache(store, **kwargs)
+
+
+def test_needs_a_store():
+    with pytest.raises(StoreConfigError, match="path="):
+        StorInferCache()

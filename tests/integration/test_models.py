@@ -1,0 +1,42 @@
+"""The offline default models: loaded once, offline, usable through LangChain."""
+
+import math
+
+from langchain_core.messages import HumanMessage
+
+from storinfer_langchain import DEFAULT_EMBEDDING_NAME, default_chat_model, default_embeddings
+from storinfer_langchain.embeddings import embedding_name
+from storinfer_langchain.llms import SMOLLM2_MODEL_ID, _load_hf
+
+
+def test_embeddings_are_minilm_normalised_384(embeddings):
+    v = embeddings.embed_query("Who won Super Bowl 50?")
+    assert len(v) == 384
+    assert math.isclose(sum(x * x for x in v), 1.0, rel_tol=1e-4)
+    assert embedding_name(embeddings) == DEFAULT_EMBEDDING_NAME
+    assert default_embeddings() is embeddings  # one instance per process
+
+
+def test_chat_model_loads_weights_once(chat):
+    other = default_chat_model(max_new_tokens=8)
+    assert other.llm.pipeline.model is chat.llm.pipeline.model
+    assert _load_hf.cache_info().currsize == 1
+
+
+def test_llm_string_names_the_model_and_settings(chat):
+    s = chat._get_llm_string()
+    assert SMOLLM2_MODEL_ID in s and "max_new_tokens" in s
+
+
+def test_chat_answers_and_streams(chat):
+    reply = chat.invoke("What is the capital of France?")
+    assert isinstance(reply.content, str) and reply.content.strip()
+    chunks = list(chat.stream("What is the capital of France?"))
+    assert "".join(c.content for c in chunks) == reply.content  # greedy: same text
+
+
+def test_seeded_sampling_repeats_and_batches(chat):
+    convs = [[HumanMessage("Write a question about football.")], [HumanMessage("Write a question about music.")]]
+    a = chat.generate_batch(convs, temperature=1.0, top_p=0.95, seed=3)
+    b = chat.generate_batch(convs, temperature=1.0, top_p=0.95, seed=3)
+    assert a == b and len(a) == 2 and all(a)

@@ -1,0 +1,185 @@
+"""QAStore on real Chroma on disk with the real all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from helpers import chroma_server, read_only, run_python
+from storinfer_langchain import EmbeddingMismatchError, QAPair, QAStore, SchemaVersionError, StoreConfigError
+
+PAIRS = [
+    QAPair("Who won Super Bowl 50?", "The Denver Broncos.", doc_id="d1", chunk_id="c1", chunk_hash="h1"),
+    QAPair("Which NFL team represented the NFC at Super Bowl 50?", "The Carolina Panthers.", doc_id="d1", chunk_id="c1"),
+    QAPair("Where was Super Bowl 50 played?", "Levi's Stadium in Santa Clara.", doc_id="d1", chunk_id="c2"),
+]
+
+
+def test_exact_paraphrase_and_unrelated(store):
+    store.add(PAIRS)
+    exact = store.lookup("who won super bowl 50")
+    assert exact.hit and exact.reason == "exact" and exact.match.answer == "The Denver Broncos."
+    para = store.lookup("Who was the winner of Super Bowl 50?")
+    assert para.hit and para.reason == "similar" and para.match.answer == "The Denver Broncos."
+    assert para.match.source_ids == {"doc_id": "d1", "chunk_id": "c1", "chunk_hash": "h1"}
+    assert not store.lookup("What is the capital of France?").hit
+
+
+def test_look_alike_is_not_a_hit(store):
+    store.add(PAIRS + [QAPair("What halftime performer previously headlined Super Bowl XLVIII?", "Bruno Mars")])
+    # cosine 0.989, far above the default threshold: only the guard stops it
+    found = store.lookup("What halftime performer previously headlined Super Bowl XLVII?")
+    assert not found.hit and found.reason == "guard"
+    assert found.best_similarity > 0.98 and "XLVII" in found.rejected[0][1]
+    # AFC / NFC embed at 0.94: below the default threshold, and rejected by the guard below it
+    found = store.lookup("Which NFL team represented the AFC at Super Bowl 50?", threshold=0.9)
+    assert not found.hit and found.reason == "guard"
+    assert found.rejected and "AFC" in found.rejected[0][1]
+
+
+def test_adding_again_is_idempotent_and_updates(store):
+    store.add(PAIRS)
+    store.add(PAIRS)
+    assert store.count() == 3
+    store.add([QAPair("WHO WON SUPER BOWL 50", "Denver.")])
+    assert store.count() == 3
+    assert store.lookup("Who won Super Bowl 50?").match.answer == "Denver."
+
+
+def test_invalid_pairs_write_nothing(store):
+    with pytest.raises(ValueError, match="empty answer"):
+        store.add([QAPair("Fine question?", "fine answer"), QAPair("Empty answer?", "  ")])
+    with pytest.raises(ValueError, match="empty question"):
+        store.add([QAPair(" ", "answer")])
+    assert store.count() == 0
+
+
+def test_partition_is_a_hard_prefilter(store):
+    # An identical question in partition A must not shadow a paraphrase in partition B.
+    store.add([QAPair("Who won Super Bowl 50?", "A's answer", partition="A"),
+               QAPair("Who was the winner of Super Bowl 50?", "B's answer", partition="B")])
+    found = store.lookup("Who won Super Bowl 50?", partition="B")
+    assert found.hit and found.match.answer == "B's answer" and found.reason == "similar"
+    assert not store.lookup("Who won Super Bowl 50?", partition="C").hit
+
+
+def test_namespace_is_a_hard_prefilter(store):
+    store.add([QAPair("Who won Super Bowl 50?", "tenant one's answer", namespace="t1")])
+    assert not store.lookup("Who won Super Bowl 50?", namespace="t2").hit
+    assert store.lookup("Who won Super Bowl 50?", namespace="t1").match.answer == "tenant one's answer"
+    assert store.search("Who won Super Bowl 50?", namespace="t2") == []
+
+
+def test_long_prompt_sharing_a_prefix_is_a_miss_not_a_wrong_hit(store):
+    store.add(PAIRS)
+    long_q = "Who won Super Bowl 50? " + "Ignore that and tell me about the weather. " * 2500  # ~100k chars
+    found = store.lookup(long_q)
+    assert not found.hit and "longer" in found.reason
+    # Under the character cap but past the model's 256 tokens: still a miss.
+    store.max_query_chars = 10**6
+    assert "embedding model reads" in store.lookup(long_q).reason
+
+
+def test_ttl_expiry_and_purge(store):
+    store.add([QAPair("Who won Super Bowl 50?", "old", origin="runtime", expires_at=time.time() + 0.5),
+               QAPair("Where was Super Bowl 50 played?", "Levi's Stadium")])
+    assert store.lookup("Who won Super Bowl 50?").hit
+    later = time.time() + 1
+    assert not store.lookup("Who won Super Bowl 50?", now=later).hit
+    assert not store.lookup("Who was the winner of Super Bowl 50?", now=later).hit
+    assert store.purge_expired(now=later) == 1
+    assert store.count() == 1
+
+
+def test_delete_where_and_clear(store):
+    store.add(PAIRS + [QAPair("Who won Super Bowl 50?", "x", namespace="other")])
+    assert store.delete_where(chunk_id="c1") == 2
+    with pytest.raises(ValueError, match="at least one filter"):
+        store.delete_where()
+    assert store.clear() == 1  # the default namespace only
+    assert store.count() == 1 and store.count(namespace="other") == 1
+
+
+def test_persists_across_reopen(tmp_path, embeddings):
+    with QAStore(tmp_path / "s", embedding=embeddings) as s:
+        s.add(PAIRS)
+    with QAStore(tmp_path / "s", embedding=embeddings) as s:
+        assert s.count() == 3
+        assert s.lookup("Who was the winner of Super Bowl 50?").hit
+
+
+def test_store_from_another_embedder_is_refused(tmp_path, embeddings):
+    with QAStore(tmp_path / "s", embedding=embeddings) as s:
+        s.add(PAIRS)
+    with pytest.raises(EmbeddingMismatchError, match="all-MiniLM-L6-v2"):
+        QAStore(tmp_path / "s", embedding=DeterministicFakeEmbedding(size=384), embedding_name="fake-384")
+    with pytest.raises(EmbeddingMismatchError, match="dims"):
+        QAStore(tmp_path / "s", embedding=DeterministicFakeEmbedding(size=16))
+    with QAStore(tmp_path / "s", embedding=embeddings) as s:  # still intact
+        assert s.count() == 3
+
+
+def test_foreign_collection_and_other_schema_are_refused(tmp_path, embeddings):
+    import chromadb
+    from chromadb.config import Settings
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "s"), settings=Settings(anonymized_telemetry=False))
+    client.create_collection("storinfer", embedding_function=None)
+    client.create_collection("future", metadata={"storinfer_schema": 99}, embedding_function=None)
+    del client
+    with pytest.raises(SchemaVersionError, match="not made by StorInfer"):
+        QAStore(tmp_path / "s", embedding=embeddings)
+    with pytest.raises(SchemaVersionError, match="schema 99"):
+        QAStore(tmp_path / "s", embedding=embeddings, collection_name="future")
+
+
+def test_retriever_returns_answers_with_metadata(store):
+    store.add(PAIRS)
+    docs = store.as_retriever(k=2).invoke("Who won the Super Bowl?")
+    assert docs[0].page_content == "The Denver Broncos."
+    meta = docs[0].metadata
+    assert meta["question"] == "Who won Super Bowl 50?" and meta["doc_id"] == "d1" and 0 < meta["similarity"] <= 1
+    assert docs[0].metadata["similarity"] >= docs[1].metadata["similarity"]
+    assert store.as_retriever(score_threshold=0.99).invoke("Who won the Super Bowl?") == []
+    assert store.as_retriever().invoke("") == []
+
+
+async def test_retriever_async(store):
+    store.add(PAIRS)
+    docs = await store.as_retriever(k=1).ainvoke("Where was Super Bowl 50 played?")
+    assert docs[0].page_content == "Levi's Stadium in Santa Clara."
+
+
+def test_second_process_gets_a_clear_error(store):
+    code = (
+        "from storinfer_langchain import QAStore, StoreLockedError\n"
+        f"try:\n    QAStore({store.path!r})\nexcept StoreLockedError as e:\n    print('LOCKED', e)\n"
+    )
+    out = run_python(code)
+    assert "LOCKED" in out.stdout, out.stderr[-2000:]
+    assert "chroma run --path" in out.stdout
+
+
+def test_read_only_directory_is_refused_clearly(tmp_path, embeddings):
+    with QAStore(tmp_path / "ro", embedding=embeddings) as s:
+        s.add(PAIRS)
+    before = sorted((p.name, p.stat().st_size) for p in (tmp_path / "ro").rglob("*") if p.is_file())
+    with read_only(tmp_path / "ro"):
+        with pytest.raises(StoreConfigError, match="not writable"):
+            QAStore(tmp_path / "ro", embedding=embeddings)
+        assert sorted((p.name, p.stat().st_size) for p in (tmp_path / "ro").rglob("*") if p.is_file()) == before
+    with QAStore(tmp_path / "ro", embedding=embeddings) as s:
+        assert s.count() == 3  # nothing lost
+
+
+def test_chroma_server_mode(tmp_path, embeddings):
+    with chroma_server(tmp_path / "server-data") as port:
+        a = QAStore(host="127.0.0.1", port=port, embedding=embeddings)
+        b = QAStore(host="127.0.0.1", port=port, embedding=embeddings)  # a second replica
+        a.add(PAIRS)
+        found = b.lookup("Who was the winner of Super Bowl 50?")
+        assert found.hit and found.match.answer == "The Denver Broncos."
+        with pytest.raises(EmbeddingMismatchError):
+            QAStore(host="127.0.0.1", port=port, embedding=DeterministicFakeEmbedding(size=384))
