@@ -1,7 +1,9 @@
 """The ``storinfer`` command line: the offline job and store maintenance.
 
-    storinfer prepare-models                 convert the offline LLM once (make setup runs it)
-    storinfer stats --store PATH             what the store holds
+    storinfer prepare-models                          convert the offline LLM once (make setup runs it)
+    storinfer precompute DOCS --store PATH [...]      documents -> stored question-answer pairs
+    storinfer stats --store PATH                      what the store holds
+    storinfer export --store PATH --out pairs.jsonl   the pairs as JSON lines
 """
 
 from __future__ import annotations
@@ -43,6 +45,55 @@ def cmd_prepare_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_llm(spec: str) -> Any:
+    """``default`` (the offline SmolLM2) or ``module:factory`` returning a LangChain chat model."""
+    if spec == "default":
+        from storinfer_langchain.llms import default_chat_model
+
+        return default_chat_model()
+    import importlib
+
+    module, _, name = spec.partition(":")
+    if not name:
+        msg = f"--llm takes 'default' or 'module:factory' (a function returning a chat model), got {spec!r}"
+        raise ValueError(msg)
+    return getattr(importlib.import_module(module), name)()
+
+
+def cmd_precompute(args: argparse.Namespace) -> int:
+    from storinfer_langchain.generation import GenerationConfig
+    from storinfer_langchain.loading import load_documents
+    from storinfer_langchain.precompute import Precomputer
+
+    docs, problems = load_documents(args.docs, skip_bad_files=args.skip_bad_files)
+    for p in problems:
+        print(f"skipped: {p}", file=sys.stderr)
+    config = GenerationConfig(
+        max_per_chunk=args.max_per_chunk,
+        max_calls_per_chunk=args.max_calls_per_chunk,
+        masking=not args.no_masking,
+        adaptive=not args.no_adaptive,
+    )
+    llm = _load_llm(args.llm)
+    with _open_store(args) as store:
+        pre = Precomputer(store, llm=llm, namespace=args.namespace, partition=args.partition,
+                          chunk_size=args.chunk_size, config=config)
+        summary = pre.run(docs, prune=args.prune, progress=not args.quiet, export_path=args.export)
+    print(summary)
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from storinfer_langchain.precompute import export_jsonl
+
+    with _open_store(args) as store:
+        n = export_jsonl(store, args.out, namespace=args.namespace, partition=args.partition)
+    print(f"{n} pairs written to {args.out}")
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         print(json.dumps(store.stats(), indent=2))
@@ -57,6 +108,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare-models", help="convert the offline SmolLM2 GGUF to a bfloat16 folder once")
     p.add_argument("--force", action="store_true", help="convert again even if done")
     p.set_defaults(func=cmd_prepare_models)
+
+    p = sub.add_parser("precompute", help="generate, answer and store question-answer pairs for documents")
+    p.add_argument("docs", help="a folder or file: .txt/.md (one document each), .jsonl ({'text','id'}), SQuAD .json")
+    _add_store_args(p)
+    p.add_argument("--llm", default="default", help="'default' (offline SmolLM2) or module:factory returning a chat model")
+    p.add_argument("--namespace", default="default")
+    p.add_argument("--partition", default="default")
+    p.add_argument("--max-per-chunk", type=int, default=12, help="questions kept per chunk (default 12)")
+    p.add_argument("--max-calls-per-chunk", type=int, default=4, help="question-writing LLM calls per chunk (default 4)")
+    p.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (default 1000)")
+    p.add_argument("--prune", action="store_true", help="also remove pairs of documents no longer in DOCS")
+    p.add_argument("--no-masking", action="store_true", help="ablation: do not show earlier questions to the generator")
+    p.add_argument("--no-adaptive", action="store_true", help="ablation: fixed temperature/top-p, no early stop")
+    p.add_argument("--skip-bad-files", action="store_true", help="leave out unreadable files instead of stopping")
+    p.add_argument("--export", help="also write the partition's pairs to this JSONL file")
+    p.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_precompute)
+
+    p = sub.add_parser("export", help="write stored pairs as JSON lines")
+    _add_store_args(p)
+    p.add_argument("--out", required=True, help="output .jsonl file")
+    p.add_argument("--namespace", default=None, help="only this namespace")
+    p.add_argument("--partition", default=None, help="only this partition")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("stats", help="what a store holds: pairs by namespace, partition, origin; bytes on disk")
     _add_store_args(p)
@@ -74,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("pass --store PATH (a local store folder) or --host HOST (a Chroma server)")
     try:
         return int(args.func(args))
-    except (StorInferError, ValueError, OSError) as err:
+    except (StorInferError, ValueError, TypeError, OSError) as err:
         print(f"storinfer {args.command}: error: {err}", file=sys.stderr)
         return 2
 

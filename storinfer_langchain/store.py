@@ -603,6 +603,13 @@ class QAStore:
         found = [m for col in cols for m in self._nearest(col, vector, k, now)]
         return sorted(found, key=lambda m: -m.similarity)[:k]
 
+    def search_by_vector(
+        self, vector: list[float], *, namespace: str = DEFAULT_NAMESPACE, partition: str = DEFAULT_PARTITION, k: int = 4
+    ) -> list[Match]:
+        """The ``k`` stored questions of one partition nearest to an embedding vector."""
+        col = self._partition_collection(namespace, partition, create=False)
+        return self._nearest(col, vector, k, None) if col is not None and col.count() else []
+
     def _nearest(self, col: Any, vector: list[float], k: int, now: float | None) -> list[Match]:
         """Up to ``k`` nearest unexpired pairs of one partition collection, best first."""
         now = time.time() if now is None else now

@@ -1,0 +1,108 @@
+"""Unique questions per LLM call: masking + adaptive sampling versus naive sampling, same budget.
+
+For each of the 54 SQuAD Super Bowl paragraphs, both modes make exactly ``--calls`` question-
+writing calls (early stopping off, so the budget is equal) with the same seeds:
+
+* paper:  the accepted questions are shown back to the generator (masking) and temperature /
+          top-p follow the duplicate and junk rates (adaptive sampling);
+* naive:  the same prompt every call, fixed temperature 0.7 / top-p 0.9.
+
+Both keep a candidate only if it is a well-formed, on-topic question that is not a duplicate
+(cosine >= 0.90 and the guard finds no difference) of one already accepted for the corpus, the
+same rule as precompute. Answering costs one call per accepted question in both, so pairs per
+LLM call = unique / (generation calls + unique).
+
+    python benchmarks/precompute_ablation.py [--calls 3] [--paragraphs 54] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from storinfer_langchain import default_chat_model, default_embeddings  # noqa: E402
+from storinfer_langchain.generation import GenerationConfig, QuestionGenerator  # noqa: E402
+from storinfer_langchain.guard import conflict  # noqa: E402
+from storinfer_langchain.squad import load_squad  # noqa: E402
+from storinfer_langchain.text import sha  # noqa: E402
+
+DEFAULT_SQUAD = Path(__file__).resolve().parents[2] / "shared/data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json"
+
+
+def run_mode(name: str, config: GenerationConfig, docs, chat, emb) -> dict:
+    gen = QuestionGenerator(chat, emb, config)
+    accepted: list[str] = []
+    vectors: list[np.ndarray] = []
+    totals = dict(calls=0, candidates=0, duplicates=0, junk=0, off_topic=0)
+    chunk_vecs = emb.embed_documents([d.page_content for d in docs])
+    started = time.perf_counter()
+    for i, (doc, cvec) in enumerate(zip(docs, chunk_vecs)):
+        cv = np.array(cvec)
+        mat = np.array(vectors) if vectors else np.zeros((0, len(cv)))
+        near = [accepted[j] for j in np.argsort(-(mat @ cv))[: config.store_neighbours]] if vectors else []
+
+        def stored_duplicate(q: str, v: list[float], mat=mat) -> bool:
+            if not len(mat):
+                return False
+            sims = mat @ np.array(v)
+            return any(sims[j] >= config.dedup_threshold and conflict(q, accepted[j]) is None
+                       for j in np.flatnonzero(sims >= config.dedup_threshold))
+
+        out = gen.generate(doc.page_content, sha(doc.id, doc.page_content, length=24), chunk_vector=cvec,
+                           neighbours=near, stored_duplicate=stored_duplicate)
+        for q in out.accepted:
+            accepted.append(q.question)
+            vectors.append(np.array(emb.embed_query(q.question)))
+        for k in totals:
+            totals[k] += getattr(out, k) if k != "calls" else out.calls
+        print(f"  [{name}] paragraph {i + 1}/{len(docs)}: +{len(out.accepted)} (total {len(accepted)})", file=sys.stderr)
+    unique = len(accepted)
+    return {
+        "mode": name, "generation_calls": totals["calls"], "unique_questions": unique,
+        "unique_per_generation_call": unique / totals["calls"],
+        "pairs_per_llm_call": unique / (totals["calls"] + unique),
+        "candidates": totals["candidates"], "rejected_duplicates": totals["duplicates"],
+        "rejected_junk": totals["junk"], "rejected_off_topic": totals["off_topic"],
+        "duplicate_rate": totals["duplicates"] / max(1, totals["candidates"]),
+        "wall_seconds": round(time.perf_counter() - started, 1), "sample": accepted[:12],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--squad", default=str(DEFAULT_SQUAD))
+    ap.add_argument("--calls", type=int, default=3, help="question-writing calls per paragraph, both modes")
+    ap.add_argument("--paragraphs", type=int, default=54)
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+
+    docs = load_squad(args.squad)[0][: args.paragraphs]
+    chat, emb = default_chat_model(), default_embeddings()
+    base = GenerationConfig(max_calls_per_chunk=args.calls, max_per_chunk=100, patience=10**6)
+    results = [
+        run_mode("masking + adaptive", base, docs, chat, emb),
+        run_mode("naive sampling", replace(base, masking=False, adaptive=False), docs, chat, emb),
+    ]
+    print(f"\n{len(docs)} SQuAD paragraphs, {args.calls} question-writing calls each, same seeds\n")
+    cols = ["generation_calls", "unique_questions", "unique_per_generation_call", "pairs_per_llm_call",
+            "candidates", "rejected_duplicates", "duplicate_rate", "rejected_junk", "rejected_off_topic", "wall_seconds"]
+    print(f"{'':28}" + "".join(f"{r['mode']:>22}" for r in results))
+    for c in cols:
+        vals = [r[c] for r in results]
+        print(f"{c:28}" + "".join(f"{v:>22.3f}" if isinstance(v, float) else f"{v:>22}" for v in vals))
+    for r in results:
+        print(f"\n{r['mode']}, first questions:\n  " + "\n  ".join(r["sample"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

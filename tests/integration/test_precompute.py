@@ -1,0 +1,207 @@
+"""Precompute with the real SmolLM2 on SQuAD paragraphs: stored, deduplicated, with provenance,
+resumable after kill -9, incremental on changed documents."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.documents import Document
+from langchain_core.runnables import RunnableLambda
+
+from storinfer_langchain import QAStore
+from storinfer_langchain.generation import GenerationConfig
+from storinfer_langchain.guard import conflict
+from storinfer_langchain.precompute import Precomputer, export_jsonl
+from storinfer_langchain.text import content_hash
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "superbowl"
+SMALL = dict(max_calls_per_chunk=2, max_per_chunk=4, max_new_tokens=80)
+
+
+def small_precomputer(store, chat, **kw):
+    return Precomputer(store, llm=chat, config=GenerationConfig(**SMALL, **kw.pop("config", {})), answer_max_new_tokens=24, **kw)
+
+
+@pytest.fixture(scope="module")
+def three_docs(squad):
+    return [Document(page_content=squad["paragraphs"][i]["context"], id=f"p{i:03d}") for i in (0, 5, 33)]
+
+
+@pytest.fixture(scope="module")
+def precomputed(tmp_path_factory, embeddings, chat, three_docs):
+    store = QAStore(tmp_path_factory.mktemp("pre") / "store", embedding=embeddings)
+    pre = small_precomputer(store, chat)
+    summary = pre.run(three_docs, progress=False)
+    yield store, pre, summary
+    store.close()
+
+
+def test_pairs_are_stored_with_provenance(precomputed, three_docs):
+    store, pre, summary = precomputed
+    pairs = list(store.iter_pairs())
+    assert summary.pairs_stored == len(pairs) > 0
+    texts = {c.chunk_id: c.text for c in pre.chunks(three_docs)}
+    for m in pairs:
+        meta = m.metadata
+        assert meta["origin"] == "precomputed"
+        assert meta["doc_id"] in {"p000", "p005", "p033"}
+        assert meta["chunk_hash"] == content_hash(texts[meta["chunk_id"]])
+        assert 0.3 <= meta["gen_temperature"] <= 1.3 and 0.7 <= meta["gen_top_p"] <= 1.0
+        assert m.question.endswith("?") and m.answer
+
+
+def test_no_two_questions_of_a_chunk_are_duplicates(precomputed, embeddings):
+    store, pre, _ = precomputed
+    by_chunk: dict[str, list[str]] = {}
+    for m in store.iter_pairs():
+        by_chunk.setdefault(m.metadata["chunk_id"], []).append(m.question)
+    for questions in by_chunk.values():
+        vecs = np.array(embeddings.embed_documents(questions))
+        for i, j in itertools.combinations(range(len(questions)), 2):
+            if vecs[i] @ vecs[j] >= pre.config.dedup_threshold:
+                assert conflict(questions[i], questions[j]), (questions[i], questions[j])
+
+
+def test_summary_adds_up(precomputed):
+    _store, _pre, s = precomputed
+    assert s.documents == 3 and s.chunks == 3 and s.chunks_processed == 3
+    assert s.accepted == s.pairs_stored + s.empty_answers
+    assert s.candidates == s.accepted + s.rejected_duplicate + s.rejected_off_topic
+    assert s.answer_calls == s.accepted
+    assert 1 <= s.generation_calls <= 3 * SMALL["max_calls_per_chunk"]
+    assert s.pairs_per_llm_call == pytest.approx(s.pairs_stored / (s.generation_calls + s.answer_calls))
+    assert "pairs per LLM call" in str(s)
+
+
+def test_a_second_run_does_nothing(precomputed, three_docs):
+    store, pre, first = precomputed
+    again = pre.run(three_docs, progress=False)
+    assert again.chunks_already_done == 3 and again.chunks_processed == 0 and again.llm_calls == 0
+    assert store.count() == first.pairs_stored
+
+
+def test_export_matches_the_store(precomputed, tmp_path):
+    store, _pre, _ = precomputed
+    n = export_jsonl(store, tmp_path / "pairs.jsonl")
+    lines = [json.loads(x) for x in (tmp_path / "pairs.jsonl").read_text().splitlines()]
+    assert n == len(lines) == store.count()
+    assert {(d["question"], d["answer"]) for d in lines} == {(m.question, m.answer) for m in store.iter_pairs()}
+    assert all(d["chunk_id"] and d["doc_id"] for d in lines)
+
+
+def test_literal_dedup_threshold(tmp_path, embeddings, chat, three_docs):
+    with QAStore(tmp_path / "s", embedding=embeddings) as store:
+        small_precomputer(store, chat, config={"dedup_guard": False}).run(three_docs[:1], progress=False)
+        questions = [m.question for m in store.iter_pairs()]
+        vecs = np.array(embeddings.embed_documents(questions))
+        sims = vecs @ vecs.T - np.eye(len(questions)) * 2
+        assert sims.max() < 0.90
+
+
+def test_changed_document_replaces_its_old_pairs_only(tmp_path, embeddings, chat, three_docs):
+    with QAStore(tmp_path / "s", embedding=embeddings) as store:
+        pre = small_precomputer(store, chat)
+        pre.run(three_docs, progress=False)
+        before = {m.id: m.metadata["chunk_id"] for m in store.iter_pairs()}
+        old_chunk = {m.metadata["chunk_id"] for m in store.iter_pairs() if m.metadata["doc_id"] == "p005"}
+        changed = [three_docs[0], Document(page_content=three_docs[1].page_content.replace("three", "four"), id="p005"),
+                   three_docs[2]]
+        summary = pre.run(changed, progress=False)
+        assert summary.stale_chunks_removed == 1 and summary.chunks_processed == 1 and summary.chunks_already_done == 2
+        after = {m.id: m.metadata["chunk_id"] for m in store.iter_pairs()}
+        assert not old_chunk & set(after.values())  # the old chunk's pairs are gone
+        kept = {i: c for i, c in before.items() if c not in old_chunk}
+        assert kept.items() <= after.items()  # other documents' pairs untouched
+        # A document left out of a run stays, unless the run prunes.
+        assert pre.run(changed[:2], progress=False).stale_chunks_removed == 0
+        pruned = pre.run(changed[:2], progress=False, prune=True)
+        assert pruned.stale_chunks_removed == 1
+        assert not [m for m in store.iter_pairs() if m.metadata["doc_id"] == "p033"]
+
+
+def test_answers_come_from_the_callers_chain(tmp_path, embeddings, chat, three_docs):
+    chain = RunnableLambda(lambda q: {"answer": f"CHAIN SAYS: {q}"})
+    with QAStore(tmp_path / "s", embedding=embeddings) as store:
+        small_precomputer(store, chat, answer_with=chain).run(three_docs[:1], progress=False)
+        pairs = list(store.iter_pairs())
+        assert pairs and all(m.answer == f"CHAIN SAYS: {m.question}" for m in pairs)
+
+
+def test_bad_answer_chains_fail_clearly(tmp_path, embeddings, chat, three_docs):
+    with QAStore(tmp_path / "s", embedding=embeddings) as store:
+        with pytest.raises(TypeError, match="StrOutputParser"):
+            small_precomputer(store, chat, answer_with=RunnableLambda(lambda q: 42)).run(three_docs[:1], progress=False)
+        with pytest.raises(TypeError, match="Runnable"):
+            Precomputer(store, llm=chat, answer_with="not a chain")
+
+
+# --- the command line: kill -9 and resume ---------------------------------------------------
+CLI = [sys.executable, "-m", "storinfer_langchain.cli", "precompute", str(DATA), "--max-per-chunk", "4",
+       "--max-calls-per-chunk", "2"]
+
+
+def _cli(store: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + ["--store", str(store), *extra], capture_output=True, text=True, timeout=900)
+
+
+def _pairs(store_path: Path, embeddings) -> set[tuple[str, str, str]]:
+    with QAStore(store_path, embedding=embeddings) as s:
+        return {(m.question, m.answer, m.metadata["chunk_id"]) for m in s.iter_pairs()}
+
+
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path, embeddings):
+    ref = _cli(tmp_path / "ref")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    reference = _pairs(tmp_path / "ref", embeddings)
+    assert reference
+
+    proc = subprocess.Popen(CLI + ["--store", str(tmp_path / "killed")], stderr=subprocess.PIPE)
+    seen = b""
+    done = threading.Event()
+
+    def read() -> None:
+        nonlocal seen
+        while chunk := proc.stderr.read1(4096):
+            seen += chunk
+            if re.search(rb"chunks:[^\r\n]*\b1/3\b", seen):
+                done.set()
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(600), "the first chunk never finished"
+    time.sleep(3)  # now inside the second chunk
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    partial = _pairs(tmp_path / "killed", embeddings)
+    assert partial < reference or partial == set()  # some, not all
+    resumed = _cli(tmp_path / "killed")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "(1 / 2)" in resumed.stdout  # one chunk was done before, two processed now
+    assert _pairs(tmp_path / "killed", embeddings) == reference
+
+
+def test_bad_input_files_stop_the_run_and_leave_the_store_alone(tmp_path, embeddings):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("Super Bowl 50 was played at Levi's Stadium in Santa Clara.")
+    (docs / "latin1.txt").write_bytes("Caf\xe9 au lait est une boisson.".encode("latin-1"))
+    (docs / "binary.txt").write_bytes(b"\x00\x01\x02 not text")
+    out = subprocess.run([sys.executable, "-m", "storinfer_langchain.cli", "precompute", str(docs), "--store",
+                          str(tmp_path / "store")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert "latin1.txt: not UTF-8" in out.stderr and "binary.txt: binary file" in out.stderr
+    assert "--skip-bad-files" in out.stderr and "nothing was stored" in out.stderr
+    assert not (tmp_path / "store").exists()
