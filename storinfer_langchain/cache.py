@@ -6,9 +6,7 @@ import asyncio
 import json
 import logging
 import math
-import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +15,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
+from storinfer_langchain.stats import LookupStats
 from storinfer_langchain.store import (
     DEFAULT_NAMESPACE,
     DEFAULT_THRESHOLD,
@@ -161,39 +160,16 @@ class StorInferCache(BaseCache):
         self.k = int(k)
         self.ttl_seconds = ttl_seconds
         self.cache_runtime_answers = cache_runtime_answers
-        self._stats_lock = threading.Lock()
-        self._reset_counters()
+        self._stats = LookupStats()
 
     # --- counters ------------------------------------------------------------------------------
-    def _reset_counters(self) -> None:
-        with self._stats_lock:
-            self._counts = dict.fromkeys(
-                ("lookups", "hits", "exact_hits", "misses", "skipped", "errors", "updates", "guard_rejections"), 0
-            )
-            self._similarities: deque[float] = deque(maxlen=10_000)
-            self._recent: deque[dict[str, Any]] = deque(maxlen=20)
-
     def stats(self) -> dict[str, Any]:
         """Hit/miss counters, hit rate, and the similarity of hits (recent ones listed)."""
-        with self._stats_lock:
-            c = dict(self._counts)
-            sims = list(self._similarities)
-            recent = list(self._recent)
-        answered = c["hits"] + c["misses"]
-        c["hit_rate"] = c["hits"] / answered if answered else 0.0
-        c["hit_similarity"] = (
-            {"min": min(sims), "mean": sum(sims) / len(sims), "max": max(sims)} if sims else None
-        )
-        c["recent_hits"] = recent
-        return c
+        return self._stats.as_dict()
 
     def reset_stats(self) -> None:
         """Zero the counters (the stored pairs stay)."""
-        self._reset_counters()
-
-    def _count(self, key: str, n: int = 1) -> None:
-        with self._stats_lock:
-            self._counts[key] += n
+        self._stats.reset()
 
     # --- BaseCache -----------------------------------------------------------------------------
     def _parse(self, prompt: str, llm_string: str) -> tuple[ParsedPrompt, str]:
@@ -206,11 +182,11 @@ class StorInferCache(BaseCache):
         Never raises: a store failure is logged, counted in ``stats()["errors"]``, and is a miss
         (the model then runs, so a failing cache costs time, not answers).
         """
-        self._count("lookups")
+        self._stats.count("lookups")
         try:
             parsed, partition = self._parse(prompt, llm_string)
             if parsed.question is None:
-                self._count("skipped")
+                self._stats.count("skipped")
                 return None
             found = self.store.lookup(
                 parsed.question,
@@ -222,22 +198,12 @@ class StorInferCache(BaseCache):
             )
         except Exception:
             logger.warning("StorInfer lookup failed; running the model instead", exc_info=True)
-            self._count("errors")
+            self._stats.count("errors")
             return None
-        if found.rejected:
-            self._count("guard_rejections", len(found.rejected))
+        self._stats.record(parsed.question, found)
         if found.match is None:
-            self._count("skipped" if found.reason.startswith("question") else "misses")
             return None
         m = found.match
-        with self._stats_lock:
-            self._counts["hits"] += 1
-            self._counts["exact_hits"] += int(found.reason == "exact")
-            self._similarities.append(m.similarity)
-            self._recent.append(
-                {"question": parsed.question, "matched": m.question, "similarity": round(m.similarity, 4),
-                 "origin": m.metadata.get("origin"), "id": m.id}
-            )
         stored = m.metadata.get("generations")
         if stored:
             return load_generations(stored)
@@ -271,10 +237,10 @@ class StorInferCache(BaseCache):
                     )
                 ]
             )
-            self._count("updates")
+            self._stats.count("updates")
         except Exception:
             logger.warning("StorInfer could not store an answer; it was still returned", exc_info=True)
-            self._count("errors")
+            self._stats.count("errors")
 
     def clear(self, **kwargs: Any) -> None:
         """Delete this namespace's pairs. ``clear(origin="runtime")`` keeps precomputed ones."""

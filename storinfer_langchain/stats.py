@@ -1,0 +1,55 @@
+"""Hit / miss counters shared by the LangChain cache and the LlamaIndex query engine."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+from storinfer_langchain.store import Lookup
+
+_COUNTERS = ("lookups", "hits", "exact_hits", "misses", "skipped", "errors", "updates", "guard_rejections")
+
+
+class LookupStats:
+    """Thread-safe counters of lookups, with the similarity of each hit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts = dict.fromkeys(_COUNTERS, 0)
+            self._similarities: deque[float] = deque(maxlen=10_000)
+            self._recent: deque[dict[str, Any]] = deque(maxlen=20)
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] += n
+
+    def record(self, question: str, found: Lookup) -> None:
+        """Count one finished lookup: a hit (with its similarity), a miss, or a skipped question."""
+        with self._lock:
+            self._counts["guard_rejections"] += len(found.rejected)
+            if found.match is None:
+                self._counts["skipped" if found.reason.startswith("question") else "misses"] += 1
+                return
+            m = found.match
+            self._counts["hits"] += 1
+            self._counts["exact_hits"] += int(found.reason == "exact")
+            self._similarities.append(m.similarity)
+            self._recent.append({"question": question, "matched": m.question, "similarity": round(m.similarity, 4),
+                                 "origin": m.metadata.get("origin"), "id": m.id})
+
+    def as_dict(self) -> dict[str, Any]:
+        """Counters, hit rate, and the similarity of hits (min / mean / max; recent hits listed)."""
+        with self._lock:
+            c: dict[str, Any] = dict(self._counts)
+            sims = list(self._similarities)
+            recent = list(self._recent)
+        answered = c["hits"] + c["misses"]
+        c["hit_rate"] = c["hits"] / answered if answered else 0.0
+        c["hit_similarity"] = {"min": min(sims), "mean": sum(sims) / len(sims), "max": max(sims)} if sims else None
+        c["recent_hits"] = recent
+        return c

@@ -1,0 +1,304 @@
+"""``StorInferQueryEngine``: put the question-answer store in front of any LlamaIndex query engine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import llama_index.core.instrumentation as instrument
+from llama_index.core.base.base_query_engine import BaseQueryEngine
+from llama_index.core.base.response.schema import (
+    RESPONSE_TYPE,
+    AsyncStreamingResponse,
+    Response,
+    StreamingResponse,
+)
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.schema import NodeWithScore, QueryBundle
+
+from storinfer_langchain.stats import LookupStats
+from storinfer_langchain.store import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_PARTITION,
+    DEFAULT_THRESHOLD,
+    Lookup,
+    Match,
+    QAPair,
+    QAStore,
+    StoreConfigError,
+    validate_threshold,
+)
+from storinfer_langchain.text import content_hash
+
+logger = logging.getLogger(__name__)
+dispatcher = instrument.get_dispatcher(__name__)
+
+
+class StorInferHitEvent(BaseEvent):
+    """A query answered from the store."""
+
+    query: str
+    matched_question: str
+    similarity: float
+    pair_id: str
+    origin: str
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "StorInferHitEvent"
+
+
+class StorInferMissEvent(BaseEvent):
+    """A query that went to the wrapped engine, and why."""
+
+    query: str
+    reason: str
+    best_similarity: float | None = None
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "StorInferMissEvent"
+
+
+def _words(text: str) -> Iterator[str]:
+    yield from re.findall(r"\S+\s*", text) or [text]
+
+
+async def _awords(text: str) -> AsyncIterator[str]:
+    for w in _words(text):
+        yield w
+
+
+def _is_streaming(engine: Any) -> bool:
+    synth = getattr(engine, "_response_synthesizer", None)
+    return bool(getattr(synth, "_streaming", False) or getattr(engine, "_streaming", False))
+
+
+class StorInferQueryEngine(BaseQueryEngine):
+    """Answer a query from the store when a stored question is close enough, else ask the engine.
+
+    The match is on ``QueryBundle.query_str`` (what the user asked), never the prompt the engine
+    builds. A hit returns the stored answer as a ``Response`` (or a ``StreamingResponse``
+    replaying it, for streaming engines) with ``metadata["cache_hit"] = True``, the similarity,
+    the matched question and its source ids; source nodes are re-attached from the index's
+    docstore where the pair points at one. A miss runs the wrapped engine, marks
+    ``cache_hit = False``, and (``cache_misses=True``) stores its answer with the top source
+    node's ids. Each hit and miss is a LlamaIndex instrumentation event
+    (:class:`StorInferHitEvent`, :class:`StorInferMissEvent`).
+
+    Setup:
+        ```bash
+        make setup
+        ```
+
+    Instantiate:
+        ```python
+        from storinfer_langchain import QAStore
+        from storinfer_llamaindex import StorInferQueryEngine
+
+        engine = StorInferQueryEngine(index.as_query_engine(llm=llm), QAStore("./storinfer_db"), index=index)
+        ```
+
+    Usage:
+        ```python
+        response = engine.query("Who won Super Bowl 50?")
+        response.metadata["cache_hit"], response.metadata.get("similarity")
+        engine.stats()   # hits, misses, hit rate
+        ```
+
+    Args:
+        query_engine: the engine to put the store in front of.
+        store: the :class:`QAStore` (or give ``path`` / ``host`` / ``port`` / ``embedding``).
+        index: the index behind ``query_engine``, to re-attach source nodes on hits
+            (found from a retriever query engine when omitted).
+        namespace, partition: where in the store (the LangChain side uses the same store).
+        similarity_threshold, guard, k: as for :class:`StorInferCache`.
+        cache_misses: store the engine's answers to missed queries.
+        ttl_seconds: answers cached at run time expire after this long (None: never).
+        streaming: answer hits as ``StreamingResponse``; default: as the wrapped engine does.
+    """
+
+    def __init__(
+        self,
+        query_engine: BaseQueryEngine,
+        store: QAStore | None = None,
+        *,
+        path: str | None = None,
+        host: str | None = None,
+        port: int = 8000,
+        embedding: Any | None = None,
+        index: Any | None = None,
+        namespace: str = DEFAULT_NAMESPACE,
+        partition: str = DEFAULT_PARTITION,
+        similarity_threshold: float = DEFAULT_THRESHOLD,
+        guard: bool = True,
+        k: int = 4,
+        cache_misses: bool = True,
+        ttl_seconds: float | None = None,
+        streaming: bool | None = None,
+        callback_manager: CallbackManager | None = None,
+    ) -> None:
+        if not hasattr(query_engine, "query") or not hasattr(query_engine, "aquery"):
+            msg = f"query_engine must be a LlamaIndex query engine, not {type(query_engine).__name__}."
+            raise TypeError(msg)
+        if store is None:
+            if path is None and host is None:
+                msg = "Pass store=QAStore(...), path= (a local folder) or host= (a Chroma server)."
+                raise StoreConfigError(msg)
+            store = QAStore(path, host=host, port=port, embedding=embedding)
+        if ttl_seconds is not None and not (isinstance(ttl_seconds, (int, float)) and 0 < ttl_seconds < float("inf")):
+            msg = f"ttl_seconds must be a positive number of seconds or None, got {ttl_seconds!r}"
+            raise StoreConfigError(msg)
+        super().__init__(callback_manager=callback_manager or getattr(query_engine, "callback_manager", None))
+        self.query_engine = query_engine
+        self.store = store
+        self.namespace = namespace
+        self.partition = partition
+        self.similarity_threshold = validate_threshold(similarity_threshold)
+        self.guard = guard
+        self.k = int(k)
+        self.cache_misses = cache_misses
+        self.ttl_seconds = ttl_seconds
+        self.streaming = _is_streaming(query_engine) if streaming is None else streaming
+        retriever = getattr(query_engine, "retriever", None)
+        self.docstore = getattr(index, "docstore", None) or getattr(retriever, "_docstore", None)
+        self._stats = LookupStats()
+
+    def _get_prompt_modules(self) -> dict[str, Any]:
+        return {"query_engine": self.query_engine}
+
+    def stats(self) -> dict[str, Any]:
+        """Hit/miss counters, hit rate, similarity of hits (as ``StorInferCache.stats()``)."""
+        return self._stats.as_dict()
+
+    # --- lookup --------------------------------------------------------------------------------
+    def _lookup(self, query: str) -> Lookup:
+        self._stats.count("lookups")
+        try:
+            found = self.store.lookup(query, namespace=self.namespace, partition=self.partition,
+                                      threshold=self.similarity_threshold, k=self.k, guard=self.guard)
+        except Exception:
+            logger.warning("StorInfer lookup failed; asking the query engine instead", exc_info=True)
+            self._stats.count("errors")
+            return Lookup(None, reason="store error")
+        self._stats.record(query, found)
+        if found.match is not None:
+            m = found.match
+            dispatcher.event(StorInferHitEvent(query=query, matched_question=m.question, similarity=m.similarity,
+                                               pair_id=m.id, origin=str(m.metadata.get("origin", ""))))
+        else:
+            dispatcher.event(StorInferMissEvent(query=query, reason=found.reason, best_similarity=found.best_similarity))
+        return found
+
+    def _source_nodes(self, m: Match) -> tuple[list[NodeWithScore], str]:
+        """Nodes the stored answer came from: the chunk's node if the docstore has it, else the
+        document's nodes; none if the index is unknown."""
+        doc_id, chunk_hash = m.metadata.get("doc_id"), m.metadata.get("chunk_hash")
+        if self.docstore is None or not doc_id:
+            return [], "none"
+        info = self.docstore.get_ref_doc_info(doc_id)
+        if info is None:
+            return [], "none"
+        nodes = self.docstore.get_nodes(info.node_ids, raise_error=False)
+        exact = [n for n in nodes if n is not None and content_hash(n.get_content().strip()) == chunk_hash]
+        if exact:
+            return [NodeWithScore(node=n, score=m.similarity) for n in exact], "chunk"
+        return [NodeWithScore(node=n, score=None) for n in nodes if n is not None], "document"
+
+    def _hit_metadata(self, m: Match, how: str) -> dict[str, Any]:
+        return {
+            "cache_hit": True, "similarity": m.similarity, "matched_question": m.question, "pair_id": m.id,
+            "origin": m.metadata.get("origin"), "doc_id": m.metadata.get("doc_id", ""),
+            "chunk_id": m.metadata.get("chunk_id", ""), "chunk_hash": m.metadata.get("chunk_hash", ""),
+            "source_match": how,
+        }
+
+    def _hit(self, m: Match, asynchronous: bool) -> RESPONSE_TYPE:
+        nodes, how = self._source_nodes(m)
+        meta = self._hit_metadata(m, how)
+        if not self.streaming:
+            return Response(response=m.answer, source_nodes=nodes, metadata=meta)
+        if asynchronous:
+            return AsyncStreamingResponse(response_gen=_awords(m.answer), source_nodes=nodes, metadata=meta)
+        return StreamingResponse(response_gen=_words(m.answer), source_nodes=nodes, metadata=meta)
+
+    # --- misses: answer, mark, store -----------------------------------------------------------
+    def _store_answer(self, query: str, answer: str, source_nodes: list[NodeWithScore]) -> None:
+        if not self.cache_misses or not answer.strip() or answer.strip() == "Empty Response":
+            return
+        if self.store.question_problem(query):
+            return
+        top = source_nodes[0].node if source_nodes else None
+        try:
+            self.store.add([QAPair(
+                question=query, answer=answer, namespace=self.namespace, partition=self.partition, origin="runtime",
+                doc_id=str(getattr(top, "ref_doc_id", "") or "") if top else "",
+                chunk_id=top.node_id if top else "",
+                chunk_hash=content_hash(top.get_content().strip()) if top else "",
+                expires_at=time.time() + self.ttl_seconds if self.ttl_seconds else 0.0,
+            )])
+            self._stats.count("updates")
+        except Exception:
+            logger.warning("StorInfer could not store an answer; it was still returned", exc_info=True)
+            self._stats.count("errors")
+
+    def _mark_miss(self, response: Any, found: Lookup) -> None:
+        meta = getattr(response, "metadata", None)
+        extra = {"cache_hit": False, "miss_reason": found.reason, "best_similarity": found.best_similarity}
+        if meta is None:
+            try:
+                response.metadata = extra
+            except AttributeError:
+                pass
+        else:
+            meta.update(extra)
+
+    def _after_miss(self, query: str, response: Any, found: Lookup) -> Any:
+        self._mark_miss(response, found)
+        if isinstance(response, StreamingResponse):
+            response.response_gen = self._tee(response.response_gen, lambda t: self._store_answer(query, t, response.source_nodes))
+        elif isinstance(response, AsyncStreamingResponse):
+            response.response_gen = self._atee(response.response_gen, lambda t: self._store_answer(query, t, response.source_nodes))
+        elif isinstance(response, Response) and response.response is not None:
+            self._store_answer(query, response.response, response.source_nodes)
+        return response
+
+    @staticmethod
+    def _tee(gen: Iterator[str], done: Callable[[str], None]) -> Iterator[str]:
+        """Pass the tokens through; once the stream ends, hand the whole text to ``done``."""
+        parts: list[str] = []
+        for token in gen:
+            parts.append(token)
+            yield token
+        done("".join(parts))
+
+    @staticmethod
+    async def _atee(gen: AsyncIterator[str], done: Callable[[str], None]) -> AsyncIterator[str]:
+        parts: list[str] = []
+        async for token in gen:
+            parts.append(token)
+            yield token
+        await asyncio.to_thread(done, "".join(parts))
+
+    # --- BaseQueryEngine -----------------------------------------------------------------------
+    def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
+        found = self._lookup(query_bundle.query_str)
+        if found.match is not None:
+            return self._hit(found.match, asynchronous=False)
+        return self._after_miss(query_bundle.query_str, self.query_engine.query(query_bundle), found)
+
+    async def _aquery(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
+        found = await asyncio.to_thread(self._lookup, query_bundle.query_str)
+        if found.match is not None:
+            return self._hit(found.match, asynchronous=True)
+        response = await self.query_engine.aquery(query_bundle)
+        if isinstance(response, Response) and response.response is not None:
+            self._mark_miss(response, found)
+            await asyncio.to_thread(self._store_answer, query_bundle.query_str, response.response, response.source_nodes)
+            return response
+        return self._after_miss(query_bundle.query_str, response, found)

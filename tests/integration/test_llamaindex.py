@@ -1,0 +1,180 @@
+"""StorInferQueryEngine in front of a real VectorStoreIndex (offline MiniLM + SmolLM2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from llama_index.core import Document, SimpleDirectoryReader, VectorStoreIndex
+from llama_index.core.base.response.schema import AsyncStreamingResponse, Response, StreamingResponse
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+
+from storinfer_langchain import QAStore, default_embeddings
+from storinfer_langchain.generation import GenerationConfig
+from storinfer_llamaindex import (
+    StorInferHitEvent,
+    StorInferMissEvent,
+    StorInferQueryEngine,
+    default_embed_model,
+    default_llm,
+    precompute,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "superbowl"
+
+
+class FixedQuestions(BaseChatModel):
+    """Writes the same question list every time: these tests are about the query engine, so the
+    questions are fixed; the answers come from the real engine."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "fixed-questions"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+        text = "1. Who won Super Bowl 50?\n2. Where was Super Bowl 50 played?"
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+
+
+class Collect(BaseEventHandler):
+    events: list = []
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "Collect"
+
+    def handle(self, event, **kwargs) -> None:
+        if isinstance(event, (StorInferHitEvent, StorInferMissEvent)):
+            self.events.append(event)
+
+
+@pytest.fixture(scope="module")
+def index(squad):
+    docs = [Document(text=p["context"], id_=f"p{i:03d}") for i, p in enumerate(squad["paragraphs"][:4])]
+    return VectorStoreIndex.from_documents(docs, embed_model=default_embed_model())
+
+
+@pytest.fixture(scope="module")
+def llm():
+    return default_llm(max_new_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def engine(index, llm):
+    return index.as_query_engine(llm=llm, similarity_top_k=1)
+
+
+@pytest.fixture()
+def store_with_pairs(tmp_path, index, engine):
+    store = QAStore(tmp_path / "s", embedding=default_embeddings())
+    summary = precompute(index, store, answer_with=engine, llm=FixedQuestions(), progress=False,
+                         config=GenerationConfig(max_calls_per_chunk=1, max_per_chunk=2))
+    assert summary.pairs_stored >= 1
+    yield store
+    store.close()
+
+
+def test_default_models_are_shared_with_langchain(llm):
+    emb = default_embed_model()
+    assert emb.langchain is default_embeddings()
+    assert len(emb.get_query_embedding("Who won?")) == 384
+    assert llm.metadata.is_chat_model
+    assert llm.complete("Say hello.").text.strip()
+
+
+def test_precomputed_question_and_paraphrase_hit_unrelated_goes_to_engine(store_with_pairs, engine, index):
+    store = store_with_pairs
+    cached = StorInferQueryEngine(engine, store, index=index)
+    stored = {m.question: m for m in store.iter_pairs()}
+    assert "Who won Super Bowl 50?" in stored
+    hit = cached.query("Who won Super Bowl 50?")
+    assert isinstance(hit, Response) and hit.metadata["cache_hit"] is True
+    assert hit.response == stored["Who won Super Bowl 50?"].answer
+    assert hit.metadata["matched_question"] == "Who won Super Bowl 50?" and hit.metadata["similarity"] == 1.0
+    assert hit.metadata["doc_id"] == "p000" and hit.metadata["source_match"] == "chunk"
+    assert hit.source_nodes and hit.source_nodes[0].node.ref_doc_id == "p000"
+
+    para = cached.query("Who was the winner of Super Bowl 50?")
+    assert para.metadata["cache_hit"] is True and 0.95 <= para.metadata["similarity"] < 1.0
+
+    before = store.count(origin="runtime")
+    miss = cached.query("How many viewers watched the halftime show?")
+    assert miss.metadata["cache_hit"] is False and miss.metadata["miss_reason"] in ("below threshold", "guard")
+    assert miss.source_nodes  # the real engine ran and retrieved
+    assert store.count(origin="runtime") == before + 1  # and its answer is now stored
+    again = cached.query("How many viewers watched the halftime show?")
+    assert again.metadata["cache_hit"] is True and again.response == miss.response
+    s = cached.stats()
+    assert s["hits"] == 3 and s["misses"] == 1 and s["updates"] == 1
+
+
+async def test_async_hit_and_miss(store_with_pairs, engine, index):
+    cached = StorInferQueryEngine(engine, store_with_pairs, index=index)
+    hit = await cached.aquery("Where was Super Bowl 50 played?")
+    assert hit.metadata["cache_hit"] is True
+    miss = await cached.aquery("What color was used to emphasize the 50th anniversary?")
+    assert miss.metadata["cache_hit"] is False and miss.response
+
+
+def test_streaming_engines_get_streaming_responses(store_with_pairs, index, llm):
+    streaming = index.as_query_engine(llm=llm, similarity_top_k=1, streaming=True)
+    cached = StorInferQueryEngine(streaming, store_with_pairs, index=index)
+    assert cached.streaming
+    hit = cached.query("Who won Super Bowl 50?")
+    assert isinstance(hit, StreamingResponse) and hit.metadata["cache_hit"] is True
+    stored = next(m.answer for m in store_with_pairs.iter_pairs() if m.question == "Who won Super Bowl 50?")
+    assert "".join(hit.response_gen) == stored
+    miss = cached.query("Which network broadcast the game?")
+    assert isinstance(miss, StreamingResponse) and miss.metadata["cache_hit"] is False
+    text = "".join(miss.response_gen)
+    assert text and cached.query("Which network broadcast the game?").metadata["cache_hit"] is True
+
+
+async def test_async_streaming_hit(store_with_pairs, index, llm):
+    streaming = index.as_query_engine(llm=llm, similarity_top_k=1, streaming=True)
+    cached = StorInferQueryEngine(streaming, store_with_pairs, index=index)
+    hit = await cached.aquery("Who won Super Bowl 50?")
+    assert isinstance(hit, AsyncStreamingResponse) and hit.metadata["cache_hit"] is True
+    assert "".join([t async for t in hit.async_response_gen()]) == hit.response_txt
+
+
+def test_instrumentation_events(store_with_pairs, engine, index):
+    handler = Collect(events=[])
+    root = get_dispatcher()
+    root.add_event_handler(handler)
+    try:
+        cached = StorInferQueryEngine(engine, store_with_pairs, index=index, cache_misses=False)
+        cached.query("Who won Super Bowl 50?")
+        cached.query("What is the capital of France?")
+    finally:
+        root.event_handlers.remove(handler)
+    kinds = [type(e).__name__ for e in handler.events]
+    assert kinds == ["StorInferHitEvent", "StorInferMissEvent"]
+    assert handler.events[0].similarity == 1.0 and handler.events[1].query == "What is the capital of France?"
+
+
+def test_precompute_with_the_real_model_from_a_reader(tmp_path, engine):
+    reader = SimpleDirectoryReader(input_dir=str(DATA))
+    with QAStore(tmp_path / "s", embedding=default_embeddings()) as store:
+        small = GenerationConfig(max_calls_per_chunk=1, max_per_chunk=3, max_new_tokens=80)
+        first = precompute(reader, store, answer_with=engine, progress=False, config=small)
+        assert first.pairs_stored > 0 and first.documents == 3
+        ids = {m.metadata["doc_id"] for m in store.iter_pairs()}
+        assert all(i.endswith(".txt") for i in ids)  # file paths: stable across runs
+        again = precompute(SimpleDirectoryReader(input_dir=str(DATA)), store, answer_with=engine, progress=False, config=small)
+        assert again.chunks_processed == 0 and again.chunks_already_done == first.chunks
+        cached = StorInferQueryEngine(engine, store)
+        q = next(store.iter_pairs()).question
+        assert cached.query(q).metadata["cache_hit"] is True
+
+
+def test_bad_arguments(store_with_pairs, engine):
+    with pytest.raises(TypeError, match="query engine"):
+        StorInferQueryEngine("not an engine", store_with_pairs)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        StorInferQueryEngine(engine, store_with_pairs, similarity_threshold=float("nan"))
