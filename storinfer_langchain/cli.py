@@ -4,6 +4,8 @@
     storinfer precompute DOCS --store PATH [...]      documents -> stored question-answer pairs
     storinfer stats --store PATH                      what the store holds
     storinfer export --store PATH --out pairs.jsonl   the pairs as JSON lines
+    storinfer check --store PATH                      integrity check (exit 1 on problems)
+    storinfer invalidate --store PATH --doc ID        drop the pairs made from a document
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from typing import Any
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
-def _open_store(args: argparse.Namespace) -> Any:
+def _open_store(args: argparse.Namespace, *, create: bool = False) -> Any:
+    """The store named by --store / --host; only precompute may create one."""
     from storinfer_langchain.store import QAStore
 
     if getattr(args, "host", None):
-        return QAStore(host=args.host, port=args.port, collection_name=args.collection)
-    return QAStore(args.store, collection_name=args.collection)
+        return QAStore(host=args.host, port=args.port, collection_name=args.collection, create=create)
+    return QAStore(args.store, collection_name=args.collection, create=create)
 
 
 def _add_store_args(p: argparse.ArgumentParser) -> None:
@@ -75,7 +78,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
         adaptive=not args.no_adaptive,
     )
     llm = _load_llm(args.llm)
-    with _open_store(args) as store:
+    with _open_store(args, create=True) as store:
         pre = Precomputer(store, llm=llm, namespace=args.namespace, partition=args.partition,
                           chunk_size=args.chunk_size, config=config)
         summary = pre.run(docs, prune=args.prune, progress=not args.quiet, export_path=args.export)
@@ -91,6 +94,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         n = export_jsonl(store, args.out, namespace=args.namespace, partition=args.partition)
     print(f"{n} pairs written to {args.out}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        problems = store.check(sample=args.sample)
+        pairs = store.count()
+    for p in problems:
+        print(f"problem: {p}")
+    print(f"{pairs} pairs checked: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+def cmd_invalidate(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        n = store.invalidate(args.doc, namespace=args.namespace)
+    print(f"{n} pairs from {args.doc!r} deleted")
     return 0
 
 
@@ -133,6 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", default=None, help="only this namespace")
     p.add_argument("--partition", default=None, help="only this partition")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("check", help="integrity check: metadata, ids, vectors, index; exit 1 on problems")
+    _add_store_args(p)
+    p.add_argument("--sample", type=int, default=200, help="pairs per partition searched by their own vector")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("invalidate", help="delete the pairs made from a document (changed or deleted)")
+    _add_store_args(p)
+    p.add_argument("--doc", required=True, help="the document id (as stored in doc_id)")
+    p.add_argument("--namespace", default=None, help="only this namespace")
+    p.set_defaults(func=cmd_invalidate)
 
     p = sub.add_parser("stats", help="what a store holds: pairs by namespace, partition, origin; bytes on disk")
     _add_store_args(p)

@@ -211,10 +211,13 @@ def _release_path_lock(path: str) -> None:
             del _PROCESS_LOCKS[path]
 
 
-def _check_local_path(path: str) -> str:
+def _check_local_path(path: str, *, create: bool = True) -> str:
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.exists(path) and not os.path.isdir(path):
         msg = f"The store path {path} is a file. Pass a directory (it is created if missing)."
+        raise StoreConfigError(msg)
+    if not create and not os.path.isfile(os.path.join(path, "chroma.sqlite3")):
+        msg = f"No store at {path}: check the path, or build one with `storinfer precompute DOCS --store PATH`."
         raise StoreConfigError(msg)
     if os.path.isdir(path):
         if not os.access(path, os.W_OK | os.X_OK):
@@ -275,6 +278,8 @@ class QAStore:
         embedding_name: name to record for ``embedding`` (guessed if omitted).
         max_query_chars: a longer question is a miss: embedders read only a prefix, and two
             long prompts with one prefix must not share an answer.
+        create: make the store if it does not exist (False: raise :class:`StoreConfigError`,
+            for tools that only read or maintain an existing store).
     """
 
     def __init__(
@@ -288,6 +293,7 @@ class QAStore:
         embedding: Embeddings | None = None,
         embedding_name: str | None = None,
         max_query_chars: int = MAX_QUERY_CHARS,
+        create: bool = True,
     ) -> None:
         import chromadb
         from chromadb.config import Settings
@@ -299,7 +305,7 @@ class QAStore:
         self._lock = threading.RLock()
         settings = Settings(anonymized_telemetry=False)
         if path is not None:
-            self.path = _check_local_path(os.fspath(path))
+            self.path = _check_local_path(os.fspath(path), create=create)
             _acquire_path_lock(self.path)
             self._finalizer = weakref.finalize(self, _release_path_lock, self.path)
             try:
@@ -316,6 +322,7 @@ class QAStore:
         self._fits = token_fit_check(self.embedding)
         self.collection_name = collection_name
         self._partitions: dict[tuple[str, str], Any] = {}
+        self._create = create
         try:
             self.collection = self._open_collection(collection_name)
         except Exception:
@@ -333,6 +340,9 @@ class QAStore:
         try:
             col = self.client.get_collection(name, embedding_function=None)
         except (NotFoundError, ValueError):
+            if not self._create:
+                msg = f"No StorInfer collection {name!r} in this store; check --collection, or build it with precompute."
+                raise StoreConfigError(msg) from None
             meta = {
                 "storinfer_schema": SCHEMA_VERSION,
                 "kind": "root",
@@ -727,6 +737,78 @@ class QAStore:
             "disk_bytes": disk,
             "bytes_per_pair": (disk / total) if disk and total else None,
         }
+
+    # --- staleness and integrity ---------------------------------------------------------------
+    def invalidate(self, doc_id: str, *, namespace: str | None = None) -> int:
+        """Delete every pair made from document ``doc_id`` (all partitions, or one namespace),
+        and forget its finished chunks so the next precompute regenerates them. Returns how many
+        pairs were deleted."""
+        if not isinstance(doc_id, str) or not doc_id:
+            msg = "invalidate() needs the document id (the doc_id stored with its pairs)."
+            raise ValueError(msg)
+        removed = 0
+        with self._lock:
+            for col in self._selected(namespace, None):
+                ids = col.get(where={"doc_id": doc_id}, include=[])["ids"]
+                if ids:
+                    col.delete(ids=ids)
+                removed += len(ids)
+            where = _where(doc_id=doc_id, namespace=namespace)
+            stale_chunks = self.chunks.get(where=where, include=[])["ids"]
+            if stale_chunks:
+                self.chunks.delete(ids=stale_chunks)
+        return removed
+
+    def check(self, *, sample: int = 200, page: int = 1000) -> list[str]:
+        """Integrity check; returns the problems found (empty when the store is sound).
+
+        Every pair must have its metadata fields with the right types, an id that matches its
+        question, namespace and partition, a non-empty answer, and a finite vector of the store's
+        dimension. Up to ``sample`` pairs per partition are searched by their own vector and must
+        come back (the vector index agrees with the records). Chunk records must name a partition.
+        """
+        import math
+
+        problems: list[str] = []
+        types = {"question": str, "namespace": str, "partition": str, "origin": str, "doc_id": str,
+                 "chunk_id": str, "chunk_hash": str, "created_at": float, "expires_at": float}
+        for ns, part, col in self.partitions():
+            where = f"partition {ns}/{part[:40]}"
+            if (col.metadata or {}).get("embedding_dim") not in (None, self._dim):
+                problems.append(f"{where}: made for {col.metadata.get('embedding_dim')}-dim vectors, store has {self._dim}")
+            offset, checked_index = 0, 0
+            while True:
+                res = col.get(limit=page, offset=offset, include=["documents", "metadatas", "embeddings"])
+                if not res["ids"]:
+                    break
+                offset += len(res["ids"])
+                for pid, doc, meta, vec in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"]):
+                    meta = meta or {}
+                    for key, typ in types.items():
+                        if not isinstance(meta.get(key), typ if typ is str else (int, float)):
+                            problems.append(f"{where}: pair {pid} has no valid {key!r}")
+                    if meta.get("origin") not in ("precomputed", "runtime"):
+                        problems.append(f"{where}: pair {pid} has origin {meta.get('origin')!r}")
+                    if meta.get("namespace") != ns or meta.get("partition") != part:
+                        problems.append(f"{where}: pair {pid} says it belongs to {meta.get('namespace')}/{meta.get('partition')}")
+                    elif isinstance(meta.get("question"), str) and pair_id(ns, part, meta["question"]) != pid:
+                        problems.append(f"{where}: pair {pid} does not match its question's id")
+                    if not (isinstance(doc, str) and doc.strip()):
+                        problems.append(f"{where}: pair {pid} has an empty answer")
+                    if vec is None or len(vec) != self._dim or not all(math.isfinite(float(x)) for x in vec):
+                        problems.append(f"{where}: pair {pid} has a bad vector")
+                        continue
+                    if checked_index < sample:
+                        checked_index += 1
+                        top = col.query(query_embeddings=[list(vec)], n_results=1, include=["distances"])
+                        if not top["ids"][0] or (top["ids"][0][0] != pid and top["distances"][0][0] > 1e-3):
+                            problems.append(f"{where}: pair {pid} is not found by its own vector (index out of step)")
+        res = self.chunks.get(include=["metadatas"])
+        for cid, meta in zip(res["ids"], res["metadatas"]):
+            meta = meta or {}
+            if not all(isinstance(meta.get(k), str) and meta.get(k) for k in ("namespace", "partition", "chunk_id")):
+                problems.append(f"chunk record {cid} lacks namespace/partition/chunk_id")
+        return problems
 
     # --- precompute bookkeeping: which chunks are done ---------------------------------------
     @property

@@ -187,6 +187,9 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path, embeddings
 
     partial = _pairs(tmp_path / "killed", embeddings)
     assert partial < reference or partial == set()  # some, not all
+    check = subprocess.run([sys.executable, "-m", "storinfer_langchain.cli", "check", "--store", str(tmp_path / "killed")],
+                           capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stdout + check.stderr[-2000:]
     resumed = _cli(tmp_path / "killed")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "(1 / 2)" in resumed.stdout  # one chunk was done before, two processed now
