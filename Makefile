@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: setup test test-unit demo bench clean
+.PHONY: setup test test-unit lint demo bench clean
 
 setup:
 	python3 -m venv $(VENV)
@@ -20,6 +20,9 @@ test:
 
 test-unit:
 	$(PY) -m pytest tests/unit
+
+lint:
+	$(VENV)/bin/ruff check storinfer_langchain storinfer_llamaindex tests benchmarks
 
 demo:
 	$(PY) examples/demo.py

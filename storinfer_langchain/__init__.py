@@ -5,6 +5,7 @@ The store, embeddings, generation and precompute code here are shared with
 """
 
 from storinfer_langchain.cache import StorInferCache, partition_for_model
+from storinfer_langchain.chain import StorInferChain
 from storinfer_langchain.embeddings import DEFAULT_EMBEDDING_NAME, default_embeddings
 from storinfer_langchain.generation import GenerationConfig, QuestionGenerator
 from storinfer_langchain.llms import LocalChatHuggingFace, default_chat_model
@@ -40,6 +41,7 @@ __all__ = [
     "StoreConfigError",
     "StoreLockedError",
     "StorInferCache",
+    "StorInferChain",
     "StorInferError",
     "StorInferRetriever",
     "default_chat_model",

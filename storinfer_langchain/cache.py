@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,18 +12,9 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
-from storinfer_langchain.stats import LookupStats
-from storinfer_langchain.store import (
-    DEFAULT_NAMESPACE,
-    DEFAULT_THRESHOLD,
-    QAPair,
-    QAStore,
-    StoreConfigError,
-    validate_threshold,
-)
-from storinfer_langchain.text import ParsedPrompt, parse_prompt, sha, stable_llm_string
-
-logger = logging.getLogger(__name__)
+from storinfer_langchain.front import StoreFront, open_store
+from storinfer_langchain.store import DEFAULT_NAMESPACE, DEFAULT_THRESHOLD, QAStore, validate_threshold
+from storinfer_langchain.text import parse_prompt, sha, stable_llm_string
 
 
 def llm_partition(llm_string: str, context: str = "") -> str:
@@ -142,65 +130,37 @@ class StorInferCache(BaseCache):
         ttl_seconds: float | None = None,
         cache_runtime_answers: bool = True,
     ) -> None:
-        self.similarity_threshold = validate_threshold(similarity_threshold)
-        if ttl_seconds is not None and not (isinstance(ttl_seconds, (int, float)) and math.isfinite(ttl_seconds) and ttl_seconds > 0):
-            msg = f"ttl_seconds must be a positive number of seconds or None, got {ttl_seconds!r}"
-            raise StoreConfigError(msg)
-        if not isinstance(namespace, str) or not namespace.strip():
-            msg = "namespace must be a non-empty string (e.g. your tenant or app name)."
-            raise StoreConfigError(msg)
-        if store is None:
-            if path is None and host is None:
-                msg = "Pass store=QAStore(...), path= (a local folder) or host= (a Chroma server)."
-                raise StoreConfigError(msg)
-            store = QAStore(path, host=host, port=port, embedding=embedding)
-        self.store = store
+        validate_threshold(similarity_threshold)  # fail before opening a store
+        self.front = StoreFront(
+            open_store(store, path, host, port, embedding), namespace=namespace,
+            similarity_threshold=similarity_threshold, guard=guard, k=k, remember_answers=cache_runtime_answers,
+            ttl_seconds=ttl_seconds, on_miss="the model",
+        )
+        self.store = self.front.store
         self.namespace = namespace
-        self.guard = guard
-        self.k = int(k)
-        self.ttl_seconds = ttl_seconds
-        self.cache_runtime_answers = cache_runtime_answers
-        self._stats = LookupStats()
+        self.similarity_threshold = self.front.similarity_threshold
 
-    # --- counters ------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         """Hit/miss counters, hit rate, and the similarity of hits (recent ones listed)."""
-        return self._stats.as_dict()
+        return self.front.stats()
 
     def reset_stats(self) -> None:
         """Zero the counters (the stored pairs stay)."""
-        self._stats.reset()
+        self.front.counters.reset()
 
     # --- BaseCache -----------------------------------------------------------------------------
-    def _parse(self, prompt: str, llm_string: str) -> tuple[ParsedPrompt, str]:
-        parsed = parse_prompt(prompt)
-        return parsed, llm_partition(llm_string, parsed.context)
-
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Return stored generations for a close-enough question of this model, else None.
 
         Never raises: a store failure is logged, counted in ``stats()["errors"]``, and is a miss
         (the model then runs, so a failing cache costs time, not answers).
         """
-        self._stats.count("lookups")
-        try:
-            parsed, partition = self._parse(prompt, llm_string)
-            if parsed.question is None:
-                self._stats.count("skipped")
-                return None
-            found = self.store.lookup(
-                parsed.question,
-                namespace=self.namespace,
-                partition=partition,
-                threshold=self.similarity_threshold,
-                k=self.k,
-                guard=self.guard,
-            )
-        except Exception:
-            logger.warning("StorInfer lookup failed; running the model instead", exc_info=True)
-            self._stats.count("errors")
+        parsed = parse_prompt(prompt)
+        if parsed.question is None:
+            self.front.counters.count("lookups")
+            self.front.counters.count("skipped")
             return None
-        self._stats.record(parsed.question, found)
+        found = self.front.lookup(parsed.question, partition=llm_partition(llm_string, parsed.context))
         if found.match is None:
             return None
         m = found.match
@@ -213,34 +173,14 @@ class StorInferCache(BaseCache):
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store the model's answer to this question (skipped for tool calls or empty text)."""
-        if not self.cache_runtime_answers or not return_val:
+        if not return_val:
             return
-        try:
-            parsed, partition = self._parse(prompt, llm_string)
-            if parsed.question is None or self.store.question_problem(parsed.question):
-                return
-            first = return_val[0]
-            message = getattr(first, "message", None)
-            if getattr(message, "tool_calls", None) or not first.text.strip():
-                return  # a tool call or an empty reply is no answer to serve to someone else
-            expires = time.time() + self.ttl_seconds if self.ttl_seconds else 0.0
-            self.store.add(
-                [
-                    QAPair(
-                        question=parsed.question,
-                        answer=first.text,
-                        partition=partition,
-                        namespace=self.namespace,
-                        origin="runtime",
-                        generations=dump_generations(return_val),
-                        expires_at=expires,
-                    )
-                ]
-            )
-            self._stats.count("updates")
-        except Exception:
-            logger.warning("StorInfer could not store an answer; it was still returned", exc_info=True)
-            self._stats.count("errors")
+        parsed = parse_prompt(prompt)
+        first = return_val[0]
+        if parsed.question is None or getattr(getattr(first, "message", None), "tool_calls", None):
+            return  # a tool call is no answer to serve to someone else
+        self.front.remember(parsed.question, first.text, partition=llm_partition(llm_string, parsed.context),
+                            generations=dump_generations(return_val))
 
     def clear(self, **kwargs: Any) -> None:
         """Delete this namespace's pairs. ``clear(origin="runtime")`` keeps precomputed ones."""

@@ -6,6 +6,7 @@
     storinfer export --store PATH --out pairs.jsonl   the pairs as JSON lines
     storinfer check --store PATH                      integrity check (exit 1 on problems)
     storinfer invalidate --store PATH --doc ID        drop the pairs made from a document
+    storinfer eval --squad FILE --out DIR             benchmark on human questions (SQuAD format)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -114,6 +116,23 @@ def cmd_invalidate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from storinfer_langchain.evaluation import BenchmarkConfig, run_benchmark
+    from storinfer_langchain.generation import GenerationConfig
+    from storinfer_langchain.store import validate_threshold
+
+    threshold = None if args.threshold is None else validate_threshold(args.threshold, "--threshold")
+    target = validate_threshold(args.target_wrong_rate, "--target-wrong-rate")
+    config = BenchmarkConfig(
+        paragraphs=args.paragraphs, questions=args.questions, threshold=threshold, target_wrong_rate=target,
+        generation=GenerationConfig(max_per_chunk=args.max_per_chunk, max_calls_per_chunk=args.max_calls_per_chunk),
+    )
+    run_benchmark(args.squad, args.out, config=config, progress=not args.quiet)
+    print((Path(args.out) / "results.md").read_text())
+    print(f"written: {args.out}/results.json, results.md, threshold_curve.png")
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         print(json.dumps(store.stats(), indent=2))
@@ -165,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", default=None, help="only this namespace")
     p.set_defaults(func=cmd_invalidate)
 
+    p = sub.add_parser("eval", help="benchmark: precompute, replay human questions with and without StorInfer")
+    p.add_argument("--squad", required=True, help="SQuAD v1.1 JSON: paragraphs are the documents, questions the workload")
+    p.add_argument("--out", required=True, help="folder for results.json, results.md, threshold_curve.png and the store")
+    p.add_argument("--paragraphs", type=int, default=None, help="only the first N paragraphs (default all)")
+    p.add_argument("--questions", type=int, default=None, help="only N of their questions (default all)")
+    p.add_argument("--threshold", type=float, default=None, help="similarity threshold (default: calibrated)")
+    p.add_argument("--target-wrong-rate", type=float, default=0.01, help="for calibration (default 0.01)")
+    p.add_argument("--max-per-chunk", type=int, default=12)
+    p.add_argument("--max-calls-per-chunk", type=int, default=4)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("stats", help="what a store holds: pairs by namespace, partition, origin; bytes on disk")
     _add_store_args(p)
     p.set_defaults(func=cmd_stats)
@@ -177,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if getattr(args, "store", "unset") is None and not getattr(args, "host", None):
+    if args.command != "eval" and getattr(args, "store", "unset") is None and not getattr(args, "host", None):
         parser.error("pass --store PATH (a local store folder) or --host HOST (a Chroma server)")
     try:
         return int(args.func(args))

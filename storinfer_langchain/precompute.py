@@ -298,7 +298,7 @@ class Precomputer:
         current = {c.record_id(ns, part) for c in chunks}
         doc_ids = {document_id(d) for d in docs}
         stale = {rid: m for rid, m in done.items() if rid not in current and (prune or m.get("doc_id") in doc_ids)}
-        for rid, meta in stale.items():
+        for meta in stale.values():
             summary.stale_pairs_removed += self.store.delete_where(namespace=ns, partition=part, chunk_id=str(meta["chunk_id"]))
         self.store.forget_chunks(list(stale))
         summary.stale_chunks_removed = len(stale)
@@ -309,7 +309,7 @@ class Precomputer:
         bar_chunks = tqdm(total=len(pending), desc="chunks", unit="chunk", disable=not progress, position=0)
         bar_pairs = tqdm(desc="pairs", unit="pair", disable=not progress, position=1)
         try:
-            for chunk, vector in zip(pending, vectors):
+            for chunk, vector in zip(pending, vectors, strict=True):
                 stored = self._process(chunk, vector, summary)
                 bar_chunks.update(1)
                 bar_pairs.update(stored)
@@ -339,7 +339,7 @@ class Precomputer:
         questions = [g.question for g in gen.accepted]
         answers = self.answer(questions, chunk.text)
         pairs = []
-        for g, answer in zip(gen.accepted, answers):
+        for g, answer in zip(gen.accepted, answers, strict=True):  # a chain that drops answers is an error
             if not answer:
                 summary.empty_answers += 1
                 continue

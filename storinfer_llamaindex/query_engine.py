@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -21,21 +19,10 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from storinfer_langchain.stats import LookupStats
-from storinfer_langchain.store import (
-    DEFAULT_NAMESPACE,
-    DEFAULT_PARTITION,
-    DEFAULT_THRESHOLD,
-    Lookup,
-    Match,
-    QAPair,
-    QAStore,
-    StoreConfigError,
-    validate_threshold,
-)
+from storinfer_langchain.front import StoreFront, open_store
+from storinfer_langchain.store import DEFAULT_NAMESPACE, DEFAULT_PARTITION, DEFAULT_THRESHOLD, Lookup, Match, QAStore
 from storinfer_langchain.text import content_hash
 
-logger = logging.getLogger(__name__)
 dispatcher = instrument.get_dispatcher(__name__)
 
 
@@ -146,47 +133,26 @@ class StorInferQueryEngine(BaseQueryEngine):
         if not hasattr(query_engine, "query") or not hasattr(query_engine, "aquery"):
             msg = f"query_engine must be a LlamaIndex query engine, not {type(query_engine).__name__}."
             raise TypeError(msg)
-        if store is None:
-            if path is None and host is None:
-                msg = "Pass store=QAStore(...), path= (a local folder) or host= (a Chroma server)."
-                raise StoreConfigError(msg)
-            store = QAStore(path, host=host, port=port, embedding=embedding)
-        if ttl_seconds is not None and not (isinstance(ttl_seconds, (int, float)) and 0 < ttl_seconds < float("inf")):
-            msg = f"ttl_seconds must be a positive number of seconds or None, got {ttl_seconds!r}"
-            raise StoreConfigError(msg)
         super().__init__(callback_manager=callback_manager or getattr(query_engine, "callback_manager", None))
+        self.front = StoreFront(open_store(store, path, host, port, embedding), namespace=namespace, partition=partition,
+                                similarity_threshold=similarity_threshold, guard=guard, k=k,
+                                remember_answers=cache_misses, ttl_seconds=ttl_seconds, on_miss="the query engine")
         self.query_engine = query_engine
-        self.store = store
-        self.namespace = namespace
-        self.partition = partition
-        self.similarity_threshold = validate_threshold(similarity_threshold)
-        self.guard = guard
-        self.k = int(k)
-        self.cache_misses = cache_misses
-        self.ttl_seconds = ttl_seconds
+        self.store = self.front.store
         self.streaming = _is_streaming(query_engine) if streaming is None else streaming
         retriever = getattr(query_engine, "retriever", None)
         self.docstore = getattr(index, "docstore", None) or getattr(retriever, "_docstore", None)
-        self._stats = LookupStats()
 
     def _get_prompt_modules(self) -> dict[str, Any]:
         return {"query_engine": self.query_engine}
 
     def stats(self) -> dict[str, Any]:
         """Hit/miss counters, hit rate, similarity of hits (as ``StorInferCache.stats()``)."""
-        return self._stats.as_dict()
+        return self.front.stats()
 
     # --- lookup --------------------------------------------------------------------------------
     def _lookup(self, query: str) -> Lookup:
-        self._stats.count("lookups")
-        try:
-            found = self.store.lookup(query, namespace=self.namespace, partition=self.partition,
-                                      threshold=self.similarity_threshold, k=self.k, guard=self.guard)
-        except Exception:
-            logger.warning("StorInfer lookup failed; asking the query engine instead", exc_info=True)
-            self._stats.count("errors")
-            return Lookup(None, reason="store error")
-        self._stats.record(query, found)
+        found = self.front.lookup(query)
         if found.match is not None:
             m = found.match
             dispatcher.event(StorInferHitEvent(query=query, matched_question=m.question, similarity=m.similarity,
@@ -229,23 +195,15 @@ class StorInferQueryEngine(BaseQueryEngine):
 
     # --- misses: answer, mark, store -----------------------------------------------------------
     def _store_answer(self, query: str, answer: str, source_nodes: list[NodeWithScore]) -> None:
-        if not self.cache_misses or not answer.strip() or answer.strip() == "Empty Response":
-            return
-        if self.store.question_problem(query):
+        if answer.strip() == "Empty Response":
             return
         top = source_nodes[0].node if source_nodes else None
-        try:
-            self.store.add([QAPair(
-                question=query, answer=answer, namespace=self.namespace, partition=self.partition, origin="runtime",
-                doc_id=str(getattr(top, "ref_doc_id", "") or "") if top else "",
-                chunk_id=top.node_id if top else "",
-                chunk_hash=content_hash(top.get_content().strip()) if top else "",
-                expires_at=time.time() + self.ttl_seconds if self.ttl_seconds else 0.0,
-            )])
-            self._stats.count("updates")
-        except Exception:
-            logger.warning("StorInfer could not store an answer; it was still returned", exc_info=True)
-            self._stats.count("errors")
+        self.front.remember(
+            query, answer,
+            doc_id=str(getattr(top, "ref_doc_id", "") or "") if top else "",
+            chunk_id=top.node_id if top else "",
+            chunk_hash=content_hash(top.get_content().strip()) if top else "",
+        )
 
     def _mark_miss(self, response: Any, found: Lookup) -> None:
         meta = getattr(response, "metadata", None)

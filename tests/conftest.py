@@ -64,6 +64,13 @@ def store(tmp_path, embeddings):
 
 
 @pytest.fixture(scope="session")
+def squad_path() -> Path:
+    if not SQUAD.is_file():
+        pytest.fail(f"{SQUAD} is missing: the tests read the shared sample data from ../shared/data")
+    return SQUAD
+
+
+@pytest.fixture(scope="session")
 def squad() -> dict:
     """The SQuAD v1.1 dev 'Super_Bowl_50' article (54 paragraphs, 810 human questions)."""
     if not SQUAD.is_file():

@@ -40,3 +40,17 @@ def test_seeded_sampling_repeats_and_batches(chat):
     a = chat.generate_batch(convs, temperature=1.0, top_p=0.95, seed=3)
     b = chat.generate_batch(convs, temperature=1.0, top_p=0.95, seed=3)
     assert a == b and len(a) == 2 and all(a)
+
+
+def test_batch_runs_as_one_batch_unless_a_cache_is_on(chat, store):
+    from langchain_core.globals import set_llm_cache
+
+    from storinfer_langchain import StorInferCache
+
+    replies = chat.batch(["What is 2 + 2?", "Name a primary color."])
+    assert len(replies) == 2 and all(isinstance(r.content, str) and r.content for r in replies)
+    cache = StorInferCache(store)
+    set_llm_cache(cache)
+    first = chat.invoke("What is 2 + 2?")
+    again = chat.batch(["What is 2 + 2?"])  # with a cache on, batch goes through it
+    assert cache.stats()["hits"] == 1 and again[0].content == first.content

@@ -7,18 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers import chroma_server
 from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage
 from langchain_core.outputs import Generation
 
-from helpers import chroma_server
-from storinfer_langchain import QAPair, QAStore, StorInferCache, StoreConfigError
+from storinfer_langchain import QAPair, QAStore, StorInferCache
 from storinfer_langchain.text import normalize_question
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +58,7 @@ def test_four_processes_x_200_operations_on_a_server_store(tmp_path, embeddings)
         procs = [subprocess.Popen([sys.executable, str(HERE / "mp_worker.py"), str(port), str(w), "200"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(4)]
         outs = [p.communicate(timeout=300) for p in procs]
-        for p, (out, err) in zip(procs, outs):
+        for p, (_out, err) in zip(procs, outs):
             assert p.returncode == 0, err[-3000:]
         results = [json.loads(o.strip().splitlines()[-1]) for o, _ in outs]
         assert [r["errors"] for r in results] == [[]] * 4

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers import chroma_server, read_only, run_python
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from helpers import chroma_server, read_only, run_python
 from storinfer_langchain import EmbeddingMismatchError, QAPair, QAStore, SchemaVersionError, StoreConfigError
 
 PAIRS = [

@@ -1,0 +1,101 @@
+"""Hit-path latency and disk size as the store grows: 1k, 10k, 100k, 150k pairs.
+
+The pairs are synthetic (templates x invented company names x years, answers of about 150
+characters, like the precomputed ones), embedded with the real MiniLM and stored in one
+partition of a real local store. At each size, 500 lookups of stored questions: half re-typed
+(exact path), half reworded (embedding path). The paper stored 150K pairs in 830 MB.
+
+    python benchmarks/scaling.py [--sizes 1000,10000,100000,150000] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_lookup import FIRST, SECOND, pct  # noqa: E402
+
+from storinfer_langchain import QAPair, QAStore  # noqa: E402
+
+TEMPLATES = [
+    ("What was the revenue of {n} in {y}?", "How much revenue did {n} make in {y}?",
+     "In {y}, {n} reported revenue of about 41 million dollars, most of it from its domestic market and long-term contracts."),
+    ("Who was the CEO of {n} in {y}?", "Who led {n} as CEO in {y}?",
+     "The CEO of {n} in {y} was its co-founder, who had run the company since it was set up and stepped down a decade later."),
+    ("How many employees worked at {n} in {y}?", "In {y}, how many employees worked at {n}?",
+     "About 1,200 employees worked at {n} in {y}, spread over three sites, with a third of them in research and development."),
+    ("Where was {n} headquartered in {y}?", "In {y}, where was {n} headquartered?",
+     "In {y}, {n} was headquartered in Springfield, in a former textile mill it bought and renovated when it moved from its first office."),
+]
+
+
+def rows(n: int) -> list[tuple[str, str, str]]:
+    names = [f"{a} {b}" for a, b in itertools.product(FIRST, SECOND)]
+    out = []
+    for y in range(1901, 2025):
+        for name in names:
+            for q, r, a in TEMPLATES:
+                out.append((q.format(n=name, y=y), r.format(n=name, y=y), a.format(n=name, y=y)))
+                if len(out) == n:
+                    return out
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1000,10000,100000,150000")
+    ap.add_argument("--lookups", type=int, default=500)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    data = rows(max(sizes))
+    rng = random.Random(0)
+    results = []
+    print(f"{'pairs':>8} {'MB on disk':>10} {'bytes/pair':>10} | {'exact p50':>9} {'p99':>7} | "
+          f"{'embedding p50':>13} {'p99':>7} {'hits':>9} | {'add s':>6}")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = QAStore(Path(tmp) / "store")
+        stored = 0
+        for size in sizes:
+            t0 = time.perf_counter()
+            store.add([QAPair(q, a) for q, _r, a in data[stored:size]], batch_size=2048)
+            add_s = time.perf_counter() - t0
+            stored = size
+            sample = rng.sample(data[:size], args.lookups)
+            half = len(sample) // 2
+            for q, r, _a in sample[:10]:  # warm-up
+                store.lookup(q)
+                store.lookup(r)
+            exact, embed, hits = [], [], 0
+            for i, (q, r, a) in enumerate(sample):
+                query = q.lower().rstrip("?") if i < half else r
+                t = time.perf_counter()
+                found = store.lookup(query)
+                ms = (time.perf_counter() - t) * 1000
+                (exact if i < half else embed).append(ms)
+                hits += bool(found.hit and found.match.answer == a)
+            disk = store.disk_bytes() or 0
+            row = {"pairs": size, "disk_bytes": disk, "bytes_per_pair": disk / size,
+                   "exact_p50_ms": pct(exact, 50), "exact_p99_ms": pct(exact, 99),
+                   "embedding_p50_ms": pct(embed, 50), "embedding_p99_ms": pct(embed, 99),
+                   "right_hits": hits, "lookups": len(sample), "add_seconds": add_s}
+            results.append(row)
+            print(f"{size:>8} {disk / 1e6:>10.1f} {disk / size:>10.0f} | {row['exact_p50_ms']:>9.2f} {row['exact_p99_ms']:>7.2f} | "
+                  f"{row['embedding_p50_ms']:>13.2f} {row['embedding_p99_ms']:>7.2f} {hits:>4}/{len(sample):<4} | {add_s:>6.0f}",
+                  flush=True)
+        store.close()
+    print("\npaper: 150K pairs in 830 MB (5,533 bytes per pair)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

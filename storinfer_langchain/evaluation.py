@@ -1,0 +1,411 @@
+"""Benchmark and evaluation on human questions: hits, wrong hits, latency, answer quality, storage.
+
+One run (``run_benchmark``):
+
+1. builds the *plain chain*, a RAG chain over the documents (MiniLM retrieval, SmolLM2 answer);
+2. precomputes question-answer pairs for the documents, answered by that same chain;
+3. replays the human questions, in a fixed shuffled order, through (a) the plain chain and
+   (b) the same chain behind :class:`StorInferChain` (answers to misses are cached), timing
+   each, and scores both with SQuAD exact match and token F1;
+4. judges every hit: a **wrong hit** is one whose served answer scores clearly worse against
+   the gold answers than the plain chain's (F1 lower by 0.5 or more), or whose matched question
+   asks something else (for a cached human question: its gold answers disagree with the
+   query's; for a generated one: the query's gold answer is nowhere in the paragraph the stored
+   pair was made from);
+5. sweeps the similarity threshold over the precomputed pairs alone, with and without the
+   look-alike guard (hit rate vs wrong-hit rate), and runs :func:`calibrate`, which picks a
+   threshold from generated data only, then reads off how that threshold does on the humans.
+
+Results are a JSON file, a Markdown table and a PNG of the threshold curve.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import Runnable, RunnablePassthrough
+
+from storinfer_langchain.chain import StorInferChain
+from storinfer_langchain.generation import GenerationConfig, chat_texts, parse_questions
+from storinfer_langchain.guard import conflict
+from storinfer_langchain.precompute import Precomputer
+from storinfer_langchain.squad import SquadQuestion, answers_agree, best_em, best_f1, normalize_answer
+from storinfer_langchain.store import DEFAULT_NAMESPACE, Match, QAStore
+from storinfer_langchain.text import normalize_question
+
+logger = logging.getLogger(__name__)
+
+RAG_SYSTEM = "Answer the question using the context. Reply with a short phrase only."
+PARAPHRASE_SYSTEM = "Rewrite the question with different words but the same meaning. Reply with the new question only."
+WRONG_F1_DROP = 0.5
+
+
+def build_rag_chain(docs: Sequence[Document], embeddings: Embeddings, chat: BaseChatModel, *, k: int = 1) -> Runnable:
+    """The plain chain: top-``k`` paragraphs by MiniLM similarity, then the LLM answers from them."""
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    retriever = InMemoryVectorStore.from_documents(list(docs), embedding=embeddings).as_retriever(search_kwargs={"k": k})
+    prompt = ChatPromptTemplate.from_messages([("system", RAG_SYSTEM), ("human", "Context:\n{context}\n\nQuestion: {question}")])
+    context = retriever | (lambda found: "\n\n".join(d.page_content for d in found))
+    return {"context": context, "question": RunnablePassthrough()} | prompt | chat | StrOutputParser()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def latency_summary(ms: Sequence[float]) -> dict[str, float]:
+    return {"p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95), "mean_ms": statistics.fmean(ms) if ms else math.nan}
+
+
+# --- judging hits ------------------------------------------------------------------------------
+@dataclass
+class Judge:
+    """Decides whether a served answer is a wrong hit (see the module docstring)."""
+
+    paragraphs: dict[str, str]  # doc_id -> text
+    gold_by_question: dict[str, tuple[str, ...]]  # normalised human question -> gold answers
+
+    def asks_something_else(self, query: SquadQuestion, m: Match) -> bool:
+        gold = self.gold_by_question.get(normalize_question(m.question))
+        if m.metadata.get("origin") == "runtime" and gold is not None:
+            return not answers_agree(query.answers, gold)
+        source = self.paragraphs.get(str(m.metadata.get("doc_id", "")))
+        if source is None:
+            return False
+        text = normalize_answer(source)
+        return not any(normalize_answer(a) and normalize_answer(a) in text for a in query.answers)
+
+    def wrong(self, query: SquadQuestion, m: Match, plain_f1: float) -> tuple[bool, str]:
+        served_f1 = best_f1(m.answer, query.answers)
+        if served_f1 <= plain_f1 - WRONG_F1_DROP:
+            return True, f"answer F1 {served_f1:.2f} vs plain {plain_f1:.2f}"
+        if self.asks_something_else(query, m):
+            return True, "matched question asks something else"
+        return False, ""
+
+
+# --- the threshold sweep over precomputed pairs ------------------------------------------------
+def served_candidate(query: str, candidates: list[Match], threshold: float, guard: bool) -> Match | None:
+    """What :meth:`QAStore.lookup` would serve from these candidates at ``threshold``."""
+    for c in candidates:
+        if c.similarity < threshold:
+            return None
+        if not guard or conflict(query, c.question) is None:
+            return c
+    return None
+
+
+def sweep(questions: Sequence[SquadQuestion], candidates: dict[str, list[Match]], plain_f1: dict[str, float],
+          judge: Judge, thresholds: Sequence[float]) -> list[dict[str, Any]]:
+    """Hit rate and wrong-hit rate over the precomputed pairs at each threshold, guard on and off."""
+    rows = []
+    for t in thresholds:
+        row: dict[str, Any] = {"threshold": round(float(t), 3)}
+        for guard in (True, False):
+            hits = wrong = 0
+            for q in questions:
+                m = served_candidate(q.question, candidates[q.id], t, guard)
+                if m is None:
+                    continue
+                hits += 1
+                wrong += judge.wrong(q, m, plain_f1[q.id])[0]
+            key = "guard" if guard else "no_guard"
+            row[f"{key}_hits"] = hits
+            row[f"{key}_wrong"] = wrong
+            row[f"{key}_hit_rate"] = hits / len(questions) if questions else 0.0
+            row[f"{key}_wrong_rate"] = wrong / hits if hits else 0.0
+        rows.append(row)
+    return rows
+
+
+# --- calibration from generated data only ------------------------------------------------------
+@dataclass
+class Calibration:
+    """A threshold chosen for a target wrong-hit rate, and the table it was chosen from."""
+
+    threshold: float
+    target_wrong_rate: float
+    probes: int
+    """Paraphrases used; each is looked up with its original present and with it hidden."""
+    table: list[dict[str, Any]] = field(default_factory=list)
+
+
+def calibrate(
+    store: QAStore,
+    chat: BaseChatModel,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    partition: str = "default",
+    target_wrong_rate: float = 0.01,
+    sample: int = 150,
+    thresholds: Sequence[float] | None = None,
+    guard: bool = True,
+    seed: int = 0,
+) -> Calibration:
+    """Pick the lowest threshold whose wrong-hit rate stays within ``target_wrong_rate``, using only
+    data we own: the store's generated questions.
+
+    The LLM paraphrases ``sample`` stored questions (a paraphrase that changes a number or a name
+    is not one, and is dropped). Each paraphrase is looked up twice: with its original in the
+    store (serving the original is right, anything else wrong) and with the original hidden (any
+    hit is wrong: "other generated questions as negatives").
+    """
+    thresholds = list(thresholds) if thresholds is not None else [round(0.80 + 0.01 * i, 2) for i in range(20)]
+    pairs = [m for m in store.iter_pairs(namespace=namespace) if m.metadata.get("partition") == partition
+             and m.metadata.get("origin") == "precomputed"]
+    random.Random(seed).shuffle(pairs)
+    pairs = pairs[:sample]
+    convs = [[SystemMessage(PARAPHRASE_SYSTEM), HumanMessage(m.question)] for m in pairs]
+    replies = chat_texts(chat, convs, temperature=None, top_p=None, seed=None, max_new_tokens=48) if convs else []
+    probes: list[tuple[Match, str, list[Match]]] = []
+    for m, reply in zip(pairs, replies):
+        found, _junk = parse_questions(reply)
+        para = found[0] if found else ""
+        if not para or normalize_question(para) == normalize_question(m.question) or conflict(para, m.question):
+            continue
+        probes.append((m, para, store.search(para, namespace=namespace, partition=partition, k=10)))
+    table = []
+    for t in thresholds:
+        hits = wrong = neg_hits = 0
+        for original, para, cands in probes:
+            served = served_candidate(para, cands, t, guard)
+            if served is not None:
+                hits += 1
+                wrong += served.id != original.id
+            hidden = served_candidate(para, [c for c in cands if c.id != original.id], t, guard)
+            if hidden is not None:
+                hits += 1
+                wrong += 1
+                neg_hits += 1
+        table.append({"threshold": t, "hits": hits, "wrong": wrong, "wrong_rate": wrong / hits if hits else 0.0,
+                      "positive_hit_rate": (hits - neg_hits) / len(probes) if probes else 0.0})
+    ok = [r["threshold"] for r in table if r["hits"] and r["wrong_rate"] <= target_wrong_rate]
+    threshold = min(ok) if ok else max(thresholds)
+    return Calibration(threshold, target_wrong_rate, len(probes), table)
+
+
+# --- the whole benchmark ---------------------------------------------------------------------
+@dataclass
+class BenchmarkConfig:
+    paragraphs: int | None = None  # None: all
+    questions: int | None = None  # None: all
+    threshold: float | None = None  # None: the calibrated one
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    answer_tokens: int = 24
+    calibration_sample: int = 150
+    target_wrong_rate: float = 0.01
+    seed: int = 0
+
+
+def run_benchmark(
+    squad_path: str | Path,
+    out_dir: str | Path,
+    *,
+    config: BenchmarkConfig | None = None,
+    embeddings: Embeddings | None = None,
+    chat: BaseChatModel | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the whole benchmark (see the module docstring); write results into ``out_dir``."""
+    from tqdm.auto import tqdm
+
+    from storinfer_langchain.embeddings import default_embeddings
+    from storinfer_langchain.llms import default_chat_model
+    from storinfer_langchain.squad import load_squad
+
+    cfg = config or BenchmarkConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    embeddings = embeddings or default_embeddings()
+    chat = chat or default_chat_model(max_new_tokens=cfg.answer_tokens)
+    docs, questions = load_squad(squad_path)
+    docs = docs[: cfg.paragraphs] if cfg.paragraphs else docs
+    questions = [q for q in questions if q.paragraph < len(docs)]
+    random.Random(cfg.seed).shuffle(questions)
+    questions = questions[: cfg.questions] if cfg.questions else questions
+    plain = build_rag_chain(docs, embeddings, chat)
+
+    store_dir = out / "store"
+    if store_dir.exists():
+        import shutil
+
+        shutil.rmtree(store_dir)
+    store = QAStore(store_dir, embedding=embeddings)
+    partition = "rag"
+    # 1. precompute, answered by the plain chain
+    pre = Precomputer(store, llm=chat, answer_with=plain, partition=partition, config=cfg.generation)
+    summary = pre.run(docs, progress=progress)
+    precomputed_pairs = store.count()
+    disk_after_precompute = store.disk_bytes() or 0
+
+    # 2. calibration on generated data only
+    calibration = calibrate(store, chat, partition=partition, target_wrong_rate=cfg.target_wrong_rate,
+                            sample=cfg.calibration_sample)
+    threshold = cfg.threshold if cfg.threshold is not None else calibration.threshold
+
+    judge = Judge(paragraphs={d.id: d.page_content for d in docs},
+                  gold_by_question={normalize_question(q.question): q.answers for q in questions})
+    # 3. precomputed-only candidates for the sweep (before runtime answers are added)
+    candidates = {q.id: store.search(q.question, partition=partition, k=10) for q in questions}
+
+    # 4. the replay: (a) plain chain, (b) the same chain behind StorInfer, question by question
+    fast = StorInferChain(plain, store, partition=partition, similarity_threshold=threshold)
+    plain.invoke(questions[0].question)  # warm-up, not timed
+    records = []
+    for q in tqdm(questions, desc="replay", unit="question", disable=not progress):
+        t0 = time.perf_counter()
+        a = plain.invoke(q.question)
+        t1 = time.perf_counter()
+        b, found = fast.invoke_with_lookup(q.question)
+        t2 = time.perf_counter()
+        rec: dict[str, Any] = {
+            "id": q.id, "question": q.question, "gold": list(q.answers), "paragraph": q.paragraph,
+            "plain_answer": a, "plain_ms": (t1 - t0) * 1000, "plain_f1": best_f1(a, q.answers), "plain_em": best_em(a, q.answers),
+            "storinfer_answer": b, "storinfer_ms": (t2 - t1) * 1000, "hit": found.hit, "reason": found.reason,
+            "storinfer_f1": best_f1(b, q.answers), "storinfer_em": best_em(b, q.answers),
+        }
+        if found.match is not None:
+            m = found.match
+            wrong, why = judge.wrong(q, m, rec["plain_f1"])
+            rec.update(similarity=m.similarity, matched_question=m.question, matched_origin=m.metadata.get("origin"),
+                       matched_doc=m.metadata.get("doc_id"), wrong_hit=wrong, wrong_why=why)
+        records.append(rec)
+    store.purge_expired()
+    disk_final = store.disk_bytes() or 0
+    pairs_final = store.count()
+
+    # 5. sweep and report
+    thresholds = [round(0.80 + 0.01 * i, 2) for i in range(20)]
+    plain_f1 = {r["id"]: r["plain_f1"] for r in records}
+    sweep_rows = sweep(questions, candidates, plain_f1, judge, thresholds)
+    at_calibrated = next((r for r in sweep_rows if r["threshold"] == calibration.threshold), None)
+    results = summarize(records, summary.as_dict(), precomputed_pairs, pairs_final, disk_after_precompute, disk_final,
+                        threshold, calibration, sweep_rows, at_calibrated, fast.stats())
+    results["config"] = {"paragraphs": len(docs), "questions": len(questions), "threshold": threshold,
+                         "generation": asdict(cfg.generation), "answer_tokens": cfg.answer_tokens, "seed": cfg.seed}
+    (out / "results.json").write_text(json.dumps({**results, "records": records}, indent=2, default=str))
+    (out / "results.md").write_text(markdown(results, records))
+    plot_threshold_curve(sweep_rows, calibration.threshold, out / "threshold_curve.png")
+    store.close()
+    return results
+
+
+def summarize(records, precompute_summary, precomputed_pairs, pairs_final, disk_pre, disk_final, threshold,
+              calibration, sweep_rows, at_calibrated, chain_stats) -> dict[str, Any]:
+    n = len(records)
+    hits = [r for r in records if r["hit"]]
+    misses = [r for r in records if not r["hit"]]
+    wrong = [r for r in hits if r.get("wrong_hit")]
+    plain_ms = [r["plain_ms"] for r in records]
+    si_ms = [r["storinfer_ms"] for r in records]
+    return {
+        "questions": n,
+        "threshold": threshold,
+        "plain": {"em": statistics.fmean(r["plain_em"] for r in records), "f1": statistics.fmean(r["plain_f1"] for r in records),
+                  **latency_summary(plain_ms)},
+        "storinfer": {"em": statistics.fmean(r["storinfer_em"] for r in records),
+                      "f1": statistics.fmean(r["storinfer_f1"] for r in records),
+                      **latency_summary(si_ms),
+                      "hit_rate": len(hits) / n, "hits": len(hits),
+                      "hits_precomputed": sum(r.get("matched_origin") == "precomputed" for r in hits),
+                      "hits_runtime": sum(r.get("matched_origin") == "runtime" for r in hits),
+                      "wrong_hits": len(wrong), "wrong_hit_rate": len(wrong) / len(hits) if hits else 0.0,
+                      "wrong_hits_of_all_questions": len(wrong) / n,
+                      "hit_path": latency_summary([r["storinfer_ms"] for r in hits]),
+                      "miss_overhead_ms": (statistics.fmean(r["storinfer_ms"] for r in misses)
+                                           - statistics.fmean(r["plain_ms"] for r in misses)) if misses else math.nan,
+                      "guard_rejections": chain_stats["guard_rejections"]},
+        "latency_reduction": 1 - sum(si_ms) / sum(plain_ms),
+        "storage": {"precomputed_pairs": precomputed_pairs, "pairs_after_replay": pairs_final,
+                    "bytes_after_precompute": disk_pre, "bytes_final": disk_final,
+                    "bytes_per_pair": disk_final / pairs_final if pairs_final else math.nan},
+        "precompute": precompute_summary,
+        "calibration": {"threshold": calibration.threshold, "target_wrong_rate": calibration.target_wrong_rate,
+                        "paraphrase_probes": calibration.probes, "table": calibration.table,
+                        "on_human_questions": at_calibrated},
+        "sweep": sweep_rows,
+    }
+
+
+def markdown(results: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    p, s = results["plain"], results["storinfer"]
+    lines = [
+        f"# StorInfer benchmark: {results['questions']} human questions, threshold {results['threshold']}",
+        "",
+        "| system | EM | F1 | p50 ms | p95 ms | mean ms | hit rate | wrong hits |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| plain chain | {p['em']:.3f} | {p['f1']:.3f} | {p['p50_ms']:.0f} | {p['p95_ms']:.0f} | {p['mean_ms']:.0f} | - | - |",
+        f"| with StorInfer | {s['em']:.3f} | {s['f1']:.3f} | {s['p50_ms']:.0f} | {s['p95_ms']:.0f} | {s['mean_ms']:.0f} | "
+        f"{s['hit_rate']:.1%} ({s['hits_precomputed']} precomputed, {s['hits_runtime']} cached) | "
+        f"{s['wrong_hits']} ({s['wrong_hit_rate']:.1%} of hits) |",
+        "",
+        f"End-to-end latency reduction: **{results['latency_reduction']:.1%}**. "
+        f"Hit path p50 {s['hit_path']['p50_ms']:.1f} ms, p95 {s['hit_path']['p95_ms']:.1f} ms; "
+        f"miss overhead {s['miss_overhead_ms']:.1f} ms on average.",
+        "",
+        f"Storage: {results['storage']['pairs_after_replay']} pairs ({results['storage']['precomputed_pairs']} precomputed), "
+        f"{results['storage']['bytes_final'] / 1e6:.1f} MB, {results['storage']['bytes_per_pair']:.0f} bytes per pair.",
+        f"Precompute: {results['precompute']['pairs_stored']} pairs in {results['precompute']['wall_seconds']:.0f} s, "
+        f"{results['precompute']['pairs_per_llm_call']:.2f} pairs per LLM call.",
+        "",
+        f"Calibrated threshold (generated paraphrases only, target wrong-hit rate "
+        f"{results['calibration']['target_wrong_rate']:.0%}, {results['calibration']['paraphrase_probes']} probes): "
+        f"**{results['calibration']['threshold']}**.",
+        "",
+        "## Threshold sweep over precomputed pairs (human questions)",
+        "",
+        "| threshold | hits (guard) | wrong (guard) | hits (no guard) | wrong (no guard) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results["sweep"]:
+        lines.append(f"| {r['threshold']:.2f} | {r['guard_hits']} | {r['guard_wrong']} | {r['no_guard_hits']} | {r['no_guard_wrong']} |")
+    lines += ["", "## Every hit", "", "| query | matched | sim | origin | wrong? |", "|---|---|---|---|---|"]
+    for r in records:
+        if r["hit"]:
+            flag = f"**yes**: {r['wrong_why']}" if r.get("wrong_hit") else "no"
+            lines.append(f"| {r['question']} | {r['matched_question']} | {r['similarity']:.3f} | {r['matched_origin']} | {flag} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_threshold_curve(rows: list[dict[str, Any]], calibrated: float, path: Path) -> None:
+    """Hit rate against wrong-hit rate, one point per threshold, guard on and off."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, label, style in (("guard", "with look-alike guard", "o-"), ("no_guard", "cosine only", "s--")):
+        xs = [100 * r[f"{key}_wrong_rate"] for r in rows]
+        ys = [100 * r[f"{key}_hit_rate"] for r in rows]
+        ax.plot(xs, ys, style, label=label, markersize=4)
+        for r, x, y in zip(rows, xs, ys):
+            if r["threshold"] in (0.8, 0.85, 0.9, 0.95, calibrated):
+                ax.annotate(f"{r['threshold']:.2f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("wrong hits (% of hits)")
+    ax.set_ylabel("hit rate (% of human questions)")
+    ax.set_title(f"Precomputed pairs vs human questions; calibrated threshold {calibrated:.2f}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,51 @@
+"""StorInferChain in front of a real RAG chain (MiniLM retrieval, SmolLM2 answers)."""
+
+import pytest
+
+from storinfer_langchain import QAPair, StorInferChain
+from storinfer_langchain.evaluation import build_rag_chain
+
+
+@pytest.fixture(scope="module")
+def rag(squad, embeddings):
+    from langchain_core.documents import Document
+
+    from storinfer_langchain import default_chat_model
+
+    docs = [Document(page_content=p["context"], id=f"p{i}") for i, p in enumerate(squad["paragraphs"][:2])]
+    return build_rag_chain(docs, embeddings, default_chat_model(max_new_tokens=24))
+
+
+def test_hit_paraphrase_miss_then_cached(store, rag):
+    store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", partition="rag", doc_id="p0")])
+    fast = StorInferChain(rag, store, partition="rag")
+    answer, found = fast.invoke_with_lookup("Who won Super Bowl 50?")
+    assert answer == "The Denver Broncos." and found.reason == "exact"
+    answer, found = fast.invoke_with_lookup({"question": "Who was the winner of Super Bowl 50?"})
+    assert answer == "The Denver Broncos." and found.reason == "similar" and found.match.similarity >= 0.95
+    q = "What color was used to emphasize the 50th anniversary of the Super Bowl?"
+    answer, found = fast.invoke_with_lookup(q)
+    assert not found.hit and answer == rag.invoke(q)  # the chain ran (greedy: same answer)
+    again, found = fast.invoke_with_lookup(q)
+    assert found.reason == "exact" and again == answer  # the miss's answer was remembered
+    assert store.count(partition="rag", origin="runtime") == 1
+    s = fast.stats()
+    assert s["hits"] >= 3 and s["misses"] == 1 and s["updates"] == 1
+
+
+async def test_async(store, rag):
+    store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", partition="rag")])
+    fast = StorInferChain(rag, store, partition="rag", cache_misses=False)
+    assert await fast.ainvoke("Who won Super Bowl 50?") == "The Denver Broncos."
+    answer = await fast.ainvoke("Where was Super Bowl 50 played?")
+    assert answer and store.count() == 1  # not remembered: cache_misses=False
+
+
+def test_bad_input(store, rag):
+    fast = StorInferChain(rag, store)
+    with pytest.raises(TypeError, match="question"):
+        fast.invoke({"query": "wrong key"})
+    with pytest.raises(TypeError, match="Runnable"):
+        StorInferChain(lambda q: q, store)
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        StorInferChain(rag, store, ttl_seconds=float("nan"))

@@ -1,0 +1,59 @@
+"""The benchmark end to end on a small slice, with the real models; its numbers must add up."""
+
+import json
+
+import pytest
+
+from storinfer_langchain import GenerationConfig
+from storinfer_langchain.evaluation import BenchmarkConfig, calibrate, run_benchmark
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory, embeddings, squad_path):
+    out = tmp_path_factory.mktemp("bench")
+    cfg = BenchmarkConfig(paragraphs=2, questions=12, calibration_sample=12,
+                          generation=GenerationConfig(max_calls_per_chunk=1, max_per_chunk=5))
+    return run_benchmark(squad_path, out, config=cfg, embeddings=embeddings, progress=False), out
+
+
+def test_outputs_are_written(bench):
+    results, out = bench
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["records"]) == results["questions"] == 12
+    assert "| plain chain |" in (out / "results.md").read_text()
+    assert (out / "threshold_curve.png").stat().st_size > 10_000
+
+
+def test_numbers_add_up(bench):
+    results, out = bench
+    records = json.loads((out / "results.json").read_text())["records"]
+    hits = [r for r in records if r["hit"]]
+    s = results["storinfer"]
+    assert s["hits"] == len(hits) == s["hits_precomputed"] + s["hits_runtime"]
+    assert s["wrong_hits"] == sum(bool(r.get("wrong_hit")) for r in hits)
+    assert results["latency_reduction"] == pytest.approx(
+        1 - sum(r["storinfer_ms"] for r in records) / sum(r["plain_ms"] for r in records))
+    for system in ("plain", "storinfer"):
+        assert 0 <= results[system]["em"] <= results[system]["f1"] + 1e-9 <= 1 + 1e-9
+    # A miss serves the chain's own answer; a hit the stored one.
+    for r in records:
+        if not r["hit"]:
+            assert r["storinfer_answer"] == r["plain_answer"]
+    assert results["storage"]["precomputed_pairs"] == results["precompute"]["pairs_stored"]
+    assert results["storage"]["pairs_after_replay"] >= results["storage"]["precomputed_pairs"]
+    assert [r["threshold"] for r in results["sweep"]] == sorted(r["threshold"] for r in results["sweep"])
+    hits_by_t = [r["guard_hits"] for r in results["sweep"]]
+    assert hits_by_t == sorted(hits_by_t, reverse=True)  # a higher threshold never serves more
+    assert all(r["guard_hits"] <= r["no_guard_hits"] for r in results["sweep"])
+
+
+def test_calibration_table_is_monotone(bench, chat, embeddings):
+    from storinfer_langchain import QAStore
+
+    _results, out = bench
+    with QAStore(out / "store", embedding=embeddings) as store:
+        cal = calibrate(store, chat, partition="rag", sample=12)
+    assert 0.8 <= cal.threshold <= 0.99 and cal.probes <= 12
+    hits = [r["hits"] for r in cal.table]
+    assert hits == sorted(hits, reverse=True)
+    assert all(r["wrong"] <= r["hits"] for r in cal.table)
