@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000,100000,150000")
     ap.add_argument("--lookups", type=int, default=500)
     ap.add_argument("--json")
+    ap.add_argument("--png", help="also draw latency and disk size against store size here")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     data = rows(max(sizes))
@@ -95,6 +96,32 @@ def main() -> None:
     print("\npaper: 150K pairs in 830 MB (5,533 bytes per pair)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.png:
+        plot(results, Path(args.png))
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["pairs"] for r in results]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(sizes, [r["embedding_p50_ms"] for r in results], "o-", label="embedding path p50")
+    left.plot(sizes, [r["embedding_p99_ms"] for r in results], "o--", label="embedding path p99")
+    left.plot(sizes, [r["exact_p50_ms"] for r in results], "s-", label="exact path p50")
+    left.set(xscale="log", xlabel="stored pairs", ylabel="lookup latency (ms)", title="Hit path latency")
+    left.grid(alpha=0.3)
+    left.legend()
+    right.plot(sizes, [r["disk_bytes"] / 1e6 for r in results], "o-", label="StorInfer (Chroma, MiniLM 384-d)")
+    right.plot([150_000], [830], "r*", markersize=12, label="paper: 150K pairs, 830 MB")
+    right.set(xscale="log", yscale="log", xlabel="stored pairs", ylabel="MB on disk", title="Store size")
+    right.grid(alpha=0.3)
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
