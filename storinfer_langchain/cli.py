@@ -6,6 +6,7 @@
     storinfer export --store PATH --out pairs.jsonl   the pairs as JSON lines
     storinfer check --store PATH                      integrity check (exit 1 on problems)
     storinfer invalidate --store PATH --doc ID        drop the pairs made from a document
+    storinfer calibrate --store PATH [--partition P]  pick a threshold from the store's own questions
     storinfer eval --squad FILE --out DIR             benchmark on human questions (SQuAD format)
 """
 
@@ -133,6 +134,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from storinfer_langchain.evaluation import calibrate
+    from storinfer_langchain.llms import default_chat_model
+    from storinfer_langchain.store import DEFAULT_NAMESPACE, validate_threshold
+
+    target = validate_threshold(args.target_wrong_rate, "--target-wrong-rate")
+    if args.sample < 1:
+        raise ValueError(f"--sample must be at least 1, got {args.sample}.")
+    with _open_store(args) as store:
+        cal = calibrate(store, default_chat_model(), namespace=args.namespace or DEFAULT_NAMESPACE,
+                        partition=args.partition, target_wrong_rate=target, sample=args.sample)
+    print(f"{cal.probes} paraphrase probes of up to {args.sample} stored questions (partition {args.partition!r})")
+    print("threshold  hits  wrong  wrong%  paraphrases served")
+    for r in cal.table:
+        print(f"{r['threshold']:9.2f} {r['hits']:5d} {r['wrong']:6d} {r['wrong_rate']:7.1%} {r['positive_hit_rate']:11.1%}")
+    print(f"calibrated threshold for <= {target:.1%} wrong hits: {cal.threshold}"
+          + (" (too few probes to choose: the measured default)" if cal.fallback else ""))
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         print(json.dumps(store.stats(), indent=2))
@@ -195,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-calls-per-chunk", type=int, default=4)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("calibrate", help="pick a similarity threshold from generated paraphrases of stored questions")
+    _add_store_args(p)
+    p.add_argument("--namespace", default=None)
+    p.add_argument("--partition", default="default", help="the partition whose precomputed pairs are used")
+    p.add_argument("--sample", type=int, default=300, help="stored questions to paraphrase (default 300)")
+    p.add_argument("--target-wrong-rate", type=float, default=0.01, help="default 0.01")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("stats", help="what a store holds: pairs by namespace, partition, origin; bytes on disk")
     _add_store_args(p)

@@ -45,13 +45,16 @@ from storinfer_langchain.generation import GenerationConfig, chat_texts, parse_q
 from storinfer_langchain.guard import conflict
 from storinfer_langchain.precompute import Precomputer
 from storinfer_langchain.squad import SquadQuestion, answers_agree, best_em, best_f1, normalize_answer
-from storinfer_langchain.store import DEFAULT_NAMESPACE, Match, QAStore
+from storinfer_langchain.store import DEFAULT_NAMESPACE, DEFAULT_THRESHOLD, Match, QAStore
 from storinfer_langchain.text import normalize_question
 
 logger = logging.getLogger(__name__)
 
 RAG_SYSTEM = "Answer the question using the context. Reply with a short phrase only."
-PARAPHRASE_SYSTEM = "Rewrite the question with different words but the same meaning. Reply with the new question only."
+# SmolLM2-135M answers a question it is asked to "rewrite" (0 paraphrases in 40 tries); asked for
+# "three different ways to ask" it, it writes a list, and about one question in eight gets one.
+PARAPHRASE_SYSTEM = "You write questions."
+PARAPHRASE_USER = "Write three different ways to ask this question:\n{question}"
 WRONG_F1_DROP = 0.5
 
 
@@ -147,6 +150,8 @@ class Calibration:
     probes: int
     """Paraphrases used; each is looked up with its original present and with it hidden."""
     table: list[dict[str, Any]] = field(default_factory=list)
+    fallback: bool = False
+    """True when there were too few probes to choose, and ``threshold`` is the measured default."""
 
 
 def calibrate(
@@ -156,10 +161,11 @@ def calibrate(
     namespace: str = DEFAULT_NAMESPACE,
     partition: str = "default",
     target_wrong_rate: float = 0.01,
-    sample: int = 150,
+    sample: int = 300,
     thresholds: Sequence[float] | None = None,
     guard: bool = True,
     seed: int = 0,
+    min_probes: int = 20,
 ) -> Calibration:
     """Pick the lowest threshold whose wrong-hit rate stays within ``target_wrong_rate``, using only
     data we own: the store's generated questions.
@@ -168,21 +174,27 @@ def calibrate(
     is not one, and is dropped). Each paraphrase is looked up twice: with its original in the
     store (serving the original is right, anything else wrong) and with the original hidden (any
     hit is wrong: "other generated questions as negatives").
+
+    With fewer than ``min_probes`` paraphrases a rate of 1% cannot be told from 0%, so the
+    measured default threshold (0.95) is returned with ``fallback=True`` and a warning.
     """
     thresholds = list(thresholds) if thresholds is not None else [round(0.80 + 0.01 * i, 2) for i in range(20)]
     pairs = [m for m in store.iter_pairs(namespace=namespace) if m.metadata.get("partition") == partition
              and m.metadata.get("origin") == "precomputed"]
     random.Random(seed).shuffle(pairs)
     pairs = pairs[:sample]
-    convs = [[SystemMessage(PARAPHRASE_SYSTEM), HumanMessage(m.question)] for m in pairs]
-    replies = chat_texts(chat, convs, temperature=None, top_p=None, seed=None, max_new_tokens=48) if convs else []
+    convs = [[SystemMessage(PARAPHRASE_SYSTEM), HumanMessage(PARAPHRASE_USER.format(question=m.question))] for m in pairs]
+    replies = chat_texts(chat, convs, temperature=None, top_p=None, seed=None, max_new_tokens=64) if convs else []
     probes: list[tuple[Match, str, list[Match]]] = []
     for m, reply in zip(pairs, replies):
         found, _junk = parse_questions(reply)
-        para = found[0] if found else ""
-        if not para or normalize_question(para) == normalize_question(m.question) or conflict(para, m.question):
-            continue
-        probes.append((m, para, store.search(para, namespace=namespace, partition=partition, k=10)))
+        seen = {normalize_question(m.question)}
+        for para in found[:3]:
+            if normalize_question(para) in seen or conflict(para, m.question):
+                continue  # not a paraphrase: the same words, or another number / name / meaning
+            seen.add(normalize_question(para))
+            probes.append((m, para, store.search(para, namespace=namespace, partition=partition, k=10)))
+
     table = []
     for t in thresholds:
         hits = wrong = neg_hits = 0
@@ -198,8 +210,18 @@ def calibrate(
                 neg_hits += 1
         table.append({"threshold": t, "hits": hits, "wrong": wrong, "wrong_rate": wrong / hits if hits else 0.0,
                       "positive_hit_rate": (hits - neg_hits) / len(probes) if probes else 0.0})
-    ok = [r["threshold"] for r in table if r["hits"] and r["wrong_rate"] <= target_wrong_rate]
-    threshold = min(ok) if ok else max(thresholds)
+    # the lowest threshold from which every higher one also stays within the target
+    threshold = max(thresholds)
+    for r in sorted(table, key=lambda r: r["threshold"], reverse=True):
+        if r["wrong_rate"] > target_wrong_rate:
+            break
+        if r["hits"]:
+            threshold = r["threshold"]
+    if len(probes) < min_probes:
+        logger.warning("Calibration found %d usable paraphrases (fewer than %d); using the default threshold %s. "
+                       "Paraphrase more stored questions (sample=) or use a stronger chat model.",
+                       len(probes), min_probes, DEFAULT_THRESHOLD)
+        return Calibration(DEFAULT_THRESHOLD, target_wrong_rate, len(probes), table, fallback=True)
     return Calibration(threshold, target_wrong_rate, len(probes), table)
 
 
@@ -211,7 +233,7 @@ class BenchmarkConfig:
     threshold: float | None = None  # None: the calibrated one
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     answer_tokens: int = 24
-    calibration_sample: int = 150
+    calibration_sample: int = 300
     target_wrong_rate: float = 0.01
     seed: int = 0
 
@@ -340,6 +362,7 @@ def summarize(records, precompute_summary, precomputed_pairs, pairs_final, disk_
                     "bytes_per_pair": disk_final / pairs_final if pairs_final else math.nan},
         "precompute": precompute_summary,
         "calibration": {"threshold": calibration.threshold, "target_wrong_rate": calibration.target_wrong_rate,
+                        "fallback": calibration.fallback,
                         "paraphrase_probes": calibration.probes, "table": calibration.table,
                         "on_human_questions": at_calibrated},
         "sweep": sweep_rows,
@@ -369,7 +392,8 @@ def markdown(results: dict[str, Any], records: list[dict[str, Any]]) -> str:
         "",
         f"Calibrated threshold (generated paraphrases only, target wrong-hit rate "
         f"{results['calibration']['target_wrong_rate']:.0%}, {results['calibration']['paraphrase_probes']} probes): "
-        f"**{results['calibration']['threshold']}**.",
+        f"**{results['calibration']['threshold']}**"
+        + (" (too few probes to choose: the measured default)." if results["calibration"].get("fallback") else "."),
         "",
         "## Threshold sweep over precomputed pairs (human questions)",
         "",

@@ -54,7 +54,9 @@ _STARTS = {
     "for", "to", "from", "by", "during", "after", "before", "according", "name", "approximately", "about",
     "under", "since", "with", "as", "of", "until", "between",
 }
-_PERSONAL = re.compile(r"\b(you|your|yours|yourself|i|me|my|mine|we|us|our)\b", re.I)
+# "US" (the country) and "I" (a Roman numeral) in capitals are not pronouns; "Us" opening a question is
+_PERSONAL = re.compile(r"\b(?i:you|your|yours|yourself|me|my|mine|we|our)\b|\b(?:i|[Uu]s)\b|^I\b"
+                       r"|\bI (?:am|was|have|had|do|did|should|can|could|would|will|need|know|think|find|get|learn)\b")
 _META = re.compile(r"\b(the|this|that|above|given|following) (text|passage|paragraph|sentence|article|document|excerpt)\b", re.I)
 
 
