@@ -137,13 +137,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from storinfer_langchain.evaluation import calibrate
     from storinfer_langchain.llms import default_chat_model
-    from storinfer_langchain.store import DEFAULT_NAMESPACE, validate_threshold
+    from storinfer_langchain.store import validate_threshold
 
     target = validate_threshold(args.target_wrong_rate, "--target-wrong-rate")
     if args.sample < 1:
         raise ValueError(f"--sample must be at least 1, got {args.sample}.")
     with _open_store(args) as store:
-        cal = calibrate(store, default_chat_model(), namespace=args.namespace or DEFAULT_NAMESPACE,
+        cal = calibrate(store, default_chat_model(), namespace=args.namespace,
                         partition=args.partition, target_wrong_rate=target, sample=args.sample)
     print(f"{cal.probes} paraphrase probes of up to {args.sample} stored questions (partition {args.partition!r})")
     print("threshold  hits  wrong  wrong%  paraphrases served")
@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="pick a similarity threshold from generated paraphrases of stored questions")
     _add_store_args(p)
-    p.add_argument("--namespace", default=None)
+    p.add_argument("--namespace", default="default")
     p.add_argument("--partition", default="default", help="the partition whose precomputed pairs are used")
     p.add_argument("--sample", type=int, default=300, help="stored questions to paraphrase (default 300)")
     p.add_argument("--target-wrong-rate", type=float, default=0.01, help="default 0.01")

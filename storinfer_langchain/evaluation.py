@@ -179,8 +179,7 @@ def calibrate(
     measured default threshold (0.95) is returned with ``fallback=True`` and a warning.
     """
     thresholds = list(thresholds) if thresholds is not None else [round(0.80 + 0.01 * i, 2) for i in range(20)]
-    pairs = [m for m in store.iter_pairs(namespace=namespace) if m.metadata.get("partition") == partition
-             and m.metadata.get("origin") == "precomputed"]
+    pairs = list(store.iter_pairs(namespace=namespace, partition=partition, where={"origin": "precomputed"}))
     random.Random(seed).shuffle(pairs)
     pairs = pairs[:sample]
     convs = [[SystemMessage(PARAPHRASE_SYSTEM), HumanMessage(PARAPHRASE_USER.format(question=m.question))] for m in pairs]
@@ -190,9 +189,10 @@ def calibrate(
         found, _junk = parse_questions(reply)
         seen = {normalize_question(m.question)}
         for para in found[:3]:
-            if normalize_question(para) in seen or conflict(para, m.question):
+            key = normalize_question(para)
+            if key in seen or conflict(para, m.question):
                 continue  # not a paraphrase: the same words, or another number / name / meaning
-            seen.add(normalize_question(para))
+            seen.add(key)
             probes.append((m, para, store.search(para, namespace=namespace, partition=partition, k=10)))
 
     table = []

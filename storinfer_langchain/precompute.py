@@ -378,9 +378,7 @@ def export_jsonl(store: QAStore, path: str | Path, *, namespace: str | None = No
     tmp = path.with_name(path.name + ".tmp")
     n = 0
     with tmp.open("w", encoding="utf-8") as fh:
-        for m in store.iter_pairs(namespace=namespace):
-            if partition is not None and m.metadata.get("partition") != partition:
-                continue
+        for m in store.iter_pairs(namespace=namespace, partition=partition):
             meta = {k: v for k, v in m.metadata.items() if k not in ("question", "generations")}
             fh.write(json.dumps({"id": m.id, "question": m.question, "answer": m.answer, **meta}, ensure_ascii=False) + "\n")
             n += 1

@@ -686,9 +686,16 @@ class QAStore:
             total += col.count() if origin is None else len(col.get(where={"origin": origin}, include=[])["ids"])
         return total
 
-    def iter_pairs(self, *, namespace: str | None = None, where: Mapping[str, Any] | None = None, page: int = 1000) -> Iterator[Match]:
-        """Every stored pair (optionally of one namespace, filtered by a Chroma ``where``)."""
-        for col in self._selected(namespace, None):
+    def iter_pairs(
+        self,
+        *,
+        namespace: str | None = None,
+        partition: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        page: int = 1000,
+    ) -> Iterator[Match]:
+        """Every stored pair (optionally of one namespace / partition, filtered by a Chroma ``where``)."""
+        for col in self._selected(namespace, partition):
             offset = 0
             while True:
                 res = col.get(
