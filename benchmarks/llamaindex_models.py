@@ -35,20 +35,18 @@ def main() -> None:
     import torch
     from llama_index.core.llms import ChatMessage
 
-    from storinfer_langchain import default_embeddings
-    from storinfer_langchain.embeddings import minilm_path
-    from storinfer_langchain.llms import load_smollm2, prepare_smollm2
+    from storinfer.local import default_embedder, load_smollm2, minilm_path, prepare_smollm2
     from storinfer_llamaindex import StorInferEmbedding, StorInferLLM
 
-    # The LangChain side is loaded first, as in a StorInfer app (the store embeds with it).
-    lc_emb = default_embeddings()
+    # The engine's embedder is loaded first, as in a StorInfer app (the store embeds with it).
+    lc_emb = default_embedder()
     tokenizer, model = load_smollm2()
     rows = []
 
     t = time.perf_counter()
     ours_emb = StorInferEmbedding()
     rows.append(("embedding", "StorInfer adapter", (time.perf_counter() - t) * 1000,
-                 timed(lambda i=0: ours_emb.get_query_embedding(QUESTIONS[i % 5])), ours_emb.langchain is lc_emb))
+                 timed(lambda i=0: ours_emb.get_query_embedding(QUESTIONS[i % 5])), ours_emb.engine_embedder is lc_emb))
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
     t = time.perf_counter()
@@ -60,7 +58,7 @@ def main() -> None:
     t = time.perf_counter()
     ours_llm = StorInferLLM(max_new_tokens=24)
     rows.append(("LLM (24 new tokens)", "StorInfer adapter", (time.perf_counter() - t) * 1000,
-                 timed(lambda i=0: ours_llm.chat(msgs(i)), n=5), ours_llm.langchain.llm.pipeline.model is model))
+                 timed(lambda i=0: ours_llm.chat(msgs(i)), n=5), ours_llm.engine_chat.model is model))
     from llama_index.llms.huggingface import HuggingFaceLLM
 
     t = time.perf_counter()
@@ -70,7 +68,7 @@ def main() -> None:
     rows.append(("LLM (24 new tokens)", "llama-index HuggingFaceLLM", (time.perf_counter() - t) * 1000,
                  timed(lambda i=0: hf_llm.chat(msgs(i)), n=5), hf_llm._model is model))
 
-    print(f"{'what':22} {'route':36} {'load ms':>9} {'per call ms (p50)':>18}  weights shared with LangChain side")
+    print(f"{'what':22} {'route':36} {'load ms':>9} {'per call ms (p50)':>18}  weights shared with the engine")
     for what, route, load, call, shared in rows:
         print(f"{what:22} {route:36} {load:9.0f} {call:18.1f}  {'yes' if shared else 'no (a second copy)'}")
 

@@ -28,13 +28,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storinfer_langchain import default_chat_model, default_embeddings  # noqa: E402
-from storinfer_langchain.generation import GenerationConfig, QuestionGenerator  # noqa: E402
-from storinfer_langchain.guard import conflict  # noqa: E402
-from storinfer_langchain.squad import load_squad  # noqa: E402
-from storinfer_langchain.text import sha  # noqa: E402
+from storinfer.local import default_chat, default_embedder  # noqa: E402
+from storinfer.generate import GenerationConfig, QuestionGenerator  # noqa: E402
+from storinfer.verify import conflict  # noqa: E402
+from storinfer.squad import load_squad  # noqa: E402
+from storinfer.text import sha  # noqa: E402
 
-DEFAULT_SQUAD = Path(__file__).resolve().parents[2] / "shared/data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json"
+DEFAULT_SQUAD = Path(__file__).resolve().parents[1] / "data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json"
 
 
 def run_mode(name: str, config: GenerationConfig, docs, chat, emb) -> dict:
@@ -42,7 +42,7 @@ def run_mode(name: str, config: GenerationConfig, docs, chat, emb) -> dict:
     accepted: list[str] = []
     vectors: list[np.ndarray] = []
     totals = dict(calls=0, candidates=0, duplicates=0, junk=0, off_topic=0)
-    chunk_vecs = emb.embed_documents([d.page_content for d in docs])
+    chunk_vecs = emb.embed_documents([d.text for d in docs])
     started = time.perf_counter()
     for i, (doc, cvec) in enumerate(zip(docs, chunk_vecs)):
         cv = np.array(cvec)
@@ -56,7 +56,7 @@ def run_mode(name: str, config: GenerationConfig, docs, chat, emb) -> dict:
             return any(sims[j] >= config.dedup_threshold and conflict(q, accepted[j]) is None
                        for j in np.flatnonzero(sims >= config.dedup_threshold))
 
-        out = gen.generate(doc.page_content, sha(doc.id, doc.page_content, length=24), chunk_vector=cvec,
+        out = gen.generate(doc.text, sha(doc.id, doc.text, length=24), chunk_vector=cvec,
                            neighbours=near, stored_duplicate=stored_duplicate)
         for q in out.accepted:
             accepted.append(q.question)
@@ -85,7 +85,7 @@ def main() -> None:
     args = ap.parse_args()
 
     docs = load_squad(args.squad)[0][: args.paragraphs]
-    chat, emb = default_chat_model(), default_embeddings()
+    chat, emb = default_chat(), default_embedder()
     base = GenerationConfig(max_calls_per_chunk=args.calls, max_per_chunk=100, patience=10**6)
     results = [
         run_mode("masking + adaptive", base, docs, chat, emb),

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storinfer_langchain.cli import main  # noqa: E402
+from storinfer.cli import main  # noqa: E402
 
-SQUAD = Path(__file__).resolve().parents[2] / "shared/data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json"
+SQUAD = Path(__file__).resolve().parents[1] / "data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json"
 OUT = Path(__file__).resolve().parent / "out" / "superbowl"
 
 if __name__ == "__main__":

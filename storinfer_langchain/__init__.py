@@ -1,37 +1,66 @@
-"""StorInfer for LangChain: answer LLM questions from precomputed, stored question-answer pairs.
+"""StorInfer for LangChain: the LangChain face of the ``storinfer`` engine.
 
-The store, embeddings, generation and precompute code here are shared with
-``storinfer_llamaindex``.
+``set_llm_cache(StorInferCache(...))``, :class:`StorInferChain` in front of any chain, a
+retriever over the stored pairs, and precompute from LangChain loaders, chat models and chains
+(:class:`Precomputer`, :class:`PrecomputeChain`). Needs ``pip install 'storinfer[langchain]'``.
+
+Names that lived here before the engine moved to ``storinfer`` (``QAPair``, ``GenerationConfig``,
+the errors...) are re-exported, and the old submodules (``storinfer_langchain.generation``,
+``.guard``, ``.text``, ``.evaluation``, ``.squad``, ``.front``, ``.stats``, ``.loading``, ``.cli``)
+still import, for one release.
 """
 
-from storinfer_langchain.cache import StorInferCache, partition_for_model
-from storinfer_langchain.chain import StorInferChain
-from storinfer_langchain.embeddings import DEFAULT_EMBEDDING_NAME, default_embeddings
-from storinfer_langchain.generation import GenerationConfig, QuestionGenerator
-from storinfer_langchain.llms import LocalChatHuggingFace, default_chat_model
-from storinfer_langchain.precompute import Precomputer, PrecomputeSummary, export_jsonl
-from storinfer_langchain.retriever import StorInferRetriever
-from storinfer_langchain.store import (
-    DEFAULT_THRESHOLD,
+import sys as _sys
+
+from storinfer.errors import require as _require
+
+_require("langchain_core", "langchain", "storinfer_langchain")
+
+from storinfer import cli as _cli  # noqa: E402
+from storinfer import evaluation as _evaluation  # noqa: E402
+from storinfer import generate as _generate  # noqa: E402
+from storinfer import loading as _loading  # noqa: E402
+from storinfer import serve as _serve  # noqa: E402
+from storinfer import squad as _squad  # noqa: E402
+from storinfer import stats as _stats  # noqa: E402
+from storinfer import text as _text  # noqa: E402
+from storinfer import verify as _verify  # noqa: E402
+from storinfer.embedder import DEFAULT_EMBEDDING_NAME  # noqa: E402
+from storinfer.errors import (  # noqa: E402
     EmbeddingMismatchError,
-    Lookup,
-    Match,
-    QAPair,
-    QAStore,
     SchemaVersionError,
     StoreConfigError,
     StoreLockedError,
     StorInferError,
 )
+from storinfer.generate import GenerationConfig, QuestionGenerator  # noqa: E402
+from storinfer.records import DEFAULT_THRESHOLD, Lookup, Match, QAPair  # noqa: E402
+from storinfer_langchain.adapters import CoreEmbeddings, LangChainChat, as_chat_model, as_documents  # noqa: E402
+from storinfer_langchain.cache import StorInferCache, partition_for_model  # noqa: E402
+from storinfer_langchain.chain import StorInferChain  # noqa: E402
+from storinfer_langchain.embeddings import default_embeddings  # noqa: E402
+from storinfer_langchain.llms import LocalChatHuggingFace, LocalChatModel, default_chat_model  # noqa: E402
+from storinfer_langchain.precompute import Precomputer, PrecomputeChain, PrecomputeSummary, export_jsonl  # noqa: E402
+from storinfer_langchain.retriever import StorInferRetriever  # noqa: E402
+from storinfer_langchain.store import QAStore  # noqa: E402
+
+# Old module paths, kept importable for one release.
+for _old, _new in {"generation": _generate, "guard": _verify, "text": _text, "evaluation": _evaluation,
+                   "squad": _squad, "front": _serve, "stats": _stats, "loading": _loading, "cli": _cli}.items():
+    _sys.modules.setdefault(f"{__name__}.{_old}", _new)
 
 __all__ = [
     "DEFAULT_EMBEDDING_NAME",
     "DEFAULT_THRESHOLD",
+    "CoreEmbeddings",
     "EmbeddingMismatchError",
     "GenerationConfig",
+    "LangChainChat",
     "LocalChatHuggingFace",
+    "LocalChatModel",
     "Lookup",
     "Match",
+    "PrecomputeChain",
     "PrecomputeSummary",
     "Precomputer",
     "QAPair",
@@ -44,9 +73,11 @@ __all__ = [
     "StorInferChain",
     "StorInferError",
     "StorInferRetriever",
+    "as_chat_model",
+    "as_documents",
     "default_chat_model",
     "default_embeddings",
     "export_jsonl",
     "partition_for_model",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -8,13 +8,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
-from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
-from storinfer_langchain.front import StoreFront, open_store
-from storinfer_langchain.store import DEFAULT_NAMESPACE, DEFAULT_THRESHOLD, QAStore, validate_threshold
-from storinfer_langchain.text import parse_prompt, sha, stable_llm_string
+from storinfer.errors import validate_threshold
+from storinfer.protocols import Embedder
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_THRESHOLD
+from storinfer.serve import StoreFront, open_store, store_misses_option
+from storinfer.store import QAStore
+from storinfer.text import sha
+from storinfer_langchain.prompt import parse_prompt, stable_llm_string
 
 
 def llm_partition(llm_string: str, context: str = "") -> str:
@@ -112,7 +115,8 @@ class StorInferCache(BaseCache):
         guard: reject look-alike questions (other numbers, names, negation...). Keep it on.
         k: nearest stored questions tried per lookup.
         ttl_seconds: answers cached at run time expire after this long (None: never).
-        cache_runtime_answers: store the model's answers on a miss (``update``).
+        store_misses: store the model's answers on a miss (``update``). The old name
+            ``cache_runtime_answers=`` is accepted for one release.
     """
 
     def __init__(
@@ -122,18 +126,24 @@ class StorInferCache(BaseCache):
         path: str | None = None,
         host: str | None = None,
         port: int = 8000,
-        embedding: Embeddings | None = None,
+        embedding: Embedder | None = None,
         namespace: str = DEFAULT_NAMESPACE,
         similarity_threshold: float = DEFAULT_THRESHOLD,
         guard: bool = True,
         k: int = 4,
         ttl_seconds: float | None = None,
-        cache_runtime_answers: bool = True,
+        store_misses: bool = True,
+        cache_runtime_answers: bool | None = None,
     ) -> None:
         validate_threshold(similarity_threshold)  # fail before opening a store
+        store_misses = store_misses_option(store_misses, cache_runtime_answers=cache_runtime_answers)
+        if store is None and embedding is None:
+            from storinfer_langchain.embeddings import default_embeddings
+
+            embedding = default_embeddings()
         self.front = StoreFront(
             open_store(store, path, host, port, embedding), namespace=namespace,
-            similarity_threshold=similarity_threshold, guard=guard, k=k, remember_answers=cache_runtime_answers,
+            similarity_threshold=similarity_threshold, guard=guard, k=k, store_misses=store_misses,
             ttl_seconds=ttl_seconds, on_miss="the model",
         )
         self.store = self.front.store

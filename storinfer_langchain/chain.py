@@ -12,9 +12,10 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from storinfer_langchain.front import StoreFront
-from storinfer_langchain.precompute import answer_text
-from storinfer_langchain.store import DEFAULT_NAMESPACE, DEFAULT_PARTITION, DEFAULT_THRESHOLD, Lookup, QAStore
+from storinfer.answer import answer_text
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, DEFAULT_THRESHOLD, Lookup
+from storinfer.serve import StoreFront, store_misses_option
+from storinfer.store import QAStore
 
 
 class StorInferChain(Runnable[Any, str]):
@@ -22,7 +23,7 @@ class StorInferChain(Runnable[Any, str]):
 
     Input: the question string, or a dict holding it under ``input_key``. Output: the answer
     text (the stored one on a hit; the chain's, read as by :func:`answer_text`, on a miss).
-    A miss's answer is stored (``cache_misses``) in the same namespace and partition, so a later
+    A miss's answer is stored (``store_misses``) in the same namespace and partition, so a later
     paraphrase hits. Precompute into the same partition to serve precomputed pairs.
 
     Setup:
@@ -50,7 +51,8 @@ class StorInferChain(Runnable[Any, str]):
         store: the :class:`QAStore`.
         namespace, partition: where in the store (use the partition you precomputed into).
         similarity_threshold, guard, k: as for :class:`StorInferCache`.
-        cache_misses: store the chain's answers to missed questions.
+        store_misses: store the chain's answers to missed questions (old name ``cache_misses=``,
+            accepted for one release).
         ttl_seconds: answers cached at run time expire after this long (None: never).
         input_key: where the question is when the input is a dict.
     """
@@ -65,16 +67,18 @@ class StorInferChain(Runnable[Any, str]):
         similarity_threshold: float = DEFAULT_THRESHOLD,
         guard: bool = True,
         k: int = 4,
-        cache_misses: bool = True,
+        store_misses: bool = True,
         ttl_seconds: float | None = None,
         input_key: str = "question",
+        cache_misses: bool | None = None,
     ) -> None:
+        store_misses = store_misses_option(store_misses, cache_misses=cache_misses)
         if not isinstance(chain, Runnable):
             msg = f"chain must be a LangChain Runnable, not {type(chain).__name__} (wrap a function in RunnableLambda)."
             raise TypeError(msg)
         self.chain = chain
         self.front = StoreFront(store, namespace=namespace, partition=partition, similarity_threshold=similarity_threshold,
-                                guard=guard, k=k, remember_answers=cache_misses, ttl_seconds=ttl_seconds,
+                                guard=guard, k=k, store_misses=store_misses, ttl_seconds=ttl_seconds,
                                 on_miss="the chain")
         self.store = store
         self.input_key = input_key

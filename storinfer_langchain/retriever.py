@@ -10,7 +10,9 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from storinfer_langchain.store import DEFAULT_NAMESPACE, DEFAULT_PARTITION, QAStore, validate_threshold
+from storinfer.errors import validate_threshold
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION
+from storinfer.store import QAStore
 
 
 class StorInferRetriever(BaseRetriever):

@@ -1,9 +1,9 @@
-"""The offline default models as LlamaIndex objects: small adapters over the LangChain ones.
+"""The engine's models (default: the offline MiniLM and SmolLM2) as LlamaIndex objects.
 
-Adapters rather than llama-index-embeddings-huggingface / llama-index-llms-huggingface, so that
-a process holds one MiniLM and one SmolLM2 whichever framework calls them, and the store's
-embedder is the index's embedder by construction. ``benchmarks/llamaindex_models.py`` measures
-both routes.
+Small adapters over :mod:`storinfer.local` rather than llama-index-embeddings-huggingface /
+llama-index-llms-huggingface, so that a process holds one MiniLM and one SmolLM2 whichever
+framework calls them, and the store's embedder is the index's embedder by construction.
+``benchmarks/llamaindex_models.py`` measures both routes.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -29,9 +26,12 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 from pydantic import ConfigDict, PrivateAttr
 
+from storinfer.embedder import DEFAULT_EMBEDDING_NAME, embedding_name
+from storinfer.protocols import ChatModel, Embedder, Message
+
 
 class StorInferEmbedding(BaseEmbedding):
-    """A LangChain ``Embeddings`` (default: the offline all-MiniLM-L6-v2) as a LlamaIndex embedding.
+    """An engine embedder (default: the offline all-MiniLM-L6-v2) as a LlamaIndex embedding.
 
     Example:
         ```python
@@ -43,51 +43,52 @@ class StorInferEmbedding(BaseEmbedding):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    _lc: Embeddings = PrivateAttr()
+    _core: Embedder = PrivateAttr()
 
-    def __init__(self, embeddings: Embeddings | None = None, **kwargs: Any) -> None:
-        from storinfer_langchain.embeddings import DEFAULT_EMBEDDING_NAME, default_embeddings, embedding_name
+    def __init__(self, embedder: Embedder | None = None, **kwargs: Any) -> None:
+        if embedder is None:
+            from storinfer.local import default_embedder
 
-        lc = embeddings if embeddings is not None else default_embeddings()
-        kwargs.setdefault("model_name", DEFAULT_EMBEDDING_NAME if embeddings is None else embedding_name(lc))
+            embedder = default_embedder()
+        kwargs.setdefault("model_name", embedding_name(embedder) or DEFAULT_EMBEDDING_NAME)
         kwargs.setdefault("embed_batch_size", 64)
         super().__init__(**kwargs)
-        self._lc = lc
+        self._core = embedder
 
     @property
-    def langchain(self) -> Embeddings:
-        """The wrapped LangChain embeddings (give it to :class:`QAStore` to share the model)."""
-        return self._lc
+    def engine_embedder(self) -> Embedder:
+        """The wrapped engine embedder (give it to :class:`storinfer.QAStore` to share the model)."""
+        return self._core
 
     @classmethod
     def class_name(cls) -> str:
         return "StorInferEmbedding"
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._lc.embed_query(query)
+        return self._core.embed_query(query)
 
     def _get_text_embedding(self, text: str) -> Embedding:
-        return self._lc.embed_documents([text])[0]
+        return self._core.embed_documents([text])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._lc.embed_documents(texts)
+        return self._core.embed_documents(texts)
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return await asyncio.to_thread(self._lc.embed_query, query)
+        return await asyncio.to_thread(self._core.embed_query, query)
 
     async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await asyncio.to_thread(self._lc.embed_documents, [text]))[0]
+        return (await asyncio.to_thread(self._core.embed_documents, [text]))[0]
 
 
-_ROLES = {MessageRole.SYSTEM: SystemMessage, MessageRole.ASSISTANT: AIMessage}
+_ROLES = {MessageRole.SYSTEM: "system", MessageRole.ASSISTANT: "assistant"}
 
 
-def _to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
-    return [_ROLES.get(m.role, HumanMessage)(content=m.content or "") for m in messages]
+def _to_engine(messages: Sequence[ChatMessage]) -> list[Message]:
+    return [{"role": _ROLES.get(m.role, "user"), "content": m.content or ""} for m in messages]  # type: ignore[misc]
 
 
 class StorInferLLM(CustomLLM):
-    """A LangChain chat model (default: the offline SmolLM2-135M-Instruct) as a LlamaIndex LLM.
+    """An engine chat model (default: the offline SmolLM2-135M-Instruct) as a LlamaIndex LLM.
 
     Example:
         ```python
@@ -101,13 +102,13 @@ class StorInferLLM(CustomLLM):
     context_window: int = 8192
     num_output: int = 128
     model_name: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
-    _chat: BaseChatModel = PrivateAttr()
+    _chat: ChatModel = PrivateAttr()
 
-    def __init__(self, chat_model: BaseChatModel | None = None, *, max_new_tokens: int = 128, **kwargs: Any) -> None:
+    def __init__(self, chat_model: ChatModel | None = None, *, max_new_tokens: int = 128, **kwargs: Any) -> None:
         if chat_model is None:
-            from storinfer_langchain.llms import default_chat_model
+            from storinfer.local import default_chat
 
-            chat_model = default_chat_model(max_new_tokens=max_new_tokens)
+            chat_model = default_chat(max_new_tokens)
         kwargs.setdefault("num_output", max_new_tokens)
         kwargs.setdefault("model_name", getattr(chat_model, "model_id", None) or type(chat_model).__name__)
         super().__init__(**kwargs)
@@ -118,8 +119,8 @@ class StorInferLLM(CustomLLM):
         return "StorInferLLM"
 
     @property
-    def langchain(self) -> BaseChatModel:
-        """The wrapped LangChain chat model."""
+    def engine_chat(self) -> ChatModel:
+        """The wrapped engine chat model (precompute uses it directly, batched)."""
         return self._chat
 
     @property
@@ -129,8 +130,7 @@ class StorInferLLM(CustomLLM):
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        reply = self._chat.invoke(_to_langchain(messages))
-        text = reply.content if isinstance(reply.content, str) else str(reply.content)
+        text = self._chat.chat_batch([_to_engine(messages)])[0]
         return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text))
 
     @llm_chat_callback()
@@ -146,10 +146,7 @@ class StorInferLLM(CustomLLM):
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        reply = self._chat.invoke([HumanMessage(content=prompt)])
-        text = reply.content if isinstance(reply.content, str) else str(reply.content)
-        return CompletionResponse(text=text)
-
+        return CompletionResponse(text=self._chat.chat_batch([[{"role": "user", "content": prompt}]])[0])
     # The parent's async methods call the sync ones in the event loop, blocking it for the whole
     # generation; run them in a worker thread instead.
     @llm_chat_callback()
@@ -171,10 +168,10 @@ class StorInferLLM(CustomLLM):
 
 
 def default_embed_model() -> StorInferEmbedding:
-    """The offline MiniLM as a LlamaIndex embedding (the same instance LangChain uses)."""
+    """The offline MiniLM as a LlamaIndex embedding (the same loaded model every face uses)."""
     return StorInferEmbedding()
 
 
 def default_llm(max_new_tokens: int = 128) -> StorInferLLM:
-    """The offline SmolLM2 as a LlamaIndex LLM (the same weights LangChain uses)."""
+    """The offline SmolLM2 as a LlamaIndex LLM (the same weights every face uses)."""
     return StorInferLLM(max_new_tokens=max_new_tokens)

@@ -19,9 +19,11 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from storinfer_langchain.front import StoreFront, open_store
-from storinfer_langchain.store import DEFAULT_NAMESPACE, DEFAULT_PARTITION, DEFAULT_THRESHOLD, Lookup, Match, QAStore
-from storinfer_langchain.text import content_hash
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, DEFAULT_THRESHOLD, Lookup, Match
+from storinfer.serve import StoreFront, open_store, store_misses_option
+from storinfer.store import QAStore
+from storinfer.text import content_hash
+from storinfer_llamaindex.adapters import as_embedder
 
 dispatcher = instrument.get_dispatcher(__name__)
 
@@ -74,7 +76,7 @@ class StorInferQueryEngine(BaseQueryEngine):
     replaying it, for streaming engines) with ``metadata["cache_hit"] = True``, the similarity,
     the matched question and its source ids; source nodes are re-attached from the index's
     docstore where the pair points at one. A miss runs the wrapped engine, marks
-    ``cache_hit = False``, and (``cache_misses=True``) stores its answer with the top source
+    ``cache_hit = False``, and (``store_misses=True``) stores its answer with the top source
     node's ids. Each hit and miss is a LlamaIndex instrumentation event
     (:class:`StorInferHitEvent`, :class:`StorInferMissEvent`).
 
@@ -85,7 +87,7 @@ class StorInferQueryEngine(BaseQueryEngine):
 
     Instantiate:
         ```python
-        from storinfer_langchain import QAStore
+        from storinfer import QAStore
         from storinfer_llamaindex import StorInferQueryEngine
 
         engine = StorInferQueryEngine(index.as_query_engine(llm=llm), QAStore("./storinfer_db"), index=index)
@@ -105,7 +107,8 @@ class StorInferQueryEngine(BaseQueryEngine):
             (found from a retriever query engine when omitted).
         namespace, partition: where in the store (the LangChain side uses the same store).
         similarity_threshold, guard, k: as for :class:`StorInferCache`.
-        cache_misses: store the engine's answers to missed queries.
+        store_misses: store the engine's answers to missed queries (old name ``cache_misses=``,
+            accepted for one release).
         ttl_seconds: answers cached at run time expire after this long (None: never).
         streaming: answer hits as ``StreamingResponse``; default: as the wrapped engine does.
     """
@@ -118,25 +121,29 @@ class StorInferQueryEngine(BaseQueryEngine):
         path: str | None = None,
         host: str | None = None,
         port: int = 8000,
-        embedding: Any | None = None,
+        embedding: Any | None = None,  # an engine embedder or a LlamaIndex embedding
         index: Any | None = None,
         namespace: str = DEFAULT_NAMESPACE,
         partition: str = DEFAULT_PARTITION,
         similarity_threshold: float = DEFAULT_THRESHOLD,
         guard: bool = True,
         k: int = 4,
-        cache_misses: bool = True,
+        store_misses: bool = True,
         ttl_seconds: float | None = None,
         streaming: bool | None = None,
         callback_manager: CallbackManager | None = None,
+        cache_misses: bool | None = None,
     ) -> None:
+        store_misses = store_misses_option(store_misses, cache_misses=cache_misses)
         if not hasattr(query_engine, "query") or not hasattr(query_engine, "aquery"):
             msg = f"query_engine must be a LlamaIndex query engine, not {type(query_engine).__name__}."
             raise TypeError(msg)
         super().__init__(callback_manager=callback_manager or getattr(query_engine, "callback_manager", None))
+        if embedding is not None:
+            embedding = as_embedder(embedding)
         self.front = StoreFront(open_store(store, path, host, port, embedding), namespace=namespace, partition=partition,
                                 similarity_threshold=similarity_threshold, guard=guard, k=k,
-                                remember_answers=cache_misses, ttl_seconds=ttl_seconds, on_miss="the query engine")
+                                store_misses=store_misses, ttl_seconds=ttl_seconds, on_miss="the query engine")
         self.query_engine = query_engine
         self.store = self.front.store
         self.streaming = _is_streaming(query_engine) if streaming is None else streaming

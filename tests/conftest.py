@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-SQUAD = REPO.parent / "shared" / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"
+SQUAD = REPO / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"
 
 _real_connect = socket.socket.connect
 
@@ -66,7 +66,7 @@ def store(tmp_path, embeddings):
 @pytest.fixture(scope="session")
 def squad_path() -> Path:
     if not SQUAD.is_file():
-        pytest.fail(f"{SQUAD} is missing: the tests read the shared sample data from ../shared/data")
+        pytest.fail(f"{SQUAD} is missing: it ships with the repository (see data/README.md)")
     return SQUAD
 
 
@@ -74,5 +74,5 @@ def squad_path() -> Path:
 def squad() -> dict:
     """The SQuAD v1.1 dev 'Super_Bowl_50' article (54 paragraphs, 810 human questions)."""
     if not SQUAD.is_file():
-        pytest.fail(f"{SQUAD} is missing: the tests read the shared sample data from ../shared/data")
+        pytest.fail(f"{SQUAD} is missing: it ships with the repository (see data/README.md)")
     return json.loads(SQUAD.read_text())["data"][0]

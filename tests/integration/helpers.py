@@ -80,3 +80,19 @@ def read_only(path: Path) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["umount", str(path)], check=True)
+
+
+def langchain_rag_chain(texts, embeddings, chat, *, k: int = 1):
+    """A LangChain RAG chain as a user writes one: top-k paragraphs, a prompt, the chat model, a parser."""
+    from langchain_core.documents import Document
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnablePassthrough
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    docs = [Document(page_content=t, id=f"p{i}") for i, t in enumerate(texts)]
+    retriever = InMemoryVectorStore.from_documents(docs, embedding=embeddings).as_retriever(search_kwargs={"k": k})
+    prompt = ChatPromptTemplate.from_messages([("system", "Answer the question using the context. Reply with a short phrase only."),
+                                               ("human", "Context:\n{context}\n\nQuestion: {question}")])
+    context = retriever | (lambda found: "\n\n".join(d.page_content for d in found))
+    return {"context": context, "question": RunnablePassthrough()} | prompt | chat | StrOutputParser()

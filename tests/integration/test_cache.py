@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from langchain_core.language_models.llms import LLM
 from langchain_core.globals import set_llm_cache
 from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.outputs import Generation
 
 from storinfer_langchain import QAPair, StorInferCache, partition_for_model
-from storinfer_langchain.store import StoreConfigError
+from storinfer.errors import StoreConfigError
 
 
 def test_set_llm_cache_serves_repeat_and_paraphrase_not_unrelated(store, chat):
@@ -69,10 +72,21 @@ def test_other_model_settings_and_system_prompts_never_share_answers(store, chat
     assert len(store.stats()["by_partition"]) == 3
 
 
-def test_text_llm_generations_round_trip(store, chat):
-    from langchain_huggingface import HuggingFacePipeline
+class _TextLLM(LLM):
+    """A text (not chat) LLM over the same offline model."""
 
-    llm = HuggingFacePipeline(pipeline=chat.llm.pipeline, model_id="smollm2-text", pipeline_kwargs={"max_new_tokens": 16})
+    chat: Any
+
+    @property
+    def _llm_type(self) -> str:
+        return "smollm2-text"
+
+    def _call(self, prompt: str, stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any) -> str:
+        return self.chat.chat_batch([[{"role": "user", "content": prompt}]], max_new_tokens=16)[0]
+
+
+def test_text_llm_generations_round_trip(store, chat):
+    llm = _TextLLM(chat=chat)
     cache = StorInferCache(store)
     set_llm_cache(cache)
     first = llm.generate(["The capital of France is"])

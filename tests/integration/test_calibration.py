@@ -7,8 +7,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from storinfer_langchain import QAPair
-from storinfer_langchain.evaluation import calibrate
-from storinfer_langchain.store import DEFAULT_THRESHOLD
+from storinfer.calibrate import calibrate
+from storinfer.records import DEFAULT_THRESHOLD
 
 PARAPHRASES = {
     "Who won Super Bowl 50?": "1. Which team won Super Bowl 50?\n2. Who won Super Bowl 49?",  # 49: not a paraphrase

@@ -3,17 +3,15 @@
 import pytest
 
 from storinfer_langchain import QAPair, StorInferChain
-from storinfer_langchain.evaluation import build_rag_chain
+from tests.integration.helpers import langchain_rag_chain
 
 
 @pytest.fixture(scope="module")
 def rag(squad, embeddings):
-    from langchain_core.documents import Document
-
     from storinfer_langchain import default_chat_model
 
-    docs = [Document(page_content=p["context"], id=f"p{i}") for i, p in enumerate(squad["paragraphs"][:2])]
-    return build_rag_chain(docs, embeddings, default_chat_model(max_new_tokens=24))
+    return langchain_rag_chain([p["context"] for p in squad["paragraphs"][:2]], embeddings,
+                               default_chat_model(max_new_tokens=24))
 
 
 def test_hit_paraphrase_miss_then_cached(store, rag):
@@ -35,10 +33,10 @@ def test_hit_paraphrase_miss_then_cached(store, rag):
 
 async def test_async(store, rag):
     store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", partition="rag")])
-    fast = StorInferChain(rag, store, partition="rag", cache_misses=False)
+    fast = StorInferChain(rag, store, partition="rag", store_misses=False)
     assert await fast.ainvoke("Who won Super Bowl 50?") == "The Denver Broncos."
     answer = await fast.ainvoke("Where was Super Bowl 50 played?")
-    assert answer and store.count() == 1  # not remembered: cache_misses=False
+    assert answer and store.count() == 1  # not remembered: store_misses=False
 
 
 def test_bad_input(store, rag):

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from storinfer_langchain import GenerationConfig
-from storinfer_langchain.evaluation import BenchmarkConfig, calibrate, run_benchmark
+from storinfer.calibrate import calibrate
+from storinfer.evaluation import BenchmarkConfig, run_benchmark
 
 
 @pytest.fixture(scope="module")

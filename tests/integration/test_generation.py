@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from storinfer_langchain.generation import MASK_INTRO, GenerationConfig, QuestionGenerator
+from storinfer.generate import MASK_INTRO, GenerationConfig, QuestionGenerator
 
 CHUNK = (
     "Super Bowl 50 was an American football game to determine the champion of the National Football League "

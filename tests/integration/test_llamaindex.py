@@ -6,16 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from llama_index.core import Document, SimpleDirectoryReader, VectorStoreIndex
+from llama_index.core.base.llms.types import CompletionResponse, LLMMetadata
+from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.llms.custom import CustomLLM
 from llama_index.core.base.response.schema import AsyncStreamingResponse, Response, StreamingResponse
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 
-from storinfer_langchain import QAStore, default_embeddings
-from storinfer_langchain.generation import GenerationConfig
+from storinfer import QAStore, default_embedder
+from storinfer.generate import GenerationConfig
 from storinfer_llamaindex import (
     StorInferHitEvent,
     StorInferMissEvent,
@@ -28,17 +28,21 @@ from storinfer_llamaindex import (
 DATA = Path(__file__).resolve().parents[1] / "data" / "superbowl"
 
 
-class FixedQuestions(BaseChatModel):
-    """Writes the same question list every time: these tests are about the query engine, so the
-    questions are fixed; the answers come from the real engine."""
+class FixedQuestions(CustomLLM):
+    """A LlamaIndex LLM that writes the same question list every time: these tests are about the
+    query engine, so the questions are fixed; the answers come from the real engine."""
 
     @property
-    def _llm_type(self) -> str:
-        return "fixed-questions"
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name="fixed-questions")
 
-    def _generate(self, messages, stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
-        text = "1. Who won Super Bowl 50?\n2. Where was Super Bowl 50 played?"
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return CompletionResponse(text="1. Who won Super Bowl 50?\n2. Where was Super Bowl 50 played?")
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any):
+        yield self.complete(prompt)
 
 
 class Collect(BaseEventHandler):
@@ -71,7 +75,7 @@ def engine(index, llm):
 
 @pytest.fixture()
 def store_with_pairs(tmp_path, index, engine):
-    store = QAStore(tmp_path / "s", embedding=default_embeddings())
+    store = QAStore(tmp_path / "s", embedding=default_embedder())
     summary = precompute(index, store, answer_with=engine, llm=FixedQuestions(), progress=False,
                          config=GenerationConfig(max_calls_per_chunk=1, max_per_chunk=2))
     assert summary.pairs_stored >= 1
@@ -79,9 +83,9 @@ def store_with_pairs(tmp_path, index, engine):
     store.close()
 
 
-def test_default_models_are_shared_with_langchain(llm):
+def test_default_models_are_the_engines(llm):
     emb = default_embed_model()
-    assert emb.langchain is default_embeddings()
+    assert emb.engine_embedder is default_embedder()
     assert len(emb.get_query_embedding("Who won?")) == 384
     assert llm.metadata.is_chat_model
     assert llm.complete("Say hello.").text.strip()
@@ -148,7 +152,7 @@ def test_instrumentation_events(store_with_pairs, engine, index):
     root = get_dispatcher()
     root.add_event_handler(handler)
     try:
-        cached = StorInferQueryEngine(engine, store_with_pairs, index=index, cache_misses=False)
+        cached = StorInferQueryEngine(engine, store_with_pairs, index=index, store_misses=False)
         cached.query("Who won Super Bowl 50?")
         cached.query("What is the capital of France?")
     finally:
@@ -160,7 +164,7 @@ def test_instrumentation_events(store_with_pairs, engine, index):
 
 def test_precompute_with_the_real_model_from_a_reader(tmp_path, engine):
     reader = SimpleDirectoryReader(input_dir=str(DATA))
-    with QAStore(tmp_path / "s", embedding=default_embeddings()) as store:
+    with QAStore(tmp_path / "s", embedding=default_embedder()) as store:
         small = GenerationConfig(max_calls_per_chunk=1, max_per_chunk=3, max_new_tokens=80)
         first = precompute(reader, store, answer_with=engine, progress=False, config=small)
         assert first.pairs_stored > 0 and first.documents == 3

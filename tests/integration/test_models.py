@@ -5,8 +5,8 @@ import math
 from langchain_core.messages import HumanMessage
 
 from storinfer_langchain import DEFAULT_EMBEDDING_NAME, default_chat_model, default_embeddings
-from storinfer_langchain.embeddings import embedding_name
-from storinfer_langchain.llms import SMOLLM2_MODEL_ID, _load_hf
+from storinfer.embedder import embedding_name
+from storinfer.local import SMOLLM2_MODEL_ID, _load_hf
 
 
 def test_embeddings_are_minilm_normalised_384(embeddings):
@@ -19,7 +19,7 @@ def test_embeddings_are_minilm_normalised_384(embeddings):
 
 def test_chat_model_loads_weights_once(chat):
     other = default_chat_model(max_new_tokens=8)
-    assert other.llm.pipeline.model is chat.llm.pipeline.model
+    assert other.local.model is chat.local.model
     assert _load_hf.cache_info().currsize == 1
 
 

@@ -20,10 +20,10 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
 
 from storinfer_langchain import QAStore
-from storinfer_langchain.generation import GenerationConfig
-from storinfer_langchain.guard import conflict
+from storinfer.generate import GenerationConfig
+from storinfer.verify import conflict
 from storinfer_langchain.precompute import Precomputer, export_jsonl
-from storinfer_langchain.text import content_hash
+from storinfer.text import content_hash
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "superbowl"
 SMALL = dict(max_calls_per_chunk=2, max_per_chunk=4, max_new_tokens=80)
@@ -147,7 +147,7 @@ def test_bad_answer_chains_fail_clearly(tmp_path, embeddings, chat, three_docs):
 
 
 # --- the command line: kill -9 and resume ---------------------------------------------------
-CLI = [sys.executable, "-m", "storinfer_langchain.cli", "precompute", str(DATA), "--max-per-chunk", "4",
+CLI = [sys.executable, "-m", "storinfer.cli", "precompute", str(DATA), "--max-per-chunk", "4",
        "--max-calls-per-chunk", "2"]
 
 
@@ -187,7 +187,7 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path, embeddings
 
     partial = _pairs(tmp_path / "killed", embeddings)
     assert partial < reference or partial == set()  # some, not all
-    check = subprocess.run([sys.executable, "-m", "storinfer_langchain.cli", "check", "--store", str(tmp_path / "killed")],
+    check = subprocess.run([sys.executable, "-m", "storinfer.cli", "check", "--store", str(tmp_path / "killed")],
                            capture_output=True, text=True, timeout=300)
     assert check.returncode == 0, check.stdout + check.stderr[-2000:]
     resumed = _cli(tmp_path / "killed")
@@ -202,7 +202,7 @@ def test_bad_input_files_stop_the_run_and_leave_the_store_alone(tmp_path, embedd
     (docs / "good.txt").write_text("Super Bowl 50 was played at Levi's Stadium in Santa Clara.")
     (docs / "latin1.txt").write_bytes("Caf\xe9 au lait est une boisson.".encode("latin-1"))
     (docs / "binary.txt").write_bytes(b"\x00\x01\x02 not text")
-    out = subprocess.run([sys.executable, "-m", "storinfer_langchain.cli", "precompute", str(docs), "--store",
+    out = subprocess.run([sys.executable, "-m", "storinfer.cli", "precompute", str(docs), "--store",
                           str(tmp_path / "store")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
     assert "latin1.txt: not UTF-8" in out.stderr and "binary.txt: binary file" in out.stderr

@@ -18,7 +18,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.outputs import Generation
 
 from storinfer_langchain import QAPair, QAStore, StorInferCache
-from storinfer_langchain.text import normalize_question
+from storinfer.text import normalize_question
 
 HERE = Path(__file__).resolve().parent
 
@@ -109,14 +109,14 @@ def test_kill_9_during_runtime_updates_leaves_a_sound_store(tmp_path, embeddings
 def test_storinfer_check_command(tmp_path, embeddings):
     with QAStore(tmp_path / "s", embedding=embeddings) as store:
         store.add([QAPair("Who won Super Bowl 50?", "Denver")])
-    ok = subprocess.run([sys.executable, "-m", "storinfer_langchain.cli", "check", "--store", str(tmp_path / "s")],
+    ok = subprocess.run([sys.executable, "-m", "storinfer.cli", "check", "--store", str(tmp_path / "s")],
                         capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0 and "1 pairs checked: OK" in ok.stdout
     with QAStore(tmp_path / "s", embedding=embeddings) as store:  # damage one record behind StorInfer's back
         _ns, _p, col = store.partitions()[0]
         pid = col.get()["ids"][0]
         col.update(ids=[pid], metadatas=[{"question": "Something else entirely?"}])
-    bad = subprocess.run([sys.executable, "-m", "storinfer_langchain.cli", "check", "--store", str(tmp_path / "s")],
+    bad = subprocess.run([sys.executable, "-m", "storinfer.cli", "check", "--store", str(tmp_path / "s")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "does not match its question's id" in bad.stdout
 
@@ -204,7 +204,7 @@ def test_search_refuses_what_it_cannot_match(store):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "storinfer_langchain.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "storinfer.cli", *args], capture_output=True, text=True,
                           timeout=300)
 
 

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from storinfer_langchain.store import StoreConfigError, _check_local_path, validate_threshold
+from storinfer.errors import StoreConfigError, validate_threshold
+from storinfer.locks import check_local_path as _check_local_path
 
 
 @pytest.mark.parametrize("bad", [math.nan, -0.1, 1.5, "high", None, math.inf])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from storinfer_langchain.generation import GenerationConfig, parse_questions, question_problem
+from storinfer.generate import GenerationConfig, parse_questions, question_problem
 
 
 def test_numbered_bulleted_and_labelled_lines():

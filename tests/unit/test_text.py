@@ -5,7 +5,8 @@ import json
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
-from storinfer_langchain.text import normalize_question, pair_id, parse_prompt, stable_llm_string
+from storinfer.text import normalize_question, pair_id
+from storinfer_langchain.prompt import parse_prompt, stable_llm_string
 
 
 def test_text_prompt_is_the_question():

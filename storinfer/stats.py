@@ -1,4 +1,4 @@
-"""Hit / miss counters shared by the LangChain cache and the LlamaIndex query engine."""
+"""Hit / miss counters shared by every face (the LangChain cache and chain, the LlamaIndex query engine)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from storinfer_langchain.store import Lookup
+from storinfer.records import Lookup
 
 _COUNTERS = ("lookups", "hits", "exact_hits", "misses", "skipped", "errors", "updates", "guard_rejections")
 

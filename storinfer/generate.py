@@ -24,14 +24,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-
-from storinfer_langchain.guard import conflict
-from storinfer_langchain.text import clean_text, sha
+from storinfer.deduplicate import is_duplicate
+from storinfer.protocols import ChatModel, Embedder, Message
+from storinfer.text import clean_text, sha
 
 SYSTEM = "You write short questions that a text answers. Reply with a numbered list of questions only."
 MASK_INTRO = "These questions were already written; write different ones:"
@@ -179,31 +175,6 @@ def seed_for(chunk_id: str, call: int) -> int:
     return int(sha(chunk_id, str(call), length=8), 16)
 
 
-def chat_texts(
-    llm: BaseChatModel,
-    conversations: Sequence[Sequence[BaseMessage]],
-    *,
-    temperature: float | None,
-    top_p: float | None,
-    seed: int | None,
-    max_new_tokens: int | None = None,
-) -> list[str]:
-    """Replies of ``llm`` to several conversations with these sampling settings.
-
-    The offline model runs them as one batch with a seed; any other chat model gets
-    ``temperature`` / ``top_p`` bound as call arguments (the convention of most providers).
-    """
-    if hasattr(llm, "generate_batch"):
-        return llm.generate_batch(
-            conversations, temperature=temperature, top_p=top_p, seed=seed, max_new_tokens=max_new_tokens
-        )
-    kwargs: dict[str, Any] = {}
-    if temperature is not None:
-        kwargs.update(temperature=temperature, top_p=top_p)
-    replies = llm.bind(**kwargs).batch([list(c) for c in conversations]) if kwargs else llm.batch([list(c) for c in conversations])
-    return [r.content if isinstance(r.content, str) else str(r.content) for r in replies]
-
-
 class QuestionGenerator:
     """Generates deduplicated questions for one chunk at a time (see the module docstring).
 
@@ -213,29 +184,22 @@ class QuestionGenerator:
         config: :class:`GenerationConfig`.
     """
 
-    def __init__(self, llm: BaseChatModel, embeddings: Embeddings, config: GenerationConfig | None = None) -> None:
+    def __init__(self, llm: ChatModel, embeddings: Embedder, config: GenerationConfig | None = None) -> None:
         self.llm = llm
         self.embeddings = embeddings
         self.config = config or GenerationConfig()
 
-    def prompt(self, chunk: str, mask: Sequence[str]) -> list[BaseMessage]:
+    def prompt(self, chunk: str, mask: Sequence[str]) -> list[Message]:
         system = SYSTEM
         if mask:
             system += f"\n{MASK_INTRO}\n" + "\n".join(f"- {q}" for q in mask)
         n = self.config.questions_per_call
         return [
-            SystemMessage(system),
-            HumanMessage(f"Text: {EXAMPLE_TEXT}\n\nWrite 5 questions."),
-            AIMessage(EXAMPLE_QUESTIONS),
-            HumanMessage(f"Text: {chunk}\n\nWrite {n} questions."),
+            {"role": "system", "content": system},
+            {"role": "user", "content": f"Text: {EXAMPLE_TEXT}\n\nWrite 5 questions."},
+            {"role": "assistant", "content": EXAMPLE_QUESTIONS},
+            {"role": "user", "content": f"Text: {chunk}\n\nWrite {n} questions."},
         ]
-
-    def _is_duplicate(self, question: str, vec: list[float], known: list[tuple[str, list[float]]]) -> bool:
-        t = self.config.dedup_threshold
-        for other, ovec in known:
-            if sum(a * b for a, b in zip(vec, ovec)) >= t and (not self.config.dedup_guard or conflict(question, other) is None):
-                return True
-        return False
 
     def generate(
         self,
@@ -264,8 +228,7 @@ class QuestionGenerator:
             mask: list[str] = []
             if cfg.masking:
                 mask = [q for q, _v in known][-cfg.max_mask :] + list(neighbours)[: cfg.store_neighbours]
-            reply = chat_texts(
-                self.llm,
+            reply = self.llm.chat_batch(
                 [self.prompt(chunk, mask)],
                 temperature=temp,
                 top_p=top_p,
@@ -283,7 +246,7 @@ class QuestionGenerator:
                 if sum(a * b for a, b in zip(vec, chunk_vec)) < cfg.min_relevance:
                     off += 1
                     continue
-                if self._is_duplicate(q, vec, known) or (stored_duplicate is not None and stored_duplicate(q, vec)):
+                if is_duplicate(q, vec, known, cfg.dedup_threshold, guard=cfg.dedup_guard) or (stored_duplicate is not None and stored_duplicate(q, vec)):
                     dupes += 1
                     continue
                 known.append((q, vec))

@@ -1,8 +1,10 @@
-"""``StoreFront``: the lookup-or-remember logic shared by every StorInfer front end.
+"""Serve: the lookup-or-remember logic every face shares.
 
 ``StorInferCache`` (LangChain LLM cache), ``StorInferChain`` (LangChain chain wrapper) and
 ``StorInferQueryEngine`` (LlamaIndex) all: look a question up with the same settings, count
-hits and misses, treat a failing store as a miss, and store the answer of a miss.
+hits and misses, treat a failing store as a miss, and store the answer of a miss
+(``store_misses``; the faces' older names ``cache_misses`` / ``cache_runtime_answers`` are
+accepted for one release, see :func:`store_misses_option`).
 """
 
 from __future__ import annotations
@@ -10,26 +12,20 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
+from collections.abc import Callable
 from typing import Any
 
-from langchain_core.embeddings import Embeddings
-
-from storinfer_langchain.stats import LookupStats
-from storinfer_langchain.store import (
-    DEFAULT_NAMESPACE,
-    DEFAULT_PARTITION,
-    DEFAULT_THRESHOLD,
-    Lookup,
-    QAPair,
-    QAStore,
-    StoreConfigError,
-    validate_threshold,
-)
+from storinfer.errors import StoreConfigError, validate_threshold
+from storinfer.protocols import Embedder
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, DEFAULT_THRESHOLD, Lookup, QAPair
+from storinfer.stats import LookupStats
+from storinfer.store import QAStore
 
 logger = logging.getLogger(__name__)
 
 
-def open_store(store: QAStore | None, path: str | None, host: str | None, port: int, embedding: Embeddings | None) -> QAStore:
+def open_store(store: QAStore | None, path: str | None, host: str | None, port: int, embedding: Embedder | None) -> QAStore:
     """``store`` if given, else a :class:`QAStore` at ``path`` or on the server ``host``."""
     if store is not None:
         return store
@@ -37,6 +33,19 @@ def open_store(store: QAStore | None, path: str | None, host: str | None, port: 
         msg = "Pass store=QAStore(...), path= (a local folder) or host= (a Chroma server)."
         raise StoreConfigError(msg)
     return QAStore(path, host=host, port=port, embedding=embedding)
+
+
+def store_misses_option(store_misses: bool, **old: bool | None) -> bool:
+    """The value of ``store_misses``, taking a deprecated old name (``cache_misses=``...) if one was given."""
+    given = {name: value for name, value in old.items() if value is not None}
+    if len(given) > 1:
+        msg = f"Pass only store_misses= (not {', '.join(given)})."
+        raise TypeError(msg)
+    for name, value in given.items():
+        warnings.warn(f"{name}= is renamed store_misses= and will be removed in the next release.",
+                      DeprecationWarning, stacklevel=3)
+        return bool(value)
+    return store_misses
 
 
 class StoreFront:
@@ -48,7 +57,7 @@ class StoreFront:
         similarity_threshold: cosine similarity at or above which a stored question may answer.
         guard: reject look-alike questions.
         k: nearest stored questions tried per lookup.
-        remember_answers: store the answers of misses.
+        store_misses: store the answers of misses.
         ttl_seconds: remembered answers expire after this long (None: never).
         on_miss: what runs instead on a miss, for log messages ("the model", "the chain"...).
     """
@@ -62,7 +71,7 @@ class StoreFront:
         similarity_threshold: float = DEFAULT_THRESHOLD,
         guard: bool = True,
         k: int = 4,
-        remember_answers: bool = True,
+        store_misses: bool = True,
         ttl_seconds: float | None = None,
         on_miss: str = "the model",
     ) -> None:
@@ -80,7 +89,7 @@ class StoreFront:
         self.similarity_threshold = validate_threshold(similarity_threshold)
         self.guard = guard
         self.k = int(k)
-        self.remember_answers = remember_answers
+        self.store_misses = store_misses
         self.ttl_seconds = ttl_seconds
         self.on_miss = on_miss
         self.counters = LookupStats()
@@ -101,7 +110,7 @@ class StoreFront:
 
     def remember(self, question: str, answer: str, *, partition: str | None = None, **provenance: Any) -> None:
         """Store the answer of a miss (skipped when off, empty, or unmatchable). Never raises."""
-        if not self.remember_answers or not isinstance(answer, str) or not answer.strip():
+        if not self.store_misses or not isinstance(answer, str) or not answer.strip():
             return
         if self.store.question_problem(question):
             return
@@ -113,6 +122,15 @@ class StoreFront:
         except Exception:
             logger.warning("StorInfer could not store an answer; it was still returned", exc_info=True)
             self.counters.count("errors")
+
+    def answer(self, question: str, run: Callable[[str], str]) -> tuple[str, Lookup]:
+        """The stored answer on a hit; else ``run(question)``, remembered. Returns ``(answer, lookup)``."""
+        found = self.lookup(question)
+        if found.match is not None:
+            return found.match.answer, found
+        text = run(question)
+        self.remember(question, text)
+        return text, found
 
     def stats(self) -> dict[str, Any]:
         """Hit/miss counters, hit rate, and the similarity of hits (recent ones listed)."""

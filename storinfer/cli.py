@@ -26,7 +26,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 def _open_store(args: argparse.Namespace, *, create: bool = False) -> Any:
     """The store named by --store / --host; only precompute may create one."""
-    from storinfer_langchain.store import QAStore
+    from storinfer.store import QAStore
 
     if getattr(args, "host", None):
         return QAStore(host=args.host, port=args.port, collection_name=args.collection, create=create)
@@ -41,35 +41,46 @@ def _add_store_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prepare_models(args: argparse.Namespace) -> int:
-    from storinfer_langchain.embeddings import default_embeddings
-    from storinfer_langchain.llms import prepare_smollm2
+    from storinfer.local import default_embedder, prepare_smollm2
 
     folder = prepare_smollm2(force=args.force)
     print(f"LLM ready: {folder}")
-    dim = len(default_embeddings().embed_query("ready?"))
+    dim = len(default_embedder().embed_query("ready?"))
     print(f"Embeddings ready: all-MiniLM-L6-v2 ({dim} dims)")
     return 0
 
 
 def _load_llm(spec: str) -> Any:
-    """``default`` (the offline SmolLM2) or ``module:factory`` returning a LangChain chat model."""
+    """``default`` (the offline SmolLM2) or ``module:factory`` returning a chat model: a storinfer
+    ChatModel, a LangChain chat model or a LlamaIndex LLM (adapted by its face)."""
     if spec == "default":
-        from storinfer_langchain.llms import default_chat_model
+        from storinfer.local import default_chat
 
-        return default_chat_model()
+        return default_chat()
     import importlib
 
     module, _, name = spec.partition(":")
     if not name:
         msg = f"--llm takes 'default' or 'module:factory' (a function returning a chat model), got {spec!r}"
         raise ValueError(msg)
-    return getattr(importlib.import_module(module), name)()
+    model = getattr(importlib.import_module(module), name)()
+    if callable(getattr(model, "chat_batch", None)):
+        return model
+    # A framework's model: the command line is an application, so it may call on a face here.
+    if type(model).__module__.startswith("langchain"):
+        from storinfer_langchain.adapters import as_chat_model
+    elif type(model).__module__.startswith("llama_index"):
+        from storinfer_llamaindex.adapters import as_chat_model
+    else:
+        msg = f"{spec} returned a {type(model).__name__}: return a storinfer ChatModel, a LangChain chat model or a LlamaIndex LLM."
+        raise TypeError(msg)
+    return as_chat_model(model)
 
 
 def cmd_precompute(args: argparse.Namespace) -> int:
-    from storinfer_langchain.generation import GenerationConfig
-    from storinfer_langchain.loading import load_documents
-    from storinfer_langchain.precompute import Precomputer
+    from storinfer.generate import GenerationConfig
+    from storinfer.loading import load_documents
+    from storinfer.precompute import Precomputer
 
     docs, problems = load_documents(args.docs, skip_bad_files=args.skip_bad_files)
     for p in problems:
@@ -92,7 +103,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from storinfer_langchain.precompute import export_jsonl
+    from storinfer.precompute import export_jsonl
 
     with _open_store(args) as store:
         n = export_jsonl(store, args.out, namespace=args.namespace, partition=args.partition)
@@ -118,9 +129,9 @@ def cmd_invalidate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from storinfer_langchain.evaluation import BenchmarkConfig, run_benchmark
-    from storinfer_langchain.generation import GenerationConfig
-    from storinfer_langchain.store import validate_threshold
+    from storinfer.evaluation import BenchmarkConfig, run_benchmark
+    from storinfer.generate import GenerationConfig
+    from storinfer.errors import validate_threshold
 
     threshold = None if args.threshold is None else validate_threshold(args.threshold, "--threshold")
     target = validate_threshold(args.target_wrong_rate, "--target-wrong-rate")
@@ -135,15 +146,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from storinfer_langchain.evaluation import calibrate
-    from storinfer_langchain.llms import default_chat_model
-    from storinfer_langchain.store import validate_threshold
+    from storinfer.calibrate import calibrate
+    from storinfer.local import default_chat
+    from storinfer.errors import validate_threshold
 
     target = validate_threshold(args.target_wrong_rate, "--target-wrong-rate")
     if args.sample < 1:
         raise ValueError(f"--sample must be at least 1, got {args.sample}.")
     with _open_store(args) as store:
-        cal = calibrate(store, default_chat_model(), namespace=args.namespace,
+        cal = calibrate(store, default_chat(), namespace=args.namespace,
                         partition=args.partition, target_wrong_rate=target, sample=args.sample)
     print(f"{cal.probes} paraphrase probes of up to {args.sample} stored questions (partition {args.partition!r})")
     print("threshold  hits  wrong  wrong%  paraphrases served")
@@ -232,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from storinfer_langchain.store import StorInferError
+    from storinfer.errors import StorInferError
 
     parser = build_parser()
     args = parser.parse_args(argv)

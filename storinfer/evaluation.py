@@ -32,40 +32,55 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import Runnable, RunnablePassthrough
-
-from storinfer_langchain.chain import StorInferChain
-from storinfer_langchain.generation import GenerationConfig, chat_texts, parse_questions
-from storinfer_langchain.guard import conflict
-from storinfer_langchain.precompute import Precomputer
-from storinfer_langchain.squad import SquadQuestion, answers_agree, best_em, best_f1, normalize_answer
-from storinfer_langchain.store import DEFAULT_NAMESPACE, DEFAULT_THRESHOLD, Match, QAStore
-from storinfer_langchain.text import normalize_question
+from storinfer.calibrate import calibrate, served_candidate
+from storinfer.generate import GenerationConfig
+from storinfer.precompute import Precomputer
+from storinfer.protocols import ChatModel, Document, Embedder
+from storinfer.serve import StoreFront
+from storinfer.squad import SquadQuestion, answers_agree, best_em, best_f1, normalize_answer
+from storinfer.store import Match, QAStore
+from storinfer.text import normalize_question
 
 logger = logging.getLogger(__name__)
 
 RAG_SYSTEM = "Answer the question using the context. Reply with a short phrase only."
-# SmolLM2-135M answers a question it is asked to "rewrite" (0 paraphrases in 40 tries); asked for
-# "three different ways to ask" it, it writes a list, and about one question in eight gets one.
-PARAPHRASE_SYSTEM = "You write questions."
-PARAPHRASE_USER = "Write three different ways to ask this question:\n{question}"
 WRONG_F1_DROP = 0.5
 
 
-def build_rag_chain(docs: Sequence[Document], embeddings: Embeddings, chat: BaseChatModel, *, k: int = 1) -> Runnable:
-    """The plain chain: top-``k`` paragraphs by MiniLM similarity, then the LLM answers from them."""
-    from langchain_core.vectorstores import InMemoryVectorStore
+class RagAnswerer:
+    """The plain chain: the top-``k`` documents by embedding similarity, then the LLM answers from them.
 
-    retriever = InMemoryVectorStore.from_documents(list(docs), embedding=embeddings).as_retriever(search_kwargs={"k": k})
-    prompt = ChatPromptTemplate.from_messages([("system", RAG_SYSTEM), ("human", "Context:\n{context}\n\nQuestion: {question}")])
-    context = retriever | (lambda found: "\n\n".join(d.page_content for d in found))
-    return {"context": context, "question": RunnablePassthrough()} | prompt | chat | StrOutputParser()
+    A function ``question -> answer`` with ``batch(questions)``, as :class:`Precomputer` takes.
+    """
+
+    def __init__(self, docs: Sequence[Document], embeddings: Embedder, chat: ChatModel, *, k: int = 1) -> None:
+        import numpy as np
+
+        self.docs, self.embeddings, self.chat, self.k = list(docs), embeddings, chat, k
+        self._matrix = np.asarray(embeddings.embed_documents([d.text for d in self.docs]), dtype=np.float32)
+        self._matrix /= np.linalg.norm(self._matrix, axis=1, keepdims=True) + 1e-12
+
+    def context(self, question: str) -> str:
+        import numpy as np
+
+        q = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
+        top = np.argsort(-(self._matrix @ q))[: self.k]
+        return "\n\n".join(self.docs[i].text for i in top)
+
+    def conversation(self, question: str) -> list[dict[str, str]]:
+        return [{"role": "system", "content": RAG_SYSTEM},
+                {"role": "user", "content": f"Context:\n{self.context(question)}\n\nQuestion: {question}"}]
+
+    def batch(self, questions: Sequence[str]) -> list[str]:
+        return [a.strip() for a in self.chat.chat_batch([self.conversation(q) for q in questions])]
+
+    def __call__(self, question: str) -> str:
+        return self.batch([question])[0]
+
+
+def build_rag_chain(docs: Sequence[Document], embeddings: Embedder, chat: ChatModel, *, k: int = 1) -> RagAnswerer:
+    """The plain chain (see :class:`RagAnswerer`)."""
+    return RagAnswerer(docs, embeddings, chat, k=k)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -107,16 +122,6 @@ class Judge:
 
 
 # --- the threshold sweep over precomputed pairs ------------------------------------------------
-def served_candidate(query: str, candidates: list[Match], threshold: float, guard: bool) -> Match | None:
-    """What :meth:`QAStore.lookup` would serve from these candidates at ``threshold``."""
-    for c in candidates:
-        if c.similarity < threshold:
-            return None
-        if not guard or conflict(query, c.question) is None:
-            return c
-    return None
-
-
 def sweep(questions: Sequence[SquadQuestion], candidates: dict[str, list[Match]], plain_f1: dict[str, float],
           judge: Judge, thresholds: Sequence[float]) -> list[dict[str, Any]]:
     """Hit rate and wrong-hit rate over the precomputed pairs at each threshold, guard on and off."""
@@ -140,91 +145,6 @@ def sweep(questions: Sequence[SquadQuestion], candidates: dict[str, list[Match]]
     return rows
 
 
-# --- calibration from generated data only ------------------------------------------------------
-@dataclass
-class Calibration:
-    """A threshold chosen for a target wrong-hit rate, and the table it was chosen from."""
-
-    threshold: float
-    target_wrong_rate: float
-    probes: int
-    """Paraphrases used; each is looked up with its original present and with it hidden."""
-    table: list[dict[str, Any]] = field(default_factory=list)
-    fallback: bool = False
-    """True when there were too few probes to choose, and ``threshold`` is the measured default."""
-
-
-def calibrate(
-    store: QAStore,
-    chat: BaseChatModel,
-    *,
-    namespace: str = DEFAULT_NAMESPACE,
-    partition: str = "default",
-    target_wrong_rate: float = 0.01,
-    sample: int = 300,
-    thresholds: Sequence[float] | None = None,
-    guard: bool = True,
-    seed: int = 0,
-    min_probes: int = 20,
-) -> Calibration:
-    """Pick the lowest threshold whose wrong-hit rate stays within ``target_wrong_rate``, using only
-    data we own: the store's generated questions.
-
-    The LLM paraphrases ``sample`` stored questions (a paraphrase that changes a number or a name
-    is not one, and is dropped). Each paraphrase is looked up twice: with its original in the
-    store (serving the original is right, anything else wrong) and with the original hidden (any
-    hit is wrong: "other generated questions as negatives").
-
-    With fewer than ``min_probes`` paraphrases a rate of 1% cannot be told from 0%, so the
-    measured default threshold (0.95) is returned with ``fallback=True`` and a warning.
-    """
-    thresholds = list(thresholds) if thresholds is not None else [round(0.80 + 0.01 * i, 2) for i in range(20)]
-    pairs = list(store.iter_pairs(namespace=namespace, partition=partition, where={"origin": "precomputed"}))
-    random.Random(seed).shuffle(pairs)
-    pairs = pairs[:sample]
-    convs = [[SystemMessage(PARAPHRASE_SYSTEM), HumanMessage(PARAPHRASE_USER.format(question=m.question))] for m in pairs]
-    replies = chat_texts(chat, convs, temperature=None, top_p=None, seed=None, max_new_tokens=64) if convs else []
-    probes: list[tuple[Match, str, list[Match]]] = []
-    for m, reply in zip(pairs, replies):
-        found, _junk = parse_questions(reply)
-        seen = {normalize_question(m.question)}
-        for para in found[:3]:
-            key = normalize_question(para)
-            if key in seen or conflict(para, m.question):
-                continue  # not a paraphrase: the same words, or another number / name / meaning
-            seen.add(key)
-            probes.append((m, para, store.search(para, namespace=namespace, partition=partition, k=10)))
-
-    table = []
-    for t in thresholds:
-        hits = wrong = neg_hits = 0
-        for original, para, cands in probes:
-            served = served_candidate(para, cands, t, guard)
-            if served is not None:
-                hits += 1
-                wrong += served.id != original.id
-            hidden = served_candidate(para, [c for c in cands if c.id != original.id], t, guard)
-            if hidden is not None:
-                hits += 1
-                wrong += 1
-                neg_hits += 1
-        table.append({"threshold": t, "hits": hits, "wrong": wrong, "wrong_rate": wrong / hits if hits else 0.0,
-                      "positive_hit_rate": (hits - neg_hits) / len(probes) if probes else 0.0})
-    # the lowest threshold from which every higher one also stays within the target
-    threshold = max(thresholds)
-    for r in sorted(table, key=lambda r: r["threshold"], reverse=True):
-        if r["wrong_rate"] > target_wrong_rate:
-            break
-        if r["hits"]:
-            threshold = r["threshold"]
-    if len(probes) < min_probes:
-        logger.warning("Calibration found %d usable paraphrases (fewer than %d); using the default threshold %s. "
-                       "Paraphrase more stored questions (sample=) or use a stronger chat model.",
-                       len(probes), min_probes, DEFAULT_THRESHOLD)
-        return Calibration(DEFAULT_THRESHOLD, target_wrong_rate, len(probes), table, fallback=True)
-    return Calibration(threshold, target_wrong_rate, len(probes), table)
-
-
 # --- the whole benchmark ---------------------------------------------------------------------
 @dataclass
 class BenchmarkConfig:
@@ -243,22 +163,21 @@ def run_benchmark(
     out_dir: str | Path,
     *,
     config: BenchmarkConfig | None = None,
-    embeddings: Embeddings | None = None,
-    chat: BaseChatModel | None = None,
+    embeddings: Embedder | None = None,
+    chat: ChatModel | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run the whole benchmark (see the module docstring); write results into ``out_dir``."""
     from tqdm.auto import tqdm
 
-    from storinfer_langchain.embeddings import default_embeddings
-    from storinfer_langchain.llms import default_chat_model
-    from storinfer_langchain.squad import load_squad
+    from storinfer.local import default_chat, default_embedder
+    from storinfer.squad import load_squad
 
     cfg = config or BenchmarkConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    embeddings = embeddings or default_embeddings()
-    chat = chat or default_chat_model(max_new_tokens=cfg.answer_tokens)
+    embeddings = embeddings or default_embedder()
+    chat = chat or default_chat(max_new_tokens=cfg.answer_tokens)
     docs, questions = load_squad(squad_path)
     docs = docs[: cfg.paragraphs] if cfg.paragraphs else docs
     questions = [q for q in questions if q.paragraph < len(docs)]
@@ -290,14 +209,14 @@ def run_benchmark(
     candidates = {q.id: store.search(q.question, partition=partition, k=10) for q in questions}
 
     # 4. the replay: (a) plain chain, (b) the same chain behind StorInfer, question by question
-    fast = StorInferChain(plain, store, partition=partition, similarity_threshold=threshold)
-    plain.invoke(questions[0].question)  # warm-up, not timed
+    fast = StoreFront(store, partition=partition, similarity_threshold=threshold, on_miss="the chain")
+    plain(questions[0].question)  # warm-up, not timed
     records = []
     for q in tqdm(questions, desc="replay", unit="question", disable=not progress):
         t0 = time.perf_counter()
-        a = plain.invoke(q.question)
+        a = plain(q.question)
         t1 = time.perf_counter()
-        b, found = fast.invoke_with_lookup(q.question)
+        b, found = fast.answer(q.question, plain)
         t2 = time.perf_counter()
         rec: dict[str, Any] = {
             "id": q.id, "question": q.question, "gold": list(q.answers), "paragraph": q.paragraph,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from langchain_core.documents import Document
+from storinfer.protocols import Document
 
 SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".jsonl", ".json"}
 
@@ -43,7 +43,7 @@ def _documents_of(path: Path, root: Path) -> list[Document]:
                 raise DocumentLoadError(f"{path}:{n}: not JSON ({err})") from None
             if not isinstance(item, dict) or not isinstance(item.get("text"), str):
                 raise DocumentLoadError(f'{path}:{n}: each line needs a "text" string (and optionally "id")')
-            docs.append(Document(page_content=item["text"], id=str(item.get("id") or f"{rel}#{n}"), metadata={"source": rel}))
+            docs.append(Document(item["text"], id=str(item.get("id") or f"{rel}#{n}"), metadata={"source": rel}))
         return docs
     if path.suffix == ".json":
         try:
@@ -52,10 +52,10 @@ def _documents_of(path: Path, root: Path) -> list[Document]:
             raise DocumentLoadError(f"{path}: not JSON ({err})") from None
         if not (isinstance(data, dict) and isinstance(data.get("data"), list)):
             raise DocumentLoadError(f"{path}: JSON files must be SQuAD-format ({{'data': [...]}}); use .jsonl for others")
-        from storinfer_langchain.squad import load_squad
+        from storinfer.squad import load_squad
 
         return load_squad(path)[0]
-    return [Document(page_content=text, id=rel, metadata={"source": rel})]
+    return [Document(text, id=rel, metadata={"source": rel})]
 
 
 def load_documents(path: str | Path, *, skip_bad_files: bool = False) -> tuple[list[Document], list[str]]:

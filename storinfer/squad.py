@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from langchain_core.documents import Document
+from storinfer.protocols import Document
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def load_squad(path: str | Path) -> tuple[list[Document], list[SquadQuestion]]:
         title = article.get("title", "article")
         for i, para in enumerate(article["paragraphs"]):
             doc_id = f"{title}-p{i:03d}"
-            docs.append(Document(page_content=para["context"], metadata={"source": doc_id, "title": title}, id=doc_id))
+            docs.append(Document(para["context"], id=doc_id, metadata={"source": doc_id, "title": title}))
             for qa in para["qas"]:
                 answers = tuple(a["text"] for a in qa["answers"])
                 questions.append(SquadQuestion(qa["id"], qa["question"].strip(), answers, len(docs) - 1))

