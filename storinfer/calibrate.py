@@ -76,6 +76,10 @@ def calibrate(
     With fewer than ``min_probes`` paraphrases a rate of 1% cannot be told from 0%, so the
     measured default threshold (0.95) is returned with ``fallback=True`` and a warning.
     """
+    if not callable(getattr(chat, "chat_batch", None)):
+        msg = (f"calibrate() needs a storinfer ChatModel (with chat_batch), not {type(chat).__name__}: wrap a framework "
+               "model with storinfer_langchain.as_chat_model(model) or storinfer_llamaindex.as_chat_model(llm).")
+        raise TypeError(msg)
     thresholds = list(thresholds) if thresholds is not None else [round(0.80 + 0.01 * i, 2) for i in range(20)]
     pairs = list(store.iter_pairs(namespace=namespace, partition=partition, where={"origin": "precomputed"}))
     random.Random(seed).shuffle(pairs)

@@ -129,9 +129,9 @@ def cmd_invalidate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from storinfer.errors import validate_threshold
     from storinfer.evaluation import BenchmarkConfig, run_benchmark
     from storinfer.generate import GenerationConfig
-    from storinfer.errors import validate_threshold
 
     threshold = None if args.threshold is None else validate_threshold(args.threshold, "--threshold")
     target = validate_threshold(args.target_wrong_rate, "--target-wrong-rate")
@@ -147,8 +147,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from storinfer.calibrate import calibrate
-    from storinfer.local import default_chat
     from storinfer.errors import validate_threshold
+    from storinfer.local import default_chat
 
     target = validate_threshold(args.target_wrong_rate, "--target-wrong-rate")
     if args.sample < 1:

@@ -203,7 +203,7 @@ def run_benchmark(
                             sample=cfg.calibration_sample)
     threshold = cfg.threshold if cfg.threshold is not None else calibration.threshold
 
-    judge = Judge(paragraphs={d.id: d.page_content for d in docs},
+    judge = Judge(paragraphs={d.id: d.text for d in docs},
                   gold_by_question={normalize_question(q.question): q.answers for q in questions})
     # 3. precomputed-only candidates for the sweep (before runtime answers are added)
     candidates = {q.id: store.search(q.question, partition=partition, k=10) for q in questions}

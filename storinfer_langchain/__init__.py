@@ -40,7 +40,7 @@ from storinfer_langchain.cache import StorInferCache, partition_for_model  # noq
 from storinfer_langchain.chain import StorInferChain  # noqa: E402
 from storinfer_langchain.embeddings import default_embeddings  # noqa: E402
 from storinfer_langchain.llms import LocalChatHuggingFace, LocalChatModel, default_chat_model  # noqa: E402
-from storinfer_langchain.precompute import Precomputer, PrecomputeChain, PrecomputeSummary, export_jsonl  # noqa: E402
+from storinfer_langchain.precompute import PrecomputeChain, Precomputer, PrecomputeSummary, export_jsonl  # noqa: E402
 from storinfer_langchain.retriever import StorInferRetriever  # noqa: E402
 from storinfer_langchain.store import QAStore  # noqa: E402
 

@@ -18,6 +18,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import patch_config
 
 from storinfer import precompute as _core
+from storinfer.documents import Chunk
 from storinfer.generate import GenerationConfig
 from storinfer.precompute import PrecomputeSummary, export_jsonl  # noqa: F401  (re-exported)
 from storinfer.protocols import Document
@@ -50,16 +51,20 @@ class Precomputer(_core.Precomputer):
     Args:
         llm: a LangChain chat model that writes questions (default: the offline SmolLM2).
         max_concurrency: calls in flight at once for a non-local chat model (its ``batch``).
-        Others: as :class:`storinfer.Precomputer`.
+        run_config: a LangChain ``RunnableConfig`` (callbacks, tags) for every model call.
+        Others: as :class:`storinfer.Precomputer` (``config`` is its :class:`GenerationConfig`).
     """
 
     def __init__(self, store: QAStore, *, llm: BaseChatModel | None = None, max_concurrency: int | None = None,
-                 config: RunnableConfig | None = None, **kwargs: Any) -> None:
+                 run_config: RunnableConfig | None = None, **kwargs: Any) -> None:
         self.lc_llm = llm
-        super().__init__(store, llm=as_chat_model(llm, max_concurrency=max_concurrency, config=config), **kwargs)
+        super().__init__(store, llm=as_chat_model(llm, max_concurrency=max_concurrency, config=run_config), **kwargs)
 
     def documents(self, source: Any) -> list[Document]:
         return as_documents(source)
+
+    def chunks(self, documents: Any) -> list[Chunk]:
+        return super().chunks(as_documents(documents))
 
 
 class _ConfiguredAnswers:
@@ -122,7 +127,7 @@ class PrecomputeChain(Runnable[Any, dict[str, Any]]):
         if isinstance(answer_with, Runnable):
             answer_with = _ConfiguredAnswers(answer_with, child)
         pre = Precomputer(self.store, llm=self.llm, answer_with=answer_with, max_concurrency=self.max_concurrency,
-                          config=child, **self.options)
+                          run_config=child, **self.options)
         summary = pre.run(source, prune=self.prune, progress=False)
         pairs = [{"id": p.id, "question": p.question, "answer": p.answer, "doc_id": p.doc_id, "chunk_id": p.chunk_id}
                  for p in summary.emitted]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.language_models.llms import LLM
 from langchain_core.globals import set_llm_cache
+from langchain_core.language_models.llms import LLM
 from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.outputs import Generation
 
-from storinfer_langchain import QAPair, StorInferCache, partition_for_model
 from storinfer.errors import StoreConfigError
+from storinfer_langchain import QAPair, StorInferCache, partition_for_model
 
 
 def test_set_llm_cache_serves_repeat_and_paraphrase_not_unrelated(store, chat):

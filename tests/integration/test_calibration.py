@@ -2,11 +2,9 @@
 
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+import pytest
 
-from storinfer_langchain import QAPair
+from storinfer import QAPair
 from storinfer.calibrate import calibrate
 from storinfer.records import DEFAULT_THRESHOLD
 
@@ -23,16 +21,12 @@ PARAPHRASES = {
 }
 
 
-class Paraphraser(BaseChatModel):
-    """Replies with the scripted paraphrases of the question in the last message."""
+class Paraphraser:
+    """A chat model (the engine's protocol) replying with the scripted paraphrases of the question
+    in the last message."""
 
-    @property
-    def _llm_type(self) -> str:
-        return "scripted-paraphraser"
-
-    def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
-        question = str(messages[-1].content).splitlines()[-1]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(PARAPHRASES[question]))])
+    def chat_batch(self, conversations: Any, **settings: Any) -> list[str]:
+        return [PARAPHRASES[c[-1]["content"].splitlines()[-1]] for c in conversations]
 
 
 def _fill(store) -> None:
@@ -73,3 +67,9 @@ def test_only_precomputed_pairs_of_the_partition_are_paraphrased(store):
     store.add([QAPair("What does NFC stand for?", "x", partition="other", origin="precomputed")])
     cal = calibrate(store, Paraphraser(), partition="p", min_probes=1)  # a KeyError if others were asked
     assert cal.probes == 8
+
+
+def test_a_framework_model_gets_a_clear_error(store):
+    _fill(store)
+    with pytest.raises(TypeError, match="as_chat_model"):
+        calibrate(store, object(), partition="p")

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from storinfer_langchain import GenerationConfig
 from storinfer.calibrate import calibrate
 from storinfer.evaluation import BenchmarkConfig, run_benchmark
+from storinfer_langchain import GenerationConfig
 
 
 @pytest.fixture(scope="module")

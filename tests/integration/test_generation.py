@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-
 from storinfer.generate import MASK_INTRO, GenerationConfig, QuestionGenerator
 
 CHUNK = (
@@ -24,20 +20,19 @@ CHUNK = (
 )
 
 
-class ScriptedChat(BaseChatModel):
-    """Returns the scripted replies in turn and records each call's messages and arguments."""
+class ScriptedChat:
+    """A chat model (the engine's protocol) that returns the scripted replies in turn and records
+    each call's messages and sampling settings."""
 
-    replies: list[str]
-    calls: list[dict[str, Any]] = []
+    def __init__(self, replies: list[str], calls: list[dict[str, Any]]) -> None:
+        self.replies, self.calls = replies, calls
 
-    @property
-    def _llm_type(self) -> str:
-        return "scripted"
-
-    def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
-        self.calls.append({"messages": messages, **kwargs})
-        text = self.replies[min(len(self.calls), len(self.replies)) - 1]
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(text))])
+    def chat_batch(self, conversations: Any, **settings: Any) -> list[str]:
+        out = []
+        for messages in conversations:
+            self.calls.append({"messages": list(messages), **settings})
+            out.append(self.replies[min(len(self.calls), len(self.replies)) - 1])
+        return out
 
 
 def run(embeddings, replies, **cfg):
@@ -49,8 +44,8 @@ def run(embeddings, replies, **cfg):
 def test_masking_shows_accepted_questions_to_the_generator(embeddings):
     out, calls = run(embeddings, ["1. Who won Super Bowl 50?\n2. Where was Super Bowl 50 played?",
                                   "1. What color was used to emphasize the 50th anniversary of the Super Bowl?"], max_calls_per_chunk=2)
-    assert MASK_INTRO not in calls[0]["messages"][0].content
-    second_system = calls[1]["messages"][0].content
+    assert MASK_INTRO not in calls[0]["messages"][0]["content"]
+    second_system = calls[1]["messages"][0]["content"]
     assert MASK_INTRO in second_system
     assert "- Who won Super Bowl 50?" in second_system and "- Where was Super Bowl 50 played?" in second_system
     assert [q.question for q in out.accepted] == [

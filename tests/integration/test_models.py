@@ -4,9 +4,9 @@ import math
 
 from langchain_core.messages import HumanMessage
 
-from storinfer_langchain import DEFAULT_EMBEDDING_NAME, default_chat_model, default_embeddings
 from storinfer.embedder import embedding_name
 from storinfer.local import SMOLLM2_MODEL_ID, _load_hf
+from storinfer_langchain import DEFAULT_EMBEDDING_NAME, default_chat_model, default_embeddings
 
 
 def test_embeddings_are_minilm_normalised_384(embeddings):

@@ -19,11 +19,11 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
 
-from storinfer_langchain import QAStore
 from storinfer.generate import GenerationConfig
-from storinfer.verify import conflict
-from storinfer_langchain.precompute import Precomputer, export_jsonl
 from storinfer.text import content_hash
+from storinfer.verify import conflict
+from storinfer_langchain import QAStore
+from storinfer_langchain.precompute import Precomputer, export_jsonl
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "superbowl"
 SMALL = dict(max_calls_per_chunk=2, max_per_chunk=4, max_new_tokens=80)
@@ -147,8 +147,8 @@ def test_bad_answer_chains_fail_clearly(tmp_path, embeddings, chat, three_docs):
 
 
 # --- the command line: kill -9 and resume ---------------------------------------------------
-CLI = [sys.executable, "-m", "storinfer.cli", "precompute", str(DATA), "--max-per-chunk", "4",
-       "--max-calls-per-chunk", "2"]
+CLI = [sys.executable, "-m", "storinfer.cli", "precompute", str(DATA), "--max-per-chunk", "3",
+       "--max-calls-per-chunk", "1"]
 
 
 def _cli(store: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -180,7 +180,7 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path, embeddings
 
     threading.Thread(target=read, daemon=True).start()
     assert done.wait(600), "the first chunk never finished"
-    time.sleep(3)  # now inside the second chunk
+    time.sleep(0.5)  # now inside the second chunk (a chunk takes seconds: a question-writing call, then answers)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL

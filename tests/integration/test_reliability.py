@@ -17,8 +17,8 @@ from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage
 from langchain_core.outputs import Generation
 
-from storinfer_langchain import QAPair, QAStore, StorInferCache
 from storinfer.text import normalize_question
+from storinfer_langchain import QAPair, QAStore, StorInferCache
 
 HERE = Path(__file__).resolve().parent
 
@@ -52,10 +52,10 @@ def test_threads_share_one_store_and_one_path(tmp_path, embeddings):
     b.close()
 
 
-def test_four_processes_x_200_operations_on_a_server_store(tmp_path, embeddings):
+def test_four_processes_x_80_operations_on_a_server_store(tmp_path, embeddings):
     with chroma_server(tmp_path / "server") as port:
         QAStore(host="127.0.0.1", port=port, embedding=embeddings)  # create it before the race
-        procs = [subprocess.Popen([sys.executable, str(HERE / "mp_worker.py"), str(port), str(w), "200"],
+        procs = [subprocess.Popen([sys.executable, str(HERE / "mp_worker.py"), str(port), str(w), "80"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(4)]
         outs = [p.communicate(timeout=300) for p in procs]
         for p, (_out, err) in zip(procs, outs):
@@ -64,11 +64,11 @@ def test_four_processes_x_200_operations_on_a_server_store(tmp_path, embeddings)
         assert [r["errors"] for r in results] == [[]] * 4
         store = QAStore(host="127.0.0.1", port=port, embedding=embeddings)
         content = _content(store)
-        assert len(content) == 4 * 50 + 10  # 50 own pairs per worker, 10 shared added 20x each
+        assert len(content) == 4 * 20 + 10  # 20 own pairs per worker, 10 shared added twice each
         questions = [normalize_question(q) for q, _a, _ns in content.values()]
         assert len(set(questions)) == len(questions)  # no duplicates
         for w in range(4):
-            for f in range(50):
+            for f in range(20):
                 assert store.lookup(f"What is fact {f} recorded by worker {w}?").match.answer == f"w{w}-f{f}"
         assert store.check() == []
 

@@ -114,10 +114,11 @@ def test_the_data_ships_with_its_licence():
 
 # --- compatibility for one release -------------------------------------------------------------
 def test_old_import_paths_still_work():
-    from storinfer_langchain import GenerationConfig, QAPair, QAStore  # noqa: F401
     from storinfer_langchain.evaluation import run_benchmark  # noqa: F401
     from storinfer_langchain.generation import parse_questions
     from storinfer_langchain.guard import conflict
+
+    from storinfer_langchain import GenerationConfig, QAPair, QAStore  # noqa: F401
     from storinfer_langchain.store import StoreConfigError  # noqa: F401
 
     assert parse_questions("1. Who won Super Bowl 50?")[0] == ["Who won Super Bowl 50?"]
