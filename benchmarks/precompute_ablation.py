@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from storinfer.generate import GenerationConfig, QuestionGenerator  # noqa: E402
 from storinfer.local import default_chat, default_embedder  # noqa: E402
+from storinfer.lookalike import conflict  # noqa: E402
 from storinfer.squad import load_squad  # noqa: E402
 from storinfer.text import sha  # noqa: E402
-from storinfer.verify import conflict  # noqa: E402
 
 DEFAULT_SQUAD = Path(__file__).resolve().parents[1] / "data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json"
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from legacy_guard import conflict as legacy_conflict  # noqa: E402
-from verifier_data import Stream, banking, clinc, neighbours, runner_up, squad  # noqa: E402
+from verifier_data import Stream, answer_of, banking, clinc, neighbours, runner_up, squad  # noqa: E402
 
 from storinfer.local import default_embedder  # noqa: E402
 from storinfer.verify import Verifier, clopper_pearson_upper  # noqa: E402
@@ -48,7 +48,8 @@ def evaluate(stream: Stream, cands: list[list[tuple[int, float]]], verifier: Ver
                     if legacy_conflict(q, c) is None:
                         served = si
                         break
-                elif verifier.check(q, c, sim, runner_up=runner_up(row, pos, stream.stored_labels)).ok:
+                elif verifier.check(q, c, sim, runner_up=runner_up(stream, qi, row, pos),
+                                    answer=answer_of(stream, si)).ok:
                     served = si
                     break
             if served is None:
@@ -74,7 +75,8 @@ def main() -> None:
     embedder = default_embedder()
     verifier = Verifier.default()
     streams = [banking("heldout"), clinc("heldout"), squad("heldout"), squad("heldout", only="Super_Bowl_50")]
-    results: dict = {"datasets": {}, "verifier": {"floor": verifier.floor, "cut": verifier.cut},
+    results: dict = {"datasets": {}, "verifier": {"floor": verifier.floor, "cut": verifier.cut,
+                                                  "factoid_floor": verifier.factoid_floor},
                      "old_path": f"cosine >= {OLD_THRESHOLD} + 0.1 look-alike guard"}
     names = {"banking77-heldout": "banking77", "clinc150-heldout": "clinc150", "squad-heldout": "squad",
              "squad-Super_Bowl_50": "squad_superbowl"}
@@ -91,11 +93,12 @@ def main() -> None:
     n = 0
     for qi, row in enumerate(cands):
         for pos, (si, sim) in enumerate(row):
-            verifier.check(sb.queries[qi], sb.stored[si], max(sim, verifier.floor), runner_up=runner_up(row, pos, sb.stored_labels))
+            verifier.check(sb.queries[qi], sb.stored[si], max(sim, verifier.floor), runner_up=runner_up(sb, qi, row, pos))
             n += 1
     results["verifier"]["ms_per_candidate"] = (time.perf_counter() - t) * 1000 / n
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    print(f"verifier floor {verifier.floor}, cut {verifier.cut}; {results['verifier']['ms_per_candidate']:.3f} ms per candidate checked")
+    print(f"verifier floor {verifier.floor} (typed questions {verifier.factoid_floor}), cut {verifier.cut}; "
+          f"{results['verifier']['ms_per_candidate']:.3f} ms per candidate checked")
     print(f"{'dataset (held out)':22} {'queries':>8} | {'old right':>9} {'old wrong':>9} | {'new right':>9} {'new wrong':>9} "
           f"{'(95% upper)':>11} | {'right x':>7}")
     for name, r in results["datasets"].items():

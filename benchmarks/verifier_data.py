@@ -124,7 +124,15 @@ def neighbours(stream: Stream, embedder, k: int = 4) -> list[list[tuple[int, flo
     return [[(int(j), float(sims[i, j])) for j in row] for i, row in enumerate(top)]
 
 
-def runner_up(cands: list[tuple[int, float]], position: int, answers: list[object]) -> float | None:
-    """Similarity of the best other candidate with a different answer than candidate ``position``."""
-    own = answers[cands[position][0]]
-    return next((sim for j, sim in cands if j != cands[position][0] and answers[j] != own), None)
+def answer_of(stream: Stream, si: int) -> str | None:
+    """The stored answer's text where the stream has one (SQuAD: the stored question's first gold
+    answer); None for intent streams, whose answers are not texts."""
+    label = stream.stored_labels[si]
+    return label[0] if isinstance(label, tuple) and label else None
+
+
+def runner_up(stream: Stream, qi: int, cands: list[tuple[int, float]], position: int) -> float | None:
+    """The similarity of the best other candidate with a different answer, as a lookup computes it."""
+    from storinfer.verify import runner_up as competitor
+
+    return competitor([(stream.stored_labels[j], sim) for j, sim in cands], position)

@@ -6,7 +6,7 @@
     storinfer export --store PATH --out pairs.jsonl   the pairs as JSON lines
     storinfer check --store PATH                      integrity check (exit 1 on problems)
     storinfer invalidate --store PATH --doc ID        drop the pairs made from a document
-    storinfer calibrate --store PATH [--partition P]  pick a threshold from the store's own questions
+    storinfer calibrate --store PATH [--partition P]  pick and record the operating point from the store's own questions
     storinfer eval --squad FILE --out DIR             benchmark on human questions (SQuAD format)
 """
 
@@ -154,14 +154,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.sample < 1:
         raise ValueError(f"--sample must be at least 1, got {args.sample}.")
     with _open_store(args) as store:
-        cal = calibrate(store, default_chat(), namespace=args.namespace,
-                        partition=args.partition, target_wrong_rate=target, sample=args.sample)
+        cal = calibrate(store, default_chat(), namespace=args.namespace, partition=args.partition,
+                        target_wrong_rate=target, sample=args.sample, record=not args.dry_run)
     print(f"{cal.probes} paraphrase probes of up to {args.sample} stored questions (partition {args.partition!r})")
-    print("threshold  hits  wrong  wrong%  paraphrases served")
+    print("floor   cut   hits  wrong  wrong%  95% upper  paraphrases served")
     for r in cal.table:
-        print(f"{r['threshold']:9.2f} {r['hits']:5d} {r['wrong']:6d} {r['wrong_rate']:7.1%} {r['positive_hit_rate']:11.1%}")
-    print(f"calibrated threshold for <= {target:.1%} wrong hits: {cal.threshold}"
-          + (" (too few probes to choose: the measured default)" if cal.fallback else ""))
+        cut = "-" if r["cut"] is None else f"{r['cut']:.2f}"
+        print(f"{r['threshold']:5.2f} {cut:>5} {r['hits']:6d} {r['wrong']:6d} {r['wrong_rate']:7.1%} {r['wrong_upper_95']:10.1%}"
+              f" {r['positive_hit_rate']:11.1%}")
+    if cal.fallback:
+        print(f"too few probes to choose: the store keeps floor {cal.threshold}, cut {cal.cut}")
+    else:
+        print(f"operating point for <= {target:.1%} wrong hits: floor {cal.threshold}, cut {cal.cut} "
+              f"(observed {cal.wrong_rate:.1%}, 95% upper bound {cal.upper_bound:.1%})"
+              + ("" if args.dry_run else "; recorded in the store"))
     return 0
 
 
@@ -228,12 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("calibrate", help="pick a similarity threshold from generated paraphrases of stored questions")
+    p = sub.add_parser("calibrate", help="pick the operating point (cosine floor, verifier cut) from paraphrases of stored questions")
     _add_store_args(p)
     p.add_argument("--namespace", default="default")
     p.add_argument("--partition", default="default", help="the partition whose precomputed pairs are used")
     p.add_argument("--sample", type=int, default=300, help="stored questions to paraphrase (default 300)")
     p.add_argument("--target-wrong-rate", type=float, default=0.01, help="default 0.01")
+    p.add_argument("--dry-run", action="store_true", help="print the table, do not record the point in the store")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("stats", help="what a store holds: pairs by namespace, partition, origin; bytes on disk")

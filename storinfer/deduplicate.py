@@ -2,7 +2,7 @@
 before it costs an answer.
 
 Two questions are duplicates when their cosine similarity reaches the threshold and the
-look-alike check (:func:`storinfer.verify.conflict`) finds no reason they ask different things
+look-alike check (:func:`storinfer.lookalike.conflict`) finds no reason they ask different things
 ("Which team represented the AFC?" and "... the NFC?" embed at 0.94 but are two questions).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from storinfer.verify import conflict
+from storinfer.lookalike import conflict
 
 
 def dot(a: Sequence[float], b: Sequence[float]) -> float:

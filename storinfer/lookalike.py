@@ -156,8 +156,8 @@ _AUX = {"is", "was", "are", "were", "do", "does", "did", "has", "have", "had", "
         "could", "should", "may", "might", "must", "shall", "the", "a", "an", "of", "kind", "type", "sort"}
 
 
-_FOCUS_SYNONYMS = {"date": "day", "town": "city", "nation": "country", "film": "movie", "firm": "company",
-                   "business": "company"}
+_FOCUS_SYNONYMS = {"date": "day", "stadium": "venue", "arena": "venue", "town": "city", "nation": "country",
+                   "film": "movie", "firm": "company", "business": "company"}
 
 
 def question_focus(text: str) -> str | None:
@@ -175,6 +175,23 @@ def question_focus(text: str) -> str | None:
 
 
 RULES = ("numbers", "names", "negation", "modifiers", "question_type", "focus")
+_COUNTED = {"time", "quantity", "age", "duration"}
+_MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+           "november", "december", "century", "centuries", "decade", "ago", "today", "tomorrow", "yesterday"}
+
+
+def answer_mismatch(query: str, answer: str | None) -> str | None:
+    """Why a stored ``answer`` cannot answer ``query`` by its type, or None: a when / how many /
+    how old / how long question needs a number, a date or a time word in its answer."""
+    if not answer:
+        return None
+    q_type = question_type(query)
+    if q_type not in _COUNTED:
+        return None
+    words = {w.lower() for w in _tokens(answer)}
+    if any(ch.isdigit() for ch in answer) or words & (set(_NUMBER_WORDS) | _MONTHS | {"one"}) or _numbers(_tokens(answer)):
+        return None
+    return f"answer has no number or date for a {q_type} question"
 
 
 def signals(query: str, candidate: str) -> dict[str, str | None]:

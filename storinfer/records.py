@@ -9,10 +9,9 @@ from storinfer.text import pair_id
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_PARTITION = "default"
-# Chosen by measurement, not guessed: benchmarks/threshold_pairs.py pairs the 810 human SQuAD
-# Super Bowl questions (same gold answer = a right hit, else wrong). With the guard on, 0.95 is
-# the lowest threshold with no wrong pair served (39 right, 0 wrong; at 0.92: 59 right, 1 wrong).
-# `calibrate()` picks a threshold for your own corpus. See the README's "Choosing the threshold".
+# 0.1's fixed cosine threshold (with the look-alike guard). Lookups now take their cosine floor
+# from the verifier's operating point (storinfer/verifier.json, or the one a store records);
+# kept for the calibration fallback and for code that imported it.
 DEFAULT_THRESHOLD = 0.95
 
 Origin = Literal["precomputed", "runtime"]
@@ -64,6 +63,9 @@ class Lookup:
     reason: str = ""
     best_similarity: float | None = None
     rejected: list[tuple[Match, str]] = field(default_factory=list)
+    """Candidates refused before the match (or all of them, on a miss), with the reason."""
+    score: float | None = None
+    """The verifier's score of the match (None for an exact hit or an unverified one)."""
 
     @property
     def hit(self) -> bool:

@@ -18,9 +18,10 @@ from typing import Any
 
 from storinfer.errors import StoreConfigError, validate_threshold
 from storinfer.protocols import Embedder
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, DEFAULT_THRESHOLD, Lookup, QAPair
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, QAPair
 from storinfer.stats import LookupStats
 from storinfer.store import QAStore
+from storinfer.verify import Verifier
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,11 @@ class StoreFront:
     Args:
         store: the :class:`QAStore`.
         namespace, partition: where in the store (``partition`` can be overridden per call).
-        similarity_threshold: cosine similarity at or above which a stored question may answer.
-        guard: reject look-alike questions.
+        similarity_threshold: the cosine floor for candidates; None (default): 0.95 with the
+            look-alike rules, or the verifier's floor.
+        guard: check candidates (look-alike rules, or the verifier). False: cosine alone.
+        verifier: a :class:`~storinfer.verify.Verifier` deciding each candidate (default: the one
+            recorded in the store by ``storinfer calibrate``, if any).
         k: nearest stored questions tried per lookup.
         store_misses: store the answers of misses.
         ttl_seconds: remembered answers expire after this long (None: never).
@@ -68,9 +72,10 @@ class StoreFront:
         *,
         namespace: str = DEFAULT_NAMESPACE,
         partition: str = DEFAULT_PARTITION,
-        similarity_threshold: float = DEFAULT_THRESHOLD,
+        similarity_threshold: float | None = None,
         guard: bool = True,
         k: int = 4,
+        verifier: Verifier | None = None,
         store_misses: bool = True,
         ttl_seconds: float | None = None,
         on_miss: str = "the model",
@@ -86,8 +91,9 @@ class StoreFront:
         self.store = store
         self.namespace = namespace
         self.partition = partition
-        self.similarity_threshold = validate_threshold(similarity_threshold)
+        self.similarity_threshold = None if similarity_threshold is None else validate_threshold(similarity_threshold)
         self.guard = guard
+        self.verifier = verifier
         self.k = int(k)
         self.store_misses = store_misses
         self.ttl_seconds = ttl_seconds
@@ -100,7 +106,8 @@ class StoreFront:
         self.counters.count("lookups")
         try:
             found = self.store.lookup(question, namespace=self.namespace, partition=partition or self.partition,
-                                      threshold=self.similarity_threshold, k=self.k, guard=self.guard)
+                                      threshold=self.similarity_threshold, k=self.k, guard=self.guard,
+                                      verifier=self.verifier)
         except Exception:
             logger.warning("StorInfer lookup failed; running %s instead", self.on_miss, exc_info=True)
             self.counters.count("errors")

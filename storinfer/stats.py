@@ -7,6 +7,7 @@ from collections import deque
 from typing import Any
 
 from storinfer.records import Lookup
+from storinfer.verify import refusal_kind
 
 _COUNTERS = ("lookups", "hits", "exact_hits", "misses", "skipped", "errors", "updates", "guard_rejections")
 
@@ -23,6 +24,7 @@ class LookupStats:
             self._counts = dict.fromkeys(_COUNTERS, 0)
             self._similarities: deque[float] = deque(maxlen=10_000)
             self._recent: deque[dict[str, Any]] = deque(maxlen=20)
+            self._refusals: dict[str, int] = {}
 
     def count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -32,6 +34,9 @@ class LookupStats:
         """Count one finished lookup: a hit (with its similarity), a miss, or a skipped question."""
         with self._lock:
             self._counts["guard_rejections"] += len(found.rejected)
+            for _cand, why in found.rejected:
+                kind = refusal_kind(why)
+                self._refusals[kind] = self._refusals.get(kind, 0) + 1
             if found.match is None:
                 self._counts["skipped" if found.reason.startswith("question") else "misses"] += 1
                 return
@@ -43,11 +48,13 @@ class LookupStats:
                                  "origin": m.metadata.get("origin"), "id": m.id})
 
     def as_dict(self) -> dict[str, Any]:
-        """Counters, hit rate, and the similarity of hits (min / mean / max; recent hits listed)."""
+        """Counters, hit rate, the similarity of hits (min / mean / max; recent hits listed), and
+        ``refusals``: candidates the verifier refused, by reason (``rule:numbers``, ``verifier``...)."""
         with self._lock:
             c: dict[str, Any] = dict(self._counts)
             sims = list(self._similarities)
             recent = list(self._recent)
+            c["refusals"] = dict(self._refusals)
         answered = c["hits"] + c["misses"]
         c["hit_rate"] = c["hits"] / answered if answered else 0.0
         c["hit_similarity"] = {"min": min(sims), "mean": sum(sims) / len(sims), "max": max(sims)} if sims else None

@@ -54,7 +54,7 @@ from storinfer.errors import (
     StoreConfigError,
     StoreLockedError,  # noqa: F401  (re-exported: raised by the lock)
     StorInferError,  # noqa: F401
-    validate_threshold,  # noqa: F401
+    validate_threshold,
 )
 from storinfer.integrity import check as integrity_check
 from storinfer.ledger import ChunkLedger, where
@@ -64,7 +64,6 @@ from storinfer.protocols import Embedder
 from storinfer.records import (
     DEFAULT_NAMESPACE,
     DEFAULT_PARTITION,
-    DEFAULT_THRESHOLD,
     Lookup,
     Match,
     MetaValue,
@@ -72,6 +71,7 @@ from storinfer.records import (
     QAPair,
 )
 from storinfer.text import clean_text, sha
+from storinfer.verify import Verifier
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +173,7 @@ class QAStore:
             self.close()
             raise
         self.ledger = ChunkLedger(self.client, collection_name, self._lock)
+        self._verifier: Verifier | None = None
 
     # --- opening -----------------------------------------------------------------------------
     def _open_collection(self, name: str) -> Any:
@@ -482,18 +483,46 @@ class QAStore:
         *,
         namespace: str = DEFAULT_NAMESPACE,
         partition: str = DEFAULT_PARTITION,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float | None = None,
         k: int = 4,
         guard: bool = True,
+        verifier: Verifier | None = None,
         now: float | None = None,
     ) -> Lookup:
         """Find a stored answer that may be served for ``question``, or say why there is none.
 
         See :func:`storinfer.lookup.lookup`: an identical question is found by id, otherwise the
-        ``k`` nearest questions of the partition are tried best first and verified.
+        ``k`` nearest questions of the partition are tried best first and verified
+        (``threshold``, if given, is the cosine floor instead of the verifier's).
         """
         return find(self, question, namespace=namespace, partition=partition, threshold=threshold, k=k,
-                      guard=guard, now=now)
+                    guard=guard, verifier=verifier, now=now)
+
+    # --- the operating point every client serves with ----------------------------------------
+    @property
+    def operating_point(self) -> dict[str, Any] | None:
+        """The verifier operating point recorded in this store by ``calibrate`` (None: the shipped one)."""
+        raw = (self.collection.metadata or {}).get("operating_point")
+        return json.loads(raw) if raw else None
+
+    def record_operating_point(self, floor: float, cut: float, **info: Any) -> None:
+        """Record the cosine floor and verifier cut every client of this store serves with."""
+        point = {"floor": validate_threshold(floor, "floor"), "cut": validate_threshold(cut, "cut"), **info}
+        meta = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
+        meta["operating_point"] = json.dumps(point, default=str)
+        with self._lock:
+            self.collection.modify(metadata=meta)
+        self._verifier = None
+
+    @property
+    def verifier(self) -> Verifier | None:
+        """The verifier every lookup of this store uses: the shipped model at the operating point
+        ``calibrate`` recorded here; None when none is recorded (the look-alike rules at 0.95)."""
+        if self._verifier is None:
+            point = self.operating_point
+            if point:
+                self._verifier = Verifier.default().with_operating_point(point["floor"], point["cut"])
+        return self._verifier
 
     def count(self, *, namespace: str | None = None, partition: str | None = None, origin: Origin | None = None) -> int:
         """Number of stored pairs (optionally of one namespace / partition / origin)."""

@@ -1,213 +1,218 @@
-"""The look-alike guard: reject a match that embeds close but asks something else.
+"""Verify: decide whether a stored question asks the same thing as the user's, in any domain.
 
-Sentence embeddings put "Which team represented the AFC?" and "... the NFC?" at cosine 0.94,
-and "Super Bowl XLVII" next to "Super Bowl XLVIII" at 0.99. No threshold separates those from
-true paraphrases, so after the cosine test a candidate must also agree with the query on:
+After the nearest-neighbour search, every candidate at or above the cosine *floor* must pass
+(a question asking for a typed answer, who / when / how many..., has its own floor, 0.95:
+on factoid questions the learned score did not keep wrong hits within 1%, see the README):
 
-* numbers and Roman numerals ("50", "fifty", "XLVIII");
-* names and codes: capitalised words and acronyms (AFC/NFC, Denver, MVP) must occur in both;
-* negation ("not", "never", "n't"...);
-* referent-changing modifiers and ordinals present on one side only ("defense", "first",
-  "prior", "average");
-* the question type, where both have one (who / when / where / how many / why / how long...);
-* the thing asked for, where both name one ("What *team*..." vs "What *position*...").
+1. **hard rules** (:mod:`storinfer.lookalike`): the two agree on numbers, names, negation,
+   referent-changing modifiers (first/last, before/after, most/least...), question type (who /
+   when / where / how many...) and the thing asked for ("what *team*" / "what *position*"), and
+   a when / how-many question's stored answer holds a number or a date;
+2. **a learned score**: a logistic model over features of the pair that carry across domains
+   (cosine, the margin to the next candidate with another answer, content-word overlap, length,
+   and whether the question asks for a typed answer), at or above the *cut*.
 
-The guard only ever turns a hit into a miss: the chain then runs, so its cost is latency, never
-a wrong answer. ``benchmarks/threshold_pairs.py`` measures what it removes and what it costs.
+The weights ship in ``storinfer/verifier.json``; ``benchmarks/train_verifier.py`` refits them from
+public data (BANKING77, CLINC150 and SQuAD, training intents, domains and articles only) and
+chooses the floor and cut for a 1% wrong-hit target with a 95% upper confidence bound. A store
+may record its own operating point (``storinfer calibrate``), which every client then uses.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import math
 import re
-import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-_TOKEN = re.compile(r"(?:[A-Z]\.){2,}|[^\W_]+(?:[’'][^\W_]+)?(?:[.,][0-9]+)*")
-_ROMAN = re.compile(r"^M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})$")
+from storinfer.lookalike import _fold, _tokens, answer_mismatch, question_type, signals
 
-# "one" is left out: "one of the..." is rarely a count.
-_NUMBER_WORDS = {
-    "zero": "0", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "twenty": "20",
-    "thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000",
-    "million": "1000000", "billion": "1000000000",
-}
-_NEGATIONS = {"not", "no", "never", "none", "neither", "nor", "without", "cannot", "nobody", "nothing"}
-# Words that change what is asked about when only one side has them, grouped so that synonyms
-# agree ("last" = "final"). Kept short on purpose: each costs some true paraphrases (measured in
-# benchmarks/threshold_pairs.py).
-_MODIFIER_CLASSES = [
-    {"offense", "offensive"}, {"defense", "defensive", "defence"},
-    {"previous", "previously", "prior", "before", "earlier", "former"}, {"after", "next", "later"},
-    {"most", "highest", "largest", "biggest", "maximum", "record"}, {"least", "lowest", "smallest", "minimum"},
-    {"best"}, {"worst"}, {"longest"}, {"shortest"}, {"oldest"}, {"youngest"}, {"fastest"}, {"slowest"},
-    {"last", "final", "latest"}, {"first"}, {"second"}, {"third"}, {"fourth"}, {"fifth"}, {"sixth"},
-    {"seventh"}, {"eighth"}, {"ninth"}, {"tenth"}, {"once"}, {"twice"}, {"half"}, {"quarter"},
-    {"average", "mean"}, {"total", "combined", "overall"}, {"starting", "initial"},
-    {"more", "greater"}, {"less", "fewer"}, {"men", "male"}, {"women", "female"}, {"home"}, {"away"},
-    {"win", "won", "winner", "winning", "victory"}, {"lose", "lost", "loser", "losing", "loss", "defeated"},
-    {"against"}, {"except"}, {"other", "another"}, {"regular"}, {"postseason", "playoff", "playoffs"},
-]
-_PERSON_NOUNS = {"person", "player", "people", "man", "woman", "coach", "quarterback", "performer",
-                 "singer", "artist", "announcer", "announcers", "players", "team", "teams", "group",
-                 "band", "company", "organization", "network", "broadcaster"}
-_TIME_NOUNS = {"year", "years", "day", "date", "month", "time", "season", "decade", "century", "week",
-               "era", "period", "hour"}
-_PLACE_NOUNS = {"city", "state", "country", "venue", "stadium", "place", "location", "area",
-                "region", "town", "county", "site", "arena", "field", "continent", "nation"}
-_WH = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how"}
+HARD_RULES = ("numbers", "names", "negation", "question_type", "focus", "modifiers")
+_STOP = set(
+    "a an the of to in on at for by with from as is are was were be been being do does did has have had will would "
+    "can could should may might must shall i me my mine you your yours we our us it its it's this that these those "
+    "there here and or but if so than then what which who whom whose when where why how please tell know want need "
+    "get got am 'm im just any some about into out up down over again also very much many".split()
+)
+FEATURES = ("cosine", "cosine_over_90", "cosine_over_95", "margin", "jaccard", "only_query", "only_candidate",
+            "same_first_word", "length_ratio", "one_word_swap", "factoid", "factoid_cosine", "factoid_margin",
+            "factoid_jaccard", "factoid_swap")
+"""``factoid``: the query asks for a typed answer (who / when / where / how many...); the
+``factoid_*`` features let such questions weigh cosine, margin and overlap differently from
+requests ("I want to cancel my transfer"), as they must. ``one_word_swap``: each side has exactly
+one content word the other lacks ("Who was Margaret's *husband*?" / "... *brother*?")."""
+WEIGHTS_PATH = Path(__file__).with_name("verifier.json")
+TYPED = {"person", "time", "place", "quantity", "duration", "age", "name"}
 
 
-def _tokens(text: str) -> list[str]:
-    """Words with accents folded ("Beyoncé" -> "Beyonce"); "U.S." -> "US"."""
-    plain = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    return [t.replace(".", "") if re.fullmatch(r"(?:[A-Z]\.){2,}", t) else t for t in _TOKEN.findall(plain)]
+def asks_typed_answer(query: str) -> bool:
+    """Whether ``query`` asks for a typed answer (who / when / where / how many / how long / how old /
+    what is X called); "how do I..." and "why..." do not."""
+    return question_type(query) in TYPED
 
 
-def _fold(token: str) -> str:
-    """Case- and plural-insensitive form used to decide whether a word occurs on both sides."""
-    t = token.lower().replace("’", "'")
-    if t.endswith("'s"):
-        t = t[:-2]
-    t = t.replace(",", "")
-    if len(t) > 3 and t.endswith("s") and not t.endswith("ss") and not t.isdigit():
-        t = t[:-1]
-    return t
+def content_words(text: str) -> set[str]:
+    """Folded words of ``text`` that carry meaning (no function words, wh-words or punctuation)."""
+    return {w for w in (_fold(t) for t in _tokens(text)) if w not in _STOP and not w.isdigit()}
 
 
-_MODIFIER = {_fold(_w): i for i, group in enumerate(_MODIFIER_CLASSES) for _w in group}
+def features(query: str, candidate: str, similarity: float, runner_up: float | None) -> list[float]:
+    """The verifier's features of one (query, stored question) pair, in :data:`FEATURES` order.
+
+    ``runner_up`` is the similarity of the best other candidate with a different answer (None:
+    there is none).
+    """
+    qw, cw = content_words(query), content_words(candidate)
+    union = qw | cw
+    qt, ct = _tokens(query), _tokens(candidate)
+    first_q = qt[0].lower() if qt else ""
+    first_c = ct[0].lower() if ct else ""
+    margin = similarity - runner_up if runner_up is not None else 0.2
+    jaccard = len(qw & cw) / len(union) if union else 1.0
+    factoid = float(asks_typed_answer(query))
+    swap = float(len(qw - cw) == 1 and len(cw - qw) == 1)
+    return [
+        similarity,
+        max(0.0, similarity - 0.90),
+        max(0.0, similarity - 0.95),
+        margin,
+        jaccard,
+        float(len(qw - cw)),
+        float(len(cw - qw)),
+        float(first_q == first_c),
+        min(len(qt), len(ct)) / max(len(qt), len(ct), 1),
+        swap,
+        factoid,
+        factoid * similarity,
+        factoid * margin,
+        factoid * jaccard,
+        factoid * swap,
+    ]
 
 
-def _numbers(tokens: list[str]) -> set[str]:
-    out: set[str] = set()
-    for tok in tokens:
-        low = tok.lower().replace(",", "")
-        if any(ch.isdigit() for ch in low):
-            digits = re.sub(r"(st|nd|rd|th|s)$", "", low)
-            out.add(digits)
-        elif low in _NUMBER_WORDS:
-            out.add(_NUMBER_WORDS[low])
-        elif tok.isupper() and tok not in ("I", "A") and _ROMAN.match(tok):
-            out.add(f"roman:{tok}")
-    return out
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    score: float
+    reason: str = ""
 
 
-def _name_spans(tokens: list[str]) -> list[list[str]]:
-    """Runs of capitalised words after the first word ("Peyton Manning"), and acronyms anywhere."""
-    spans: list[list[str]] = []
-    current: list[str] = []
-    for i, tok in enumerate(tokens):
-        low = tok.lower()
-        acronym = len(tok) >= 2 and tok.isupper() and tok.isalpha() and not _ROMAN.match(tok)
-        capital = i > 0 and tok[:1].isupper() and not _ROMAN.match(tok)
-        if (acronym or capital) and low not in _WH and low not in _NUMBER_WORDS:
-            if acronym and current:
-                spans.append(current)
-                current = []
-            current.append(tok)
-            if acronym:
-                spans.append(current)
-                current = []
-        elif current:
-            spans.append(current)
-            current = []
-    if current:
-        spans.append(current)
-    return spans
-
-
-def _missing_names(tokens: list[str], other_folded: set[str]) -> list[str]:
-    """Names of ``tokens`` absent from the other question. A name counts as present when its
-    head (last word: "Manning" of "Peyton Manning") is there, in any case."""
-    return [" ".join(span) for span in _name_spans(tokens) if _fold(span[-1]) not in other_folded]
-
-
-def question_type(text: str) -> str | None:
-    """Coarse answer type asked for: person, time, place, quantity, reason, manner... or None."""
-    words = [w.lower() for w in _tokens(text)]
-    for i, w in enumerate(words):
-        nxt = words[i + 1] if i + 1 < len(words) else ""
-        if w in ("who", "whom", "whose"):
-            return "person"
-        if w == "when":
-            return "time"
-        if w == "where":
-            return "place"
-        if w == "why":
-            return "reason"
-        if w == "how":
-            if nxt in ("many", "much"):
-                return "quantity"
-            if nxt in ("long",):
-                return "duration"
-            if nxt in ("old",):
-                return "age"
-            return "manner"
-        if w in ("what", "which"):
-            if _fold(nxt) in {_fold(n) for n in _TIME_NOUNS}:
-                return "time"
-            if _fold(nxt) in {_fold(n) for n in _PLACE_NOUNS}:
-                return "place"
-            if _fold(nxt) in {_fold(n) for n in _PERSON_NOUNS}:
-                return None  # "what team" may be asked as "who": do not decide
-            if {"name", "named", "called", "nickname"} & set(words):
-                return "name"
-            return None
-    return None
-
-
-_AUX = {"is", "was", "are", "were", "do", "does", "did", "has", "have", "had", "will", "would", "can",
-        "could", "should", "may", "might", "must", "shall", "the", "a", "an", "of", "kind", "type", "sort"}
-
-
-_FOCUS_SYNONYMS = {"date": "day", "stadium": "venue", "arena": "venue", "town": "city", "nation": "country",
-                   "film": "movie", "firm": "company", "business": "company"}
-
-
-def question_focus(text: str) -> str | None:
-    """The noun a question asks for: "What *team*...", "Which *city*...", "How many *yards*..."."""
-    words = _tokens(text)
-    low = [w.lower() for w in words]
-    for i, w in enumerate(low):
-        if w in ("what", "which") or (w == "how" and i + 1 < len(low) and low[i + 1] in ("many", "much")):
-            j = i + 2 if w == "how" else i + 1
-            if j < len(low) and low[j] not in _AUX and low[j] not in _WH:
-                focus = _fold(words[j])
-                return _FOCUS_SYNONYMS.get(focus, focus)
-            return None
-    return None
-
-
-def conflict(query: str, candidate: str) -> str | None:
-    """Why ``candidate`` must not answer ``query`` although they embed close; None if no reason.
+@dataclass(frozen=True)
+class Verifier:
+    """A fitted pair model and its operating point (cosine ``floor``, score ``cut``).
 
     Example:
-        >>> conflict("Which team represented the AFC?", "Which team represented the NFC?")
-        'names differ: afc / nfc'
-        >>> conflict("Who won Super Bowl 50?", "Which team won Super Bowl 50?") is None
-        True
+        ```python
+        from storinfer.verify import Verifier
+
+        v = Verifier.default()
+        v.check("How do I top up my card?", "How can I add money to my card?", 0.86, runner_up=0.71)
+        ```
     """
-    qt, ct = _tokens(query), _tokens(candidate)
-    qn, cn = _numbers(qt), _numbers(ct)
-    if qn != cn:
-        return f"numbers differ: {' '.join(sorted(qn)) or '-'} / {' '.join(sorted(cn)) or '-'}"
-    qf, cf = {_fold(t) for t in qt}, {_fold(t) for t in ct}
-    missing_q, missing_c = _missing_names(qt, cf), _missing_names(ct, qf)
-    if missing_q or missing_c:
-        return f"names differ: {', '.join(missing_q) or '-'} / {', '.join(missing_c) or '-'}"
-    q_low = {t.lower() for t in qt} | {"not" for t in qt if t.lower().endswith("n't")}
-    c_low = {t.lower() for t in ct} | {"not" for t in ct if t.lower().endswith("n't")}
-    if (q_low & _NEGATIONS) != (c_low & _NEGATIONS):
-        return "negation differs"
-    q_mod = {_MODIFIER[t] for t in qf if t in _MODIFIER}
-    c_mod = {_MODIFIER[t] for t in cf if t in _MODIFIER}
-    if q_mod != c_mod:
-        only_q = sorted(t for t in qf if _MODIFIER.get(t, -1) in q_mod - c_mod)
-        only_c = sorted(t for t in cf if _MODIFIER.get(t, -1) in c_mod - q_mod)
-        return f"modifiers differ: {' '.join(only_q) or '-'} / {' '.join(only_c) or '-'}"
-    q_type, c_type = question_type(query), question_type(candidate)
-    if q_type and c_type and q_type != c_type and {q_type, c_type} != {"name", "person"}:
-        return f"question types differ: {q_type} / {c_type}"
-    q_focus, c_focus = question_focus(query), question_focus(candidate)
-    if q_focus and c_focus and q_focus != c_focus:
-        return f"asks for another thing: {q_focus} / {c_focus}"
-    return None
+
+    weights: tuple[float, ...]
+    bias: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    floor: float
+    cut: float
+    factoid_floor: float = 0.95
+    """The cosine floor for questions that ask for a typed answer (who / when / how many...)."""
+    names: tuple[str, ...] = FEATURES
+
+    def floor_for(self, query: str) -> float:
+        """The cosine floor that applies to ``query``."""
+        return max(self.floor, self.factoid_floor) if asks_typed_answer(query) else self.floor
+
+    @classmethod
+    @functools.cache
+    def default(cls) -> Verifier:
+        """The shipped verifier (``storinfer/verifier.json``)."""
+        return cls.from_dict(json.loads(WEIGHTS_PATH.read_text()))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Verifier:
+        if tuple(data["features"]) != FEATURES:
+            msg = f"verifier weights are for features {data['features']}, this StorInfer computes {FEATURES}: refit them"
+            raise ValueError(msg)
+        return cls(tuple(data["weights"]), float(data["bias"]), tuple(data["mean"]), tuple(data["scale"]),
+                   float(data["floor"]), float(data["cut"]), float(data.get("factoid_floor", 0.95)))
+
+    def with_operating_point(self, floor: float | None = None, cut: float | None = None) -> Verifier:
+        """This verifier with another cosine floor (for every question) and / or score cut."""
+        return Verifier(self.weights, self.bias, self.mean, self.scale,
+                        self.floor if floor is None else float(floor), self.cut if cut is None else float(cut),
+                        self.factoid_floor if floor is None else float(floor), self.names)
+
+    def score_features(self, x: Sequence[float]) -> float:
+        z = self.bias + sum(w * (v - m) / s for w, v, m, s in zip(self.weights, x, self.mean, self.scale))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def check(self, query: str, candidate: str, similarity: float, *, runner_up: float | None = None,
+              answer: str | None = None) -> Verdict:
+        """Whether ``candidate`` (with its stored ``answer``, if known) may answer ``query``: the
+        cosine floor, the hard rules, then the learned score."""
+        floor = self.floor_for(query)
+        if similarity < floor:
+            return Verdict(False, 0.0, f"cosine {similarity:.3f} below floor {floor:.2f}")
+        broken = hard_refusal(query, candidate)
+        if broken:
+            return Verdict(False, 0.0, f"rule: {broken}")
+        wrong_type = answer_mismatch(query, answer)
+        if wrong_type:
+            return Verdict(False, 0.0, f"rule: answer {wrong_type}")
+        score = self.score_features(features(query, candidate, similarity, runner_up))
+        if score < self.cut:
+            return Verdict(False, score, f"verifier score {score:.3f} below cut {self.cut:.3f}")
+        return Verdict(True, score)
+
+
+def hard_refusal(query: str, candidate: str) -> str | None:
+    """The first hard rule ``candidate`` breaks against ``query`` (None: it breaks none)."""
+    found = signals(query, candidate)
+    return next((found[r] for r in HARD_RULES if found[r]), None)
+
+
+def runner_up(candidates: Sequence[tuple[object, float]], position: int) -> float | None:
+    """Similarity of the best other candidate with a different answer than candidate ``position``
+    (None: there is none). ``candidates`` are ``(answer, similarity)``, best first."""
+    own = candidates[position][0]
+    return next((sim for i, (answer, sim) in enumerate(candidates) if i != position and answer != own), None)
+
+
+def refusal_kind(reason: str) -> str:
+    """A short label for ``stats()``: ``rule:numbers``, ``verifier``, ``floor``..."""
+    if reason.startswith("rule: "):
+        return "rule:" + re.split(r"[ :]", reason[6:], maxsplit=1)[0]
+    if reason.startswith("verifier"):
+        return "verifier"
+    if reason.startswith("cosine"):
+        return "floor"
+    return reason.split(":")[0] or "other"
+
+
+def clopper_pearson_upper(errors: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided upper confidence bound on a rate from ``errors`` in ``n`` (exact binomial)."""
+    if n == 0:
+        return 1.0
+    if errors >= n:
+        return 1.0
+    alpha = 1.0 - confidence
+
+    def cdf(p: float) -> float:  # P(X <= errors) for X ~ Binomial(n, p), in log space
+        logs = [math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p)
+                + (n - k) * math.log1p(-p) for k in range(errors + 1)]
+        top = max(logs)
+        return math.exp(top) * sum(math.exp(v - top) for v in logs)
+
+    lo, hi = errors / n, 1.0 - 1e-12
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if cdf(mid) > alpha:
+            lo = mid
+        else:
+            hi = mid
+    return hi

@@ -20,11 +20,11 @@ from storinfer import cli as _cli  # noqa: E402
 from storinfer import evaluation as _evaluation  # noqa: E402
 from storinfer import generate as _generate  # noqa: E402
 from storinfer import loading as _loading  # noqa: E402
+from storinfer import lookalike as _lookalike  # noqa: E402
 from storinfer import serve as _serve  # noqa: E402
 from storinfer import squad as _squad  # noqa: E402
 from storinfer import stats as _stats  # noqa: E402
 from storinfer import text as _text  # noqa: E402
-from storinfer import verify as _verify  # noqa: E402
 from storinfer.embedder import DEFAULT_EMBEDDING_NAME  # noqa: E402
 from storinfer.errors import (  # noqa: E402
     EmbeddingMismatchError,
@@ -45,7 +45,7 @@ from storinfer_langchain.retriever import StorInferRetriever  # noqa: E402
 from storinfer_langchain.store import QAStore  # noqa: E402
 
 # Old module paths, kept importable for one release.
-for _old, _new in {"generation": _generate, "guard": _verify, "text": _text, "evaluation": _evaluation,
+for _old, _new in {"generation": _generate, "guard": _lookalike, "text": _text, "evaluation": _evaluation,
                    "squad": _squad, "front": _serve, "stats": _stats, "loading": _loading, "cli": _cli}.items():
     _sys.modules.setdefault(f"{__name__}.{_old}", _new)
 

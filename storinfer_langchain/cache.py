@@ -13,10 +13,11 @@ from langchain_core.outputs import ChatGeneration, Generation
 
 from storinfer.errors import validate_threshold
 from storinfer.protocols import Embedder
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_THRESHOLD
+from storinfer.records import DEFAULT_NAMESPACE
 from storinfer.serve import StoreFront, open_store, store_misses_option
 from storinfer.store import QAStore
 from storinfer.text import sha
+from storinfer.verify import Verifier
 from storinfer_langchain.prompt import parse_prompt, stable_llm_string
 
 
@@ -111,8 +112,12 @@ class StorInferCache(BaseCache):
         store: a :class:`QAStore` to use (else one is opened from ``path`` / ``host``).
         path, host, port, embedding: passed to :class:`QAStore` when ``store`` is not given.
         namespace: tenant / app name; answers never cross namespaces.
-        similarity_threshold: cosine similarity at or above which a stored question may answer.
-        guard: reject look-alike questions (other numbers, names, negation...). Keep it on.
+        similarity_threshold: the cosine floor for candidates; None (default): 0.95, or the
+            verifier's floor.
+        guard: check each candidate (the look-alike rules: numbers, names, negation, modifiers,
+            question type, focus; or the verifier). Keep it on.
+        verifier: a :class:`storinfer.verify.Verifier` deciding each candidate (default: the one
+            ``storinfer calibrate`` recorded in the store, if any; else the look-alike rules).
         k: nearest stored questions tried per lookup.
         ttl_seconds: answers cached at run time expire after this long (None: never).
         store_misses: store the model's answers on a miss (``update``). The old name
@@ -128,14 +133,16 @@ class StorInferCache(BaseCache):
         port: int = 8000,
         embedding: Embedder | None = None,
         namespace: str = DEFAULT_NAMESPACE,
-        similarity_threshold: float = DEFAULT_THRESHOLD,
+        similarity_threshold: float | None = None,
         guard: bool = True,
         k: int = 4,
+        verifier: Verifier | None = None,
         ttl_seconds: float | None = None,
         store_misses: bool = True,
         cache_runtime_answers: bool | None = None,
     ) -> None:
-        validate_threshold(similarity_threshold)  # fail before opening a store
+        if similarity_threshold is not None:
+            validate_threshold(similarity_threshold)  # fail before opening a store
         store_misses = store_misses_option(store_misses, cache_runtime_answers=cache_runtime_answers)
         if store is None and embedding is None:
             from storinfer_langchain.embeddings import default_embeddings
@@ -143,7 +150,7 @@ class StorInferCache(BaseCache):
             embedding = default_embeddings()
         self.front = StoreFront(
             open_store(store, path, host, port, embedding), namespace=namespace,
-            similarity_threshold=similarity_threshold, guard=guard, k=k, store_misses=store_misses,
+            similarity_threshold=similarity_threshold, guard=guard, k=k, verifier=verifier, store_misses=store_misses,
             ttl_seconds=ttl_seconds, on_miss="the model",
         )
         self.store = self.front.store

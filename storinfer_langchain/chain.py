@@ -13,9 +13,10 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from storinfer.answer import answer_text
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, DEFAULT_THRESHOLD, Lookup
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup
 from storinfer.serve import StoreFront, store_misses_option
 from storinfer.store import QAStore
+from storinfer.verify import Verifier
 
 
 class StorInferChain(Runnable[Any, str]):
@@ -64,9 +65,10 @@ class StorInferChain(Runnable[Any, str]):
         *,
         namespace: str = DEFAULT_NAMESPACE,
         partition: str = DEFAULT_PARTITION,
-        similarity_threshold: float = DEFAULT_THRESHOLD,
+        similarity_threshold: float | None = None,
         guard: bool = True,
         k: int = 4,
+        verifier: Verifier | None = None,
         store_misses: bool = True,
         ttl_seconds: float | None = None,
         input_key: str = "question",
@@ -78,7 +80,7 @@ class StorInferChain(Runnable[Any, str]):
             raise TypeError(msg)
         self.chain = chain
         self.front = StoreFront(store, namespace=namespace, partition=partition, similarity_threshold=similarity_threshold,
-                                guard=guard, k=k, store_misses=store_misses, ttl_seconds=ttl_seconds,
+                                guard=guard, k=k, verifier=verifier, store_misses=store_misses, ttl_seconds=ttl_seconds,
                                 on_miss="the chain")
         self.store = store
         self.input_key = input_key

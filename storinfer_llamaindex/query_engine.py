@@ -19,10 +19,11 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, DEFAULT_THRESHOLD, Lookup, Match
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match
 from storinfer.serve import StoreFront, open_store, store_misses_option
 from storinfer.store import QAStore
 from storinfer.text import content_hash
+from storinfer.verify import Verifier
 from storinfer_llamaindex.adapters import as_embedder
 
 dispatcher = instrument.get_dispatcher(__name__)
@@ -125,9 +126,10 @@ class StorInferQueryEngine(BaseQueryEngine):
         index: Any | None = None,
         namespace: str = DEFAULT_NAMESPACE,
         partition: str = DEFAULT_PARTITION,
-        similarity_threshold: float = DEFAULT_THRESHOLD,
+        similarity_threshold: float | None = None,
         guard: bool = True,
         k: int = 4,
+        verifier: Verifier | None = None,
         store_misses: bool = True,
         ttl_seconds: float | None = None,
         streaming: bool | None = None,
@@ -142,7 +144,7 @@ class StorInferQueryEngine(BaseQueryEngine):
         if embedding is not None:
             embedding = as_embedder(embedding)
         self.front = StoreFront(open_store(store, path, host, port, embedding), namespace=namespace, partition=partition,
-                                similarity_threshold=similarity_threshold, guard=guard, k=k,
+                                similarity_threshold=similarity_threshold, guard=guard, k=k, verifier=verifier,
                                 store_misses=store_misses, ttl_seconds=ttl_seconds, on_miss="the query engine")
         self.query_engine = query_engine
         self.store = self.front.store

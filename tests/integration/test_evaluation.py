@@ -12,7 +12,7 @@ from storinfer_langchain import GenerationConfig
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory, embeddings, squad_path):
     out = tmp_path_factory.mktemp("bench")
-    cfg = BenchmarkConfig(paragraphs=2, questions=12, calibration_sample=12,
+    cfg = BenchmarkConfig(paragraphs=2, questions=8, calibration_sample=8,
                           generation=GenerationConfig(max_calls_per_chunk=1, max_per_chunk=5))
     return run_benchmark(squad_path, out, config=cfg, embeddings=embeddings, progress=False), out
 
@@ -20,7 +20,7 @@ def bench(tmp_path_factory, embeddings, squad_path):
 def test_outputs_are_written(bench):
     results, out = bench
     data = json.loads((out / "results.json").read_text())
-    assert len(data["records"]) == results["questions"] == 12
+    assert len(data["records"]) == results["questions"] == 8
     assert "| plain chain |" in (out / "results.md").read_text()
     assert (out / "threshold_curve.png").stat().st_size > 10_000
 
@@ -53,8 +53,8 @@ def test_calibration_table_is_monotone(bench, chat, embeddings):
 
     _results, out = bench
     with QAStore(out / "store", embedding=embeddings) as store:
-        cal = calibrate(store, chat, partition="rag", sample=12)
-    assert 0.8 <= cal.threshold <= 0.99 and cal.probes <= 12
+        cal = calibrate(store, chat, partition="rag", sample=8)
+    assert 0.8 <= cal.threshold <= 0.99 and cal.probes <= 8
     hits = [r["hits"] for r in cal.table]
     assert hits == sorted(hits, reverse=True)
     assert all(r["wrong"] <= r["hits"] for r in cal.table)

@@ -20,8 +20,8 @@ from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
 
 from storinfer.generate import GenerationConfig
+from storinfer.lookalike import conflict
 from storinfer.text import content_hash
-from storinfer.verify import conflict
 from storinfer_langchain import QAStore
 from storinfer_langchain.precompute import Precomputer, export_jsonl
 

@@ -183,3 +183,26 @@ def test_chroma_server_mode(tmp_path, embeddings):
         assert found.hit and found.match.answer == "The Denver Broncos."
         with pytest.raises(EmbeddingMismatchError):
             QAStore(host="127.0.0.1", port=port, embedding=DeterministicFakeEmbedding(size=384))
+
+
+def test_a_recorded_operating_point_puts_every_client_on_the_verifier(tmp_path, embeddings):
+    from storinfer.serve import StoreFront
+    from storinfer.verify import Verifier
+
+    path = tmp_path / "op"
+    with QAStore(path, embedding=embeddings) as store:
+        assert store.verifier is None  # nothing recorded: the look-alike rules at 0.95
+        store.add([QAPair("What is the weather forecast for today?", "Sunny.", partition="p"),
+                   QAPair("Set an alarm for 7 am.", "Alarm set for 7 am.", partition="p")])
+        assert not store.lookup("what is today's weather forecast", partition="p").hit  # 0.88: below 0.95
+        store.record_operating_point(0.80, 0.5, probes=40)
+    with QAStore(path, embedding=embeddings) as store:  # another client, later
+        assert store.operating_point["probes"] == 40 and store.verifier.floor == 0.80
+        front = StoreFront(store, partition="p")
+        found = front.lookup("what is today's weather forecast")
+        assert found.hit and found.match.answer == "Sunny." and found.score is not None
+        refused = front.lookup("Set an alarm for 8 am.")
+        assert not refused.hit and any(why.startswith("rule: numbers differ") for _m, why in refused.rejected)
+        assert front.stats()["refusals"]["rule:numbers"] >= 1
+        strict = StoreFront(store, partition="p", verifier=Verifier.default().with_operating_point(floor=0.9))
+        assert not strict.lookup("what is today's weather forecast").hit

@@ -2,14 +2,13 @@
 
 import pytest
 
-from storinfer.verify import conflict, question_type
+from storinfer.lookalike import conflict, question_type
 
 # Each of these embeds at cosine 0.93-0.99 with all-MiniLM-L6-v2 but has another gold answer
 # in SQuAD (see benchmarks/threshold_pairs.py).
 LOOK_ALIKES = [
     ("Which NFL team represented the AFC at Super Bowl 50?", "Which NFL team represented the NFC at Super Bowl 50?"),
     ("What halftime performer previously headlined Super Bowl XLVII?", "What halftime performer previously headlined Super Bowl XLVIII?"),
-    ("How many Panthers players were selected to the Pro Bowl?", "How many Panthers defense players were selected for the Pro Bowl?"),
     ("Who was the Most Valuable Player of Super Bowl 50?", "Who was the Most Valuable Player of Super Bowl II?"),
     ("In what city did the last Super Bowl in California occur?", "When was the last Super Bowl in California?"),
     ("Who won Super Bowl 49?", "Who won Super Bowl 50?"),
@@ -22,6 +21,16 @@ LOOK_ALIKES = [
     ("How many interceptions did Manning have?", "How many touchdowns did Manning have?"),
     ("Who is Tom Brady?", "Who is Tom Hanks?"),
 ]
+# 0.1 refused this pair with a football word list (offense/defense); 0.2's rules are general and
+# let it through at the rule level: a measured loss, kept here so it stays visible.
+FOOTBALL_ONLY = ("How many Panthers players were selected to the Pro Bowl?",
+                 "How many Panthers defense players were selected for the Pro Bowl?")
+
+
+def test_domain_word_lists_are_gone():
+    assert conflict(*FOOTBALL_ONLY) is None
+
+
 PARAPHRASES = [
     ("Who won Super Bowl 50?", "who won super bowl 50"),
     ("Where did Super Bowl 50 take place?", "What city did Super Bowl 50 take place in?"),
