@@ -48,8 +48,8 @@ def as_documents(source: Iterable[Any]) -> list[Document]:
         doc = Document(item) if isinstance(item, str) else item
         if not isinstance(doc, Document):
             msg = (
-                f"Item {i} is a {type(item).__name__}; the engine takes storinfer.Document or strings. "
-                "LangChain documents: use storinfer_langchain; LlamaIndex ones: storinfer_llamaindex.precompute."
+                f"Item {i} is a {type(item).__name__}; precompute takes storinfer.Document, strings, LangChain "
+                "Documents or a loader (storinfer_langchain), or LlamaIndex sources (storinfer_llamaindex.precompute)."
             )
             raise TypeError(msg)
         if not isinstance(doc.text, str):

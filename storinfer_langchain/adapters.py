@@ -22,6 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
+from storinfer.documents import as_documents as engine_documents
 from storinfer.protocols import ChatModel, Conversation, Document, Embedder
 
 _ROLES = {"system": SystemMessage, "assistant": AIMessage, "user": HumanMessage}
@@ -125,22 +126,12 @@ def as_documents(source: Any) -> list[Document]:
     """Engine Documents from LangChain Documents, a document loader, or strings."""
     if hasattr(source, "lazy_load"):
         source = source.lazy_load()
-    docs: list[Document] = []
+    items: list[Any] = []
     for i, item in enumerate(source):
-        if isinstance(item, str):
-            docs.append(Document(item))
-            continue
-        if isinstance(item, Document):
-            docs.append(item)
-            continue
-        if not isinstance(item, LCDocument):
-            msg = (
-                f"Item {i} is a {type(item).__name__}; precompute takes LangChain Documents, a LangChain "
-                "document loader, or strings (LlamaIndex documents: use storinfer_llamaindex.precompute)."
-            )
-            raise TypeError(msg)
-        if not isinstance(item.page_content, str):
-            msg = f"Document {i} has {type(item.page_content).__name__} content; text (str) is needed."
-            raise TypeError(msg)
-        docs.append(Document(item.page_content, id=item.id, metadata=dict(item.metadata)))
-    return docs
+        if isinstance(item, LCDocument):
+            if not isinstance(item.page_content, str):
+                msg = f"Document {i} has {type(item.page_content).__name__} content; text (str) is needed."
+                raise TypeError(msg)
+            item = Document(item.page_content, id=item.id, metadata=dict(item.metadata))
+        items.append(item)
+    return engine_documents(items)  # strings and engine Documents pass; anything else is a clear error
