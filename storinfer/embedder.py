@@ -6,6 +6,7 @@ embedder that built it, and refuses to open with one whose fingerprint differs.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -49,6 +50,24 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     if na == 0.0 or nb == 0.0:
         return 0.0
     return dot / (na * nb)
+
+
+def check_same_embedder(meta: dict[str, Any], fingerprint: list[float], opened_name: str) -> None:
+    """Raise :class:`~storinfer.errors.EmbeddingMismatchError` unless ``fingerprint`` matches the
+    embedder a store's root metadata ``meta`` records."""
+    from storinfer.errors import EmbeddingMismatchError
+
+    stored_name = meta.get("embedding_name", "?")
+    stored_dim = int(meta.get("embedding_dim", -1))
+    stored_fp = json.loads(meta.get("embedding_fingerprint", "[]"))
+    if stored_dim == len(fingerprint) and cosine(stored_fp, fingerprint) >= FINGERPRINT_MIN_COSINE:
+        return
+    msg = (
+        f"This store was built with the embedding model {stored_name!r} ({stored_dim} dims); you opened it "
+        f"with {opened_name!r} ({len(fingerprint)} dims), whose vectors do not compare. Open it with the same "
+        "embedding model, or use a new store path / collection_name."
+    )
+    raise EmbeddingMismatchError(msg)
 
 
 def token_fit_check(embedding: Any) -> Callable[[str], bool] | None:

@@ -59,6 +59,18 @@ def release_path_lock(path: str) -> None:
             del _PROCESS_LOCKS[path]
 
 
+def folder_bytes(path: str) -> int:
+    """Bytes the files under ``path`` take on disk."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(root, f))
+            except OSError:
+                pass
+    return total
+
+
 def check_local_path(path: str, *, create: bool = True) -> str:
     """The absolute store folder, made if missing and ``create``; a clear error when it cannot serve."""
     path = os.path.abspath(os.path.expanduser(path))

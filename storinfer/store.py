@@ -41,15 +41,9 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from storinfer.embedder import (
-    FINGERPRINT_MIN_COSINE,
-    cosine,
-    embedding_fingerprint,
-    token_fit_check,
-)
+from storinfer.embedder import check_same_embedder, embedding_fingerprint, token_fit_check
 from storinfer.embedder import embedding_name as _name_of
 from storinfer.errors import (
-    EmbeddingMismatchError,
     SchemaVersionError,
     StoreConfigError,
     StoreLockedError,  # noqa: F401  (re-exported: raised by the lock)
@@ -58,7 +52,7 @@ from storinfer.errors import (
 )
 from storinfer.integrity import check as integrity_check
 from storinfer.ledger import ChunkLedger, where
-from storinfer.locks import acquire_path_lock, check_local_path, release_path_lock
+from storinfer.locks import acquire_path_lock, check_local_path, folder_bytes, release_path_lock
 from storinfer.lookup import lookup as find
 from storinfer.protocols import Embedder
 from storinfer.records import (
@@ -218,18 +212,7 @@ class QAStore:
                 "the store with `storinfer precompute`."
             )
             raise SchemaVersionError(msg)
-        stored_name = meta.get("embedding_name", "?")
-        stored_dim = int(meta.get("embedding_dim", -1))
-        stored_fp = json.loads(meta.get("embedding_fingerprint", "[]"))
-        same = stored_dim == len(fingerprint) and cosine(stored_fp, fingerprint) >= FINGERPRINT_MIN_COSINE
-        if not same:
-            msg = (
-                f"This store was built with the embedding model {stored_name!r} "
-                f"({stored_dim} dims); you opened it with {self.embedding_name!r} "
-                f"({len(fingerprint)} dims), whose vectors do not compare. Open it with the "
-                "same embedding model, or use a new store path / collection_name."
-            )
-            raise EmbeddingMismatchError(msg)
+        check_same_embedder(meta, fingerprint, self.embedding_name)
 
     def close(self) -> None:
         """Release this process's hold on a local store (another process may then open it)."""
@@ -557,16 +540,7 @@ class QAStore:
 
     def disk_bytes(self) -> int | None:
         """Bytes the local store takes on disk (None for a server store)."""
-        if self.path is None:
-            return None
-        total = 0
-        for root, _dirs, files in os.walk(self.path):
-            for f in files:
-                try:
-                    total += os.path.getsize(os.path.join(root, f))
-                except OSError:
-                    pass
-        return total
+        return None if self.path is None else folder_bytes(self.path)
 
     def stats(self) -> dict[str, Any]:
         """Counts by namespace, partition and origin, the embedder, and bytes on disk."""
@@ -611,14 +585,3 @@ class QAStore:
     def check(self, *, sample: int = 200, page: int = 1000) -> list[str]:
         """Integrity check; the problems found (empty when sound). See :func:`storinfer.integrity.check`."""
         return integrity_check(self, sample=sample, page=page)
-
-    # --- precompute bookkeeping: which chunks are done (see storinfer.ledger) ------------------
-    def chunk_records(self, *, namespace: str, partition: str) -> dict[str, dict[str, Any]]:
-        """``{record_id: metadata}`` of the finished chunks of one namespace and partition."""
-        return self.ledger.records(namespace=namespace, partition=partition)
-
-    def mark_chunk_done(self, record_id: str, metadata: Mapping[str, MetaValue]) -> None:
-        self.ledger.mark_done(record_id, metadata)
-
-    def forget_chunks(self, record_ids: Sequence[str]) -> None:
-        self.ledger.forget(record_ids)

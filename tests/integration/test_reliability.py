@@ -126,10 +126,10 @@ def test_invalidate_removes_a_documents_pairs_everywhere(store):
     store.add([QAPair("Who won Super Bowl 50?", "Denver", doc_id="doc-a", partition="p1"),
                QAPair("Who won Super Bowl 50?", "Denver", doc_id="doc-a", partition="p2", origin="runtime"),
                QAPair("Where was it played?", "Santa Clara", doc_id="doc-b", partition="p1")])
-    store.mark_chunk_done("rec-a", {"namespace": "default", "partition": "p1", "doc_id": "doc-a", "chunk_id": "c-a"})
+    store.ledger.mark_done("rec-a", {"namespace": "default", "partition": "p1", "doc_id": "doc-a", "chunk_id": "c-a"})
     assert store.invalidate("doc-a") == 2
     assert [m.question for m in store.iter_pairs()] == ["Where was it played?"]
-    assert store.chunk_records(namespace="default", partition="p1") == {}
+    assert store.ledger.records(namespace="default", partition="p1") == {}
     with pytest.raises(ValueError, match="document id"):
         store.invalidate("")
 
