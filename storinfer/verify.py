@@ -54,9 +54,9 @@ def asks_typed_answer(query: str) -> bool:
     return question_type(query) in TYPED
 
 
-def content_words(text: str) -> set[str]:
-    """Folded words of ``text`` that carry meaning (no function words, wh-words or punctuation)."""
-    return {w for w in (_fold(t) for t in _tokens(text)) if w not in _STOP and not w.isdigit()}
+def content_words(tokens: list[str]) -> set[str]:
+    """Folded words among ``tokens`` that carry meaning (no function words, wh-words or digits)."""
+    return {w for w in (_fold(t) for t in tokens) if w not in _STOP and not w.isdigit()}
 
 
 def features(query: str, candidate: str, similarity: float, runner_up: float | None) -> list[float]:
@@ -65,9 +65,9 @@ def features(query: str, candidate: str, similarity: float, runner_up: float | N
     ``runner_up`` is the similarity of the best other candidate with a different answer (None:
     there is none).
     """
-    qw, cw = content_words(query), content_words(candidate)
-    union = qw | cw
     qt, ct = _tokens(query), _tokens(candidate)
+    qw, cw = content_words(qt), content_words(ct)
+    union = qw | cw
     first_q = qt[0].lower() if qt else ""
     first_c = ct[0].lower() if ct else ""
     margin = similarity - runner_up if runner_up is not None else 0.2

@@ -52,29 +52,15 @@ class LangChainChat:
         self.max_concurrency = max_concurrency
         self.config: RunnableConfig = dict(config or {})  # type: ignore[assignment]
 
-    def with_config(self, config: RunnableConfig | None) -> LangChainChat:
-        return LangChainChat(self.model, max_concurrency=self.max_concurrency, config=config)
-
-    def _runnable_and_config(self, temperature: float | None, top_p: float | None, max_new_tokens: int | None) -> tuple[Any, RunnableConfig]:
-        kwargs: dict[str, Any] = {}
-        if temperature is not None:
-            kwargs.update(temperature=temperature, top_p=top_p)
-        runnable = self.model.bind(**kwargs) if kwargs else self.model
+    def chat_batch(self, conversations: Sequence[Conversation], *, temperature: float | None = None,
+                   top_p: float | None = None, seed: int | None = None, max_new_tokens: int | None = None) -> list[str]:
+        # Sampling settings are bound as call arguments; seed and max_new_tokens have no common
+        # LangChain name, so the model's own settings apply.
+        runnable = self.model.bind(temperature=temperature, top_p=top_p) if temperature is not None else self.model
         config: RunnableConfig = dict(self.config)  # type: ignore[assignment]
         if self.max_concurrency is not None:
             config["max_concurrency"] = self.max_concurrency
-        return runnable, config
-
-    def chat_batch(self, conversations: Sequence[Conversation], *, temperature: float | None = None,
-                   top_p: float | None = None, seed: int | None = None, max_new_tokens: int | None = None) -> list[str]:
-        runnable, config = self._runnable_and_config(temperature, top_p, max_new_tokens)
         replies = runnable.batch([to_messages(c) for c in conversations], config=config)
-        return [message_text(r) for r in replies]
-
-    async def achat_batch(self, conversations: Sequence[Conversation], *, temperature: float | None = None,
-                          top_p: float | None = None, seed: int | None = None, max_new_tokens: int | None = None) -> list[str]:
-        runnable, config = self._runnable_and_config(temperature, top_p, max_new_tokens)
-        replies = await runnable.abatch([to_messages(c) for c in conversations], config=config)
         return [message_text(r) for r in replies]
 
 
