@@ -41,12 +41,14 @@ def _add_store_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prepare_models(args: argparse.Namespace) -> int:
-    from storinfer.local import default_embedder, prepare_smollm2
+    from storinfer.local import default_embedder, prepare_minilm_onnx, prepare_smollm2
 
     folder = prepare_smollm2(force=args.force)
     print(f"LLM ready: {folder}")
-    dim = len(default_embedder().embed_query("ready?"))
-    print(f"Embeddings ready: all-MiniLM-L6-v2 ({dim} dims)")
+    onnx_file = prepare_minilm_onnx(force=args.force)
+    embedder = default_embedder()
+    dim = len(embedder.embed_query("ready?"))
+    print(f"Embeddings ready: all-MiniLM-L6-v2 ({dim} dims, {embedder.backend}{f': {onnx_file}' if onnx_file else ''})")
     return 0
 
 

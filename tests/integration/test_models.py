@@ -54,3 +54,29 @@ def test_batch_runs_as_one_batch_unless_a_cache_is_on(chat, store):
     first = chat.invoke("What is 2 + 2?")
     again = chat.batch(["What is 2 + 2?"])  # with a cache on, batch goes through it
     assert cache.stats()["hits"] == 1 and again[0].content == first.content
+
+
+def test_onnx_and_torch_paths_give_the_same_vectors(embeddings):
+    from storinfer.local import LocalEmbedder, default_embedder
+
+    assert default_embedder().backend == "onnx"  # `make setup` exported it
+    texts = ["Who won Super Bowl 50?", "How do I top up my card?\nwith cash", "x " * 400]  # the last is cut at 256 tokens
+    torch_path = LocalEmbedder(backend="torch")
+    fast, slow = default_embedder().embed_documents(texts), torch_path.embed_documents(texts)
+    for a, b in zip(fast, slow):
+        assert sum(x * y for x, y in zip(a, b)) > 0.99999
+    assert default_embedder().fits("short") and not default_embedder().fits("x " * 400)
+    assert torch_path.fits("short") and not torch_path.fits("x " * 400)
+
+
+def test_onnx_path_missing_names_the_fix(tmp_path, monkeypatch):
+    import pytest
+
+    from storinfer.local import LocalEmbedder
+
+    monkeypatch.setenv("STORINFER_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="storinfer prepare-models"):
+        LocalEmbedder(backend="onnx")
+    assert LocalEmbedder().backend == "torch"  # auto falls back
+    with pytest.raises(ValueError, match="backend must be"):
+        LocalEmbedder(backend="gpu")
