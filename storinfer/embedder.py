@@ -40,6 +40,25 @@ def embedding_fingerprint(embedding: Any) -> list[float]:
     return [float(x) for x in embedding.embed_query(FINGERPRINT_TEXT)]
 
 
+def is_symmetric(embedding: Any, query_vector: Sequence[float]) -> bool:
+    """Whether ``embedding`` embeds a question the same as a query and as a document, so a
+    lookup's query vector can be stored as the key's vector. Decided from the model: it declares
+    no query/document prompts or instructions, and :data:`FINGERPRINT_TEXT` embeds identically both
+    ways (``query_vector`` is its query embedding). Anything else embeds the key again."""
+    for attr in ("query_instruction", "embed_instruction", "query_encode_kwargs", "encode_kwargs"):
+        value = getattr(embedding, attr, None)
+        if isinstance(value, str) and value.strip():
+            return False
+        if isinstance(value, dict) and value.get("prompt") or isinstance(value, dict) and value.get("prompt_name"):
+            return False
+    try:
+        doc_vector = embedding.embed_documents([FINGERPRINT_TEXT])[0]
+    except Exception:
+        return False
+    return len(doc_vector) == len(query_vector) and all(abs(float(x) - float(y)) <= 1e-5
+                                                       for x, y in zip(doc_vector, query_vector))
+
+
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     """Cosine similarity of two vectors (0.0 when either is all zeros or lengths differ)."""
     if len(a) != len(b):

@@ -81,22 +81,24 @@ def lookup(
         v = v.with_operating_point(floor=threshold)
     floor = v.floor_for(q) if v is not None else (DEFAULT_THRESHOLD if threshold is None else threshold)
     rejected: list[tuple[Match, str]] = []
-    candidates = store._nearest(col, store.embedding.embed_query(q), k, now)
+    vector = store.embedding.embed_query(q)
+    candidates = store._nearest(col, vector, k, now)
     best = candidates[0].similarity if candidates else None
     for pos, cand in enumerate(candidates):
         if cand.similarity < floor:
             break
         if not guard:
-            return Lookup(cand, reason="similar", best_similarity=best)
+            return Lookup(cand, reason="similar", best_similarity=best, vector=vector)
         if v is None:
             why = conflict(q, cand.question)
             if why is None:
-                return Lookup(cand, reason="similar", best_similarity=best, rejected=rejected)
+                return Lookup(cand, reason="similar", best_similarity=best, rejected=rejected, vector=vector)
             rejected.append((cand, f"rule: {why}"))
             continue
         verdict = v.check(q, cand.question, cand.similarity, runner_up=runner_up(candidates, pos), answer=cand.answer)
         if verdict.ok:
-            return Lookup(cand, reason="similar", best_similarity=best, rejected=rejected, score=verdict.score)
+            return Lookup(cand, reason="similar", best_similarity=best, rejected=rejected, score=verdict.score,
+                          vector=vector)
         rejected.append((cand, verdict.reason))
     reason = "guard" if rejected else ("empty partition" if best is None else "below threshold")
-    return Lookup(None, reason=reason, best_similarity=best, rejected=rejected)
+    return Lookup(None, reason=reason, best_similarity=best, rejected=rejected, vector=vector)

@@ -33,6 +33,8 @@ class QAPair:
     generations: str = ""
     expires_at: float = 0.0
     extra: dict[str, MetaValue] = field(default_factory=dict)
+    vector: list[float] | None = field(default=None, repr=False, compare=False)
+    """The key's embedding if already computed (a miss's lookup vector); None: embedded on add."""
 
     @property
     def id(self) -> str:
@@ -66,6 +68,8 @@ class Lookup:
     """Candidates refused before the match (or all of them, on a miss), with the reason."""
     score: float | None = None
     """The verifier's score of the match (None for an exact hit or an unverified one)."""
+    vector: list[float] | None = field(default=None, repr=False, compare=False)
+    """The question's embedding, when the lookup computed one (reused to store a miss's answer)."""
 
     @property
     def hit(self) -> bool:

@@ -9,19 +9,24 @@ accepted for one release, see :func:`store_misses_option`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from storinfer.errors import StoreConfigError, validate_threshold
 from storinfer.protocols import Embedder
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, QAPair
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match, QAPair
 from storinfer.stats import LookupStats
 from storinfer.store import QAStore
+from storinfer.text import clean_text, pair_id
 from storinfer.verify import Verifier
+from storinfer.writeback import WriteBehind
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +82,8 @@ class StoreFront:
         k: int = 4,
         verifier: Verifier | None = None,
         store_misses: bool = True,
+        write_behind: bool = True,
+        max_pending: int = 1024,
         ttl_seconds: float | None = None,
         on_miss: str = "the model",
     ) -> None:
@@ -99,11 +106,19 @@ class StoreFront:
         self.ttl_seconds = ttl_seconds
         self.on_miss = on_miss
         self.counters = LookupStats()
+        self._miss_vectors: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+        self._miss_lock = threading.Lock()
+        self.writer = WriteBehind(store, max_pending=max_pending, on_written=lambda n: self.counters.count("updates", n),
+                                  on_error=lambda n: self.counters.count("errors", n)) if write_behind else None
 
     def lookup(self, question: str, *, partition: str | None = None) -> Lookup:
         """The store's decision for ``question``, counted. Never raises: a failing store is
         logged, counted as an error, and is a miss (so it costs time, never an answer)."""
         self.counters.count("lookups")
+        queued = self._queued_answer(question, partition or self.partition)
+        if queued is not None:
+            self.counters.record(question, queued)
+            return queued
         try:
             found = self.store.lookup(question, namespace=self.namespace, partition=partition or self.partition,
                                       threshold=self.similarity_threshold, k=self.k, guard=self.guard,
@@ -113,22 +128,65 @@ class StoreFront:
             self.counters.count("errors")
             return Lookup(None, reason="store error")
         self.counters.record(question, found)
+        if found.match is None and found.vector is not None and self.store.symmetric_embedder:
+            with self._miss_lock:  # for remember() after a lookup it was not handed (LangChain's cache)
+                self._miss_vectors[(partition or self.partition, clean_text(question))] = found.vector
+                while len(self._miss_vectors) > 256:
+                    self._miss_vectors.popitem(last=False)
         return found
 
-    def remember(self, question: str, answer: str, *, partition: str | None = None, **provenance: Any) -> None:
-        """Store the answer of a miss (skipped when off, empty, or unmatchable). Never raises."""
+    def _queued_answer(self, question: str, partition: str) -> Lookup | None:
+        """An exact repeat of a question whose answer still waits in the write-back queue."""
+        if self.writer is None or not self.writer.pending or not isinstance(question, str):
+            return None
+        q = clean_text(question)
+        pair = self.writer.queued(pair_id(self.namespace, partition, q)) if q else None
+        if pair is None or (pair.expires_at and pair.expires_at <= time.time()):
+            return None
+        meta = QAStore._metadata(pair, time.time())
+        return Lookup(Match(pair.id, q, pair.answer, 1.0, meta, exact=True), reason="exact", best_similarity=1.0)
+
+    def remember(self, question: str, answer: str, *, partition: str | None = None, lookup: Lookup | None = None,
+                 **provenance: Any) -> None:
+        """Store the answer of a miss (skipped when off, empty, or unmatchable). Never raises.
+
+        With ``write_behind`` this only queues the pair. ``lookup``, the miss's own lookup, lends
+        its query vector when the embedder is symmetric, so the key is not embedded twice."""
         if not self.store_misses or not isinstance(answer, str) or not answer.strip():
             return
         if self.store.question_problem(question):
             return
+        expires = time.time() + self.ttl_seconds if self.ttl_seconds else 0.0
+        with self._miss_lock:
+            kept = self._miss_vectors.pop((partition or self.partition, clean_text(question)), None)
+        vector = lookup.vector if lookup is not None and self.store.symmetric_embedder else kept
+        pair = QAPair(question, answer, namespace=self.namespace, partition=partition or self.partition,
+                      origin="runtime", expires_at=expires, vector=vector, **provenance)
+        if self.writer is not None:
+            self.writer.submit(pair)
+            return
         try:
-            expires = time.time() + self.ttl_seconds if self.ttl_seconds else 0.0
-            self.store.add([QAPair(question, answer, namespace=self.namespace, partition=partition or self.partition,
-                                   origin="runtime", expires_at=expires, **provenance)])
+            self.store.add([pair])
             self.counters.count("updates")
         except Exception:
             logger.warning("StorInfer could not store an answer; it was still returned", exc_info=True)
             self.counters.count("errors")
+
+    async def aremember(self, question: str, answer: str, **kwargs: Any) -> None:
+        """Async :meth:`remember`: just a queue put with ``write_behind``, else in a worker thread."""
+        if self.writer is not None:
+            self.remember(question, answer, **kwargs)
+        else:
+            await asyncio.to_thread(self.remember, question, answer, **kwargs)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued answer is stored; True if none is left."""
+        return self.writer.flush(timeout) if self.writer is not None else True
+
+    def close(self) -> None:
+        """Store what is queued and stop the writer (the store stays open)."""
+        if self.writer is not None:
+            self.writer.close()
 
     def answer(self, question: str, run: Callable[[str], str]) -> tuple[str, Lookup]:
         """The stored answer on a hit; else ``run(question)``, remembered. Returns ``(answer, lookup)``."""
@@ -136,9 +194,13 @@ class StoreFront:
         if found.match is not None:
             return found.match.answer, found
         text = run(question)
-        self.remember(question, text)
+        self.remember(question, text, lookup=found)
         return text, found
 
     def stats(self) -> dict[str, Any]:
-        """Hit/miss counters, hit rate, and the similarity of hits (recent ones listed)."""
-        return self.counters.as_dict()
+        """Hit/miss counters, hit rate, the similarity of hits (recent ones listed), and the
+        write-back queue: ``pending_writes`` (a crash would lose these), ``writes_inline``."""
+        out = self.counters.as_dict()
+        out["pending_writes"] = self.writer.pending if self.writer is not None else 0
+        out["writes_inline"] = self.writer.inline if self.writer is not None else 0
+        return out

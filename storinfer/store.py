@@ -41,7 +41,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from storinfer.embedder import check_same_embedder, embedding_fingerprint, token_fit_check
+from storinfer.embedder import check_same_embedder, embedding_fingerprint, is_symmetric, token_fit_check
 from storinfer.embedder import embedding_name as _name_of
 from storinfer.errors import (
     SchemaVersionError,
@@ -137,6 +137,7 @@ class QAStore:
             raise StoreConfigError(msg)
         self.path: str | None = None
         self._lock = threading.RLock()
+        self._writers: weakref.WeakSet[Any] = weakref.WeakSet()
         settings = Settings(anonymized_telemetry=False)
         if path is not None:
             self.path = check_local_path(os.fspath(path), create=create)
@@ -176,6 +177,8 @@ class QAStore:
 
         fingerprint = embedding_fingerprint(self.embedding)
         self._dim = len(fingerprint)
+        self.symmetric_embedder = is_symmetric(self.embedding, fingerprint)
+        """True when a lookup's query vector can be stored as the key's vector (see :func:`is_symmetric`)."""
         try:
             col = self.client.get_collection(name, embedding_function=None)
         except (NotFoundError, ValueError):
@@ -214,8 +217,15 @@ class QAStore:
             raise SchemaVersionError(msg)
         check_same_embedder(meta, fingerprint, self.embedding_name)
 
+    def register_writer(self, writer: Any) -> None:
+        """Have :meth:`close` flush ``writer`` (a :class:`~storinfer.writeback.WriteBehind`) first."""
+        self._writers.add(writer)
+
     def close(self) -> None:
-        """Release this process's hold on a local store (another process may then open it)."""
+        """Store the answers still queued for writing, then release this process's hold on a local
+        store (another process may then open it)."""
+        for writer in list(getattr(self, "_writers", ())):
+            writer.close()
         fin = getattr(self, "_finalizer", None)
         if fin is not None:
             fin()
@@ -304,13 +314,13 @@ class QAStore:
             groups.setdefault((p.namespace, p.partition), []).append(pid)
         now = time.time()
         limit = min(batch_size, self._max_batch())
-        with self._lock:
-            for (namespace, partition), ids in groups.items():
-                col = self._partition_collection(namespace, partition, create=True)
-                for start in range(0, len(ids), limit):
-                    chunk_ids = ids[start : start + limit]
-                    chunk = [items[i] for i in chunk_ids]
-                    vectors = self.embedding.embed_documents([clean_text(p.question) for p in chunk])
+        for (namespace, partition), ids in groups.items():
+            for start in range(0, len(ids), limit):
+                chunk_ids = ids[start : start + limit]
+                chunk = [items[i] for i in chunk_ids]
+                vectors = self._vectors(chunk)  # outside the lock: embedding is the slow part
+                with self._lock:
+                    col = self._partition_collection(namespace, partition, create=True)
                     col.upsert(
                         ids=chunk_ids,
                         embeddings=vectors,
@@ -318,6 +328,17 @@ class QAStore:
                         metadatas=[self._metadata(p, now) for p in chunk],
                     )
         return list(items)
+
+    def _vectors(self, pairs: list[QAPair]) -> list[list[float]]:
+        """Each pair's key vector: the one it carries (the lookup's own, reused), else embedded."""
+        missing = [p for p in pairs if p.vector is None]
+        fresh = iter(self.embedding.embed_documents([clean_text(p.question) for p in missing]) if missing else [])
+        vectors = [list(p.vector) if p.vector is not None else next(fresh) for p in pairs]
+        dim = self._dim
+        if any(len(v) != dim for v in vectors):
+            msg = f"A pair's vector has the wrong size (this store's embedder gives {dim}): pass vector=None to embed it."
+            raise ValueError(msg)
+        return vectors
 
     @staticmethod
     def _metadata(p: QAPair, now: float) -> dict[str, MetaValue]:

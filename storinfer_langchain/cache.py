@@ -161,6 +161,11 @@ class StorInferCache(BaseCache):
         """Hit/miss counters, hit rate, and the similarity of hits (recent ones listed)."""
         return self.front.stats()
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the answers of misses queued for storing are stored; True if none is left.
+        (They are stored by a background thread; ``QAStore.close()`` and exit flush too.)"""
+        return self.front.flush(timeout)
+
     def reset_stats(self) -> None:
         """Zero the counters (the stored pairs stay)."""
         self.front.counters.reset()

@@ -89,6 +89,10 @@ class StorInferChain(Runnable[Any, str]):
         """Hit/miss counters, hit rate, similarity of hits (as ``StorInferCache.stats()``)."""
         return self.front.stats()
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the answers of misses queued for storing are stored; True if none is left."""
+        return self.front.flush(timeout)
+
     def _question(self, input: Any) -> str:
         if isinstance(input, str):
             return input
@@ -108,7 +112,7 @@ class StorInferChain(Runnable[Any, str]):
         if found.match is not None:
             return found.match.answer, found
         answer = answer_text(self.chain.invoke(input, config, **kwargs))
-        self.front.remember(question, answer)
+        self.front.remember(question, answer, lookup=found)
         return answer, found
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> str:
@@ -121,7 +125,7 @@ class StorInferChain(Runnable[Any, str]):
         if found.match is not None:
             return found.match.answer, found
         answer = answer_text(await self.chain.ainvoke(input, config, **kwargs))
-        await asyncio.to_thread(self.front.remember, question, answer)
+        await self.front.aremember(question, answer, lookup=found)
         return answer, found
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> str:

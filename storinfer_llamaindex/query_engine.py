@@ -159,6 +159,10 @@ class StorInferQueryEngine(BaseQueryEngine):
         """Hit/miss counters, hit rate, similarity of hits (as ``StorInferCache.stats()``)."""
         return self.front.stats()
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the answers of misses queued for storing are stored; True if none is left."""
+        return self.front.flush(timeout)
+
     # --- lookup --------------------------------------------------------------------------------
     def _lookup(self, query: str) -> Lookup:
         found = self.front.lookup(query)

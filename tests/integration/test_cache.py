@@ -19,6 +19,7 @@ def test_set_llm_cache_serves_repeat_and_paraphrase_not_unrelated(store, chat):
     cache = StorInferCache(store)
     set_llm_cache(cache)
     first = chat.invoke("What does AFC stand for in American football?")
+    assert cache.flush()  # the answer is stored off the caller's path
     assert cache.stats()["misses"] == 1 and cache.stats()["updates"] == 1
     again = chat.invoke("What does AFC stand for in American football?")
     para = chat.invoke("In American football, what does the AFC stand for?")
@@ -32,6 +33,7 @@ def test_set_llm_cache_serves_repeat_and_paraphrase_not_unrelated(store, chat):
     assert s["hit_rate"] == pytest.approx(2 / 5)
     assert 0.85 <= s["hit_similarity"]["min"] <= s["hit_similarity"]["max"] == 1.0
     assert s["recent_hits"][-1]["matched"] == "What does AFC stand for in American football?"
+    cache.flush()
     assert store.count(origin="runtime") == 3  # one per miss
 
 
@@ -39,6 +41,7 @@ async def test_async_path(store, chat):
     cache = StorInferCache(store)
     set_llm_cache(cache)
     first = await chat.ainvoke("Who is the quarterback of the Denver Broncos?")
+    cache.flush()
     second = await chat.ainvoke("Who is the Denver Broncos' quarterback?")
     assert second.content == first.content
     assert cache.stats()["hits"] == 1 and cache.stats()["misses"] == 1
@@ -69,6 +72,7 @@ def test_other_model_settings_and_system_prompts_never_share_answers(store, chat
     other.invoke("Name one famous stadium.")
     chat.invoke([SystemMessage("Be brief."), HumanMessage("Name one famous stadium.")])
     assert cache.stats()["hits"] == 0 and cache.stats()["misses"] == 3
+    cache.flush()
     assert len(store.stats()["by_partition"]) == 3
 
 
@@ -124,6 +128,7 @@ def test_a_failing_store_is_a_miss_not_a_crash(store, chat, caplog, monkeypatch)
     monkeypatch.setattr(store, "_partition_collection", broken)  # breaks after opening
     reply = chat.invoke("What is the capital of France?")
     assert reply.content
+    cache.flush()
     assert cache.stats()["errors"] == 2  # the lookup, then the update
     assert "StorInfer lookup failed" in caplog.text
 

@@ -110,6 +110,7 @@ def test_precomputed_question_and_paraphrase_hit_unrelated_goes_to_engine(store_
     miss = cached.query("How many viewers watched the halftime show?")
     assert miss.metadata["cache_hit"] is False and miss.metadata["miss_reason"] in ("below threshold", "guard")
     assert miss.source_nodes  # the real engine ran and retrieved
+    cached.flush()
     assert store.count(origin="runtime") == before + 1  # and its answer is now stored
     again = cached.query("How many viewers watched the halftime show?")
     assert again.metadata["cache_hit"] is True and again.response == miss.response

@@ -158,6 +158,7 @@ def test_a_tenant_never_gets_another_tenants_answer(store, chat):
     assert c.lookup(prompt, llm_string) is None
     para = dumps([HumanMessage("What's our refund policy?")])
     assert c.lookup(para, llm_string) is None
+    a.flush(), b.flush()
     docs = store.as_retriever(namespace="tenant-c", partition=None, k=10).invoke("What is our refund policy?")
     assert docs == []
     docs = store.as_retriever(namespace="tenant-b", partition=None, k=10).invoke("What is our refund policy?")
