@@ -2,19 +2,25 @@
 
 ``StorInferCache`` works at the LLM call, where a RAG chain's prompt already holds the retrieved
 context; this wrapper works at the chain's input, so it matches on what the user asked and skips
-retrieval as well as the LLM on a hit.
+retrieval as well as the LLM on a hit. It is also the way to serve a streamed app: LangChain's
+``stream()`` never reads an LLM cache, while ``StorInferChain.stream`` / ``astream`` /
+``astream_events`` yield a hit's answer at once and pass a miss's chunks through as they come.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
 
 from storinfer.answer import answer_text
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup
 from storinfer.serve import StoreFront, store_misses_option
+from storinfer.speculate import Cancelled, aspeculate, aspeculate_stream, speculate, speculate_stream
 from storinfer.store import QAStore
 from storinfer.verify import Verifier
 
@@ -44,6 +50,8 @@ class StorInferChain(Runnable[Any, str]):
         fast_chain.invoke("Who won Super Bowl 50?")
         answer, lookup = fast_chain.invoke_with_lookup("Which team won Super Bowl 50?")
         lookup.hit, lookup.match.similarity
+        for chunk in fast_chain.stream("Who won Super Bowl 50?"):   # a hit: one chunk, at once
+            print(chunk, end="")
         fast_chain.stats()
         ```
 
@@ -56,6 +64,10 @@ class StorInferChain(Runnable[Any, str]):
             accepted for one release).
         ttl_seconds: answers cached at run time expire after this long (None: never).
         input_key: where the question is when the input is a dict.
+        speculative: start the chain at the same time as the lookup (:mod:`storinfer.speculate`):
+            a miss then pays nothing for the lookup; a hit cancels the chain (async: at once;
+            sync: at its next step) and pays for what it ran meanwhile. Off by default, as that
+            wastes tokens on a paid model.
     """
 
     def __init__(
@@ -72,6 +84,7 @@ class StorInferChain(Runnable[Any, str]):
         store_misses: bool = True,
         ttl_seconds: float | None = None,
         input_key: str = "question",
+        speculative: bool = False,
         cache_misses: bool | None = None,
     ) -> None:
         store_misses = store_misses_option(store_misses, cache_misses=cache_misses)
@@ -84,6 +97,7 @@ class StorInferChain(Runnable[Any, str]):
                                 on_miss="the chain")
         self.store = store
         self.input_key = input_key
+        self.speculative = speculative
 
     def stats(self) -> dict[str, Any]:
         """Hit/miss counters, hit rate, similarity of hits (as ``StorInferCache.stats()``)."""
@@ -108,10 +122,15 @@ class StorInferChain(Runnable[Any, str]):
     def invoke_with_lookup(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> tuple[str, Lookup]:
         """Like :meth:`invoke`, also returning the lookup (hit or miss, similarity, match)."""
         question = self._question(input)
-        found = self.lookup(question)
+        if self.speculative:
+            output, found = speculate(lambda: self.lookup(question),
+                                      lambda cancel: self.chain.invoke(input, _stoppable(config, cancel), **kwargs))
+        else:
+            found = self.lookup(question)
+            output = None if found.match is not None else self.chain.invoke(input, config, **kwargs)
         if found.match is not None:
             return found.match.answer, found
-        answer = answer_text(self.chain.invoke(input, config, **kwargs))
+        answer = answer_text(output)
         self.front.remember(question, answer, lookup=found)
         return answer, found
 
@@ -121,12 +140,118 @@ class StorInferChain(Runnable[Any, str]):
     async def ainvoke_with_lookup(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> tuple[str, Lookup]:
         """Async :meth:`invoke_with_lookup` (the lookup runs in a worker thread)."""
         question = self._question(input)
-        found = await asyncio.to_thread(self.lookup, question)
+        if self.speculative:
+            output, found = await aspeculate(lambda: self.lookup(question),
+                                             lambda: self.chain.ainvoke(input, config, **kwargs))
+        else:
+            found = await asyncio.to_thread(self.lookup, question)
+            output = None if found.match is not None else await self.chain.ainvoke(input, config, **kwargs)
         if found.match is not None:
             return found.match.answer, found
-        answer = answer_text(await self.chain.ainvoke(input, config, **kwargs))
+        answer = answer_text(output)
         await self.front.aremember(question, answer, lookup=found)
         return answer, found
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> str:
         return (await self.ainvoke_with_lookup(input, config, **kwargs))[0]
+
+    # --- streaming: a hit is one chunk at once; a miss streams the chain's chunks ----------------
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[str]:
+        return self.transform(iter([input]), config, **kwargs)
+
+    def transform(self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[str]:
+        yield from self._transform_stream_with_config(input, self._transform, config, **kwargs)
+
+    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[str]:
+        async def one() -> AsyncIterator[Any]:
+            yield input
+
+        async for chunk in self.atransform(one(), config, **kwargs):
+            yield chunk
+
+    async def atransform(self, input: AsyncIterator[Any], config: RunnableConfig | None = None,
+                         **kwargs: Any) -> AsyncIterator[str]:
+        async for chunk in self._atransform_stream_with_config(input, self._atransform, config, **kwargs):
+            yield chunk
+
+    def _transform(self, inputs: Iterator[Any], config: RunnableConfig, **kwargs: Any) -> Iterator[str]:
+        for input in inputs:
+            question = self._question(input)
+            if self.speculative:
+                chunks, found = speculate_stream(
+                    lambda: self.lookup(question),
+                    lambda cancel: self.chain.stream(input, _stoppable(config, cancel), **kwargs))
+            else:
+                found = self.lookup(question)
+                chunks = None if found.match is not None else self.chain.stream(input, config, **kwargs)
+            if found.match is not None:
+                yield found.match.answer
+                continue
+            parts: list[str] = []
+            for chunk in chunks or ():
+                text = chunk_text(chunk)
+                parts.append(text)
+                yield text
+            self.front.remember(question, "".join(parts).strip(), lookup=found)
+
+    async def _atransform(self, inputs: AsyncIterator[Any], config: RunnableConfig, **kwargs: Any) -> AsyncIterator[str]:
+        async for input in inputs:
+            question = self._question(input)
+            if self.speculative:
+                chunks, found = await aspeculate_stream(lambda: self.lookup(question),
+                                                        lambda: self.chain.astream(input, config, **kwargs))
+            else:
+                found = await asyncio.to_thread(self.lookup, question)
+                chunks = None if found.match is not None else self.chain.astream(input, config, **kwargs)
+            if found.match is not None:
+                yield found.match.answer
+                continue
+            parts: list[str] = []
+            async for chunk in chunks:  # type: ignore[union-attr]
+                text = chunk_text(chunk)
+                parts.append(text)
+                yield text
+            await self.front.aremember(question, "".join(parts).strip(), lookup=found)
+
+
+def chunk_text(chunk: Any) -> str:
+    """The text of one streamed chunk (a str, a message chunk, or a dict holding the answer), unstripped."""
+    if isinstance(chunk, str):
+        return chunk
+    if isinstance(chunk, dict):
+        for key in ("answer", "result", "output", "response", "text"):
+            if isinstance(chunk.get(key), str):
+                return chunk[key]
+        return ""  # other keys of a streamed dict (retrieved context...) are not the answer
+    content = getattr(chunk, "content", None)
+    if isinstance(content, str):
+        return content
+    return answer_text(chunk)
+
+
+class _StopWhenSet(BaseCallbackHandler):
+    """Stops a speculative run at its next step once the store has answered."""
+
+    raise_error = True
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+
+    def _check(self, *args: Any, **kwargs: Any) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("the store answered first")
+
+    on_chain_start = on_llm_start = on_chat_model_start = on_llm_new_token = _check
+    on_retriever_start = on_tool_start = on_retriever_end = on_chain_end = _check
+
+
+def _stoppable(config: RunnableConfig | None, cancel: threading.Event) -> RunnableConfig:
+    """``config`` with a callback that stops the run once ``cancel`` is set."""
+    config = ensure_config(config)
+    stop = _StopWhenSet(cancel)
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+        manager.add_handler(stop, inherit=True)
+        return patch_config(config, callbacks=manager)
+    return patch_config(config, callbacks=[*(callbacks or []), stop])

@@ -21,6 +21,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match
 from storinfer.serve import StoreFront, open_store, store_misses_option
+from storinfer.speculate import aspeculate, speculate
 from storinfer.store import QAStore
 from storinfer.text import content_hash
 from storinfer.verify import Verifier
@@ -112,6 +113,10 @@ class StorInferQueryEngine(BaseQueryEngine):
             accepted for one release).
         ttl_seconds: answers cached at run time expire after this long (None: never).
         streaming: answer hits as ``StreamingResponse``; default: as the wrapped engine does.
+        speculative: start the wrapped engine at the same time as the lookup
+            (:mod:`storinfer.speculate`): a miss pays nothing for the lookup; a hit cancels an
+            async query at once, while a sync one finishes in the background, its answer dropped.
+            Off by default (a hit pays for what the engine ran meanwhile).
     """
 
     def __init__(
@@ -133,6 +138,7 @@ class StorInferQueryEngine(BaseQueryEngine):
         store_misses: bool = True,
         ttl_seconds: float | None = None,
         streaming: bool | None = None,
+        speculative: bool = False,
         callback_manager: CallbackManager | None = None,
         cache_misses: bool | None = None,
     ) -> None:
@@ -149,6 +155,7 @@ class StorInferQueryEngine(BaseQueryEngine):
         self.query_engine = query_engine
         self.store = self.front.store
         self.streaming = _is_streaming(query_engine) if streaming is None else streaming
+        self.speculative = speculative
         retriever = getattr(query_engine, "retriever", None)
         self.docstore = getattr(index, "docstore", None) or getattr(retriever, "_docstore", None)
 
@@ -258,16 +265,25 @@ class StorInferQueryEngine(BaseQueryEngine):
 
     # --- BaseQueryEngine -----------------------------------------------------------------------
     def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
-        found = self._lookup(query_bundle.query_str)
+        query = query_bundle.query_str
+        if self.speculative:
+            response, found = speculate(lambda: self._lookup(query), lambda cancel: self.query_engine.query(query_bundle))
+        else:
+            found = self._lookup(query)
+            response = None if found.match is not None else self.query_engine.query(query_bundle)
         if found.match is not None:
             return self._hit(found.match, asynchronous=False)
-        return self._after_miss(query_bundle.query_str, self.query_engine.query(query_bundle), found)
+        return self._after_miss(query, response, found)
 
     async def _aquery(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
-        found = await asyncio.to_thread(self._lookup, query_bundle.query_str)
+        if self.speculative:
+            response, found = await aspeculate(lambda: self._lookup(query_bundle.query_str),
+                                               lambda: self.query_engine.aquery(query_bundle))
+        else:
+            found = await asyncio.to_thread(self._lookup, query_bundle.query_str)
+            response = None if found.match is not None else await self.query_engine.aquery(query_bundle)
         if found.match is not None:
             return self._hit(found.match, asynchronous=True)
-        response = await self.query_engine.aquery(query_bundle)
         if isinstance(response, Response) and response.response is not None:
             self._mark_miss(response, found)
             await asyncio.to_thread(self._store_answer, query_bundle.query_str, response.response, response.source_nodes)
