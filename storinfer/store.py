@@ -41,6 +41,8 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from storinfer.embedder import check_same_embedder, embedding_fingerprint, is_symmetric, token_fit_check
 from storinfer.embedder import embedding_name as _name_of
 from storinfer.errors import (
@@ -472,7 +474,8 @@ class QAStore:
     def _nearest(self, col: Any, vector: list[float], k: int, now: float | None) -> list[Match]:
         """Up to ``k`` nearest unexpired pairs of one partition collection, best first."""
         now = time.time() if now is None else now
-        res = col.query(query_embeddings=[vector], n_results=max(1, int(k)), include=["documents", "metadatas", "distances"])
+        query = np.asarray([vector], dtype=np.float32)  # what Chroma converts a list to, only slower
+        res = col.query(query_embeddings=query, n_results=max(1, int(k)), include=["documents", "metadatas", "distances"])
         out = []
         for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]):
             expires = float(m.get("expires_at", 0.0) or 0.0)
