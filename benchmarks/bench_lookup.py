@@ -1,29 +1,47 @@
-"""Hit-path latency on a store of 10k pairs, against the LLM's latency for the same questions.
+"""Latency on the caller's path: old (0.1) and new serving paths side by side, one run, one store.
 
-The 10k questions are synthetic (templates x invented company names), each with its answer.
-The 1,000 lookups are half re-typed copies (other case and punctuation: the exact path, no
-embedding) and half reworded questions (the embedding path). The LLM is the offline SmolLM2,
-timed on a sample of the same reworded questions (one call takes seconds on 2 cores).
+The store holds 10k synthetic pairs (templates x invented company names), embedded with the
+real MiniLM. Both paths read the same store (the ONNX and PyTorch MiniLM give the same vectors,
+see ``benchmarks/embedder_paths.py``):
 
-    python benchmarks/bench_lookup.py [--pairs 10000] [--lookups 1000] [--llm-sample 30]
+* **old**: MiniLM through PyTorch, and a miss's answer embedded again and written before the
+  caller gets it back (``write_behind=False``, no vector reuse);
+* **new**: MiniLM through ONNX Runtime, the write queued for the background writer, the
+  lookup's vector reused.
+
+Measured per path: exact hits (re-typed questions), reworded hits, and misses (lookup, then the
+caller's share of storing the answer; a 50 ms pause after each miss stands in for the model,
+which runs on every miss). Then, new path only, a miss through ``StorInferChain``
+with and without ``speculative=True`` over a chain that waits 100 ms (a model that takes no CPU,
+so the overhead is not hidden by a slow LLM), the time to first token when streaming the
+offline SmolLM2 (plain, behind StorInfer on a miss with and without speculation, and on a hit),
+and SmolLM2's own latency. Writes ``benchmarks/results/latency.json`` (section ``bench_lookup``).
+
+    python benchmarks/bench_lookup.py [--pairs 10000] [--lookups 1000] [--llm-sample 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from langchain_core.globals import set_llm_cache  # noqa: E402
+from langchain_core.output_parsers import StrOutputParser  # noqa: E402
+from langchain_core.runnables import RunnableLambda  # noqa: E402
 
-from storinfer_langchain import QAPair, QAStore, StorInferCache, default_chat_model, partition_for_model  # noqa: E402
+from storinfer.local import LocalEmbedder  # noqa: E402
+from storinfer.serve import StoreFront  # noqa: E402
+from storinfer_langchain import QAPair, QAStore, StorInferChain, default_chat_model  # noqa: E402
 
 FIRST = ["Northwind", "Blue River", "Silver Oak", "Redwood", "Granite", "Harbor", "Summit", "Aurora", "Cedar",
          "Falcon", "Juniper", "Lakeside", "Maple", "Orion", "Pioneer", "Quartz", "Sierra", "Tidewater", "Vertex",
@@ -44,6 +62,9 @@ TEMPLATES = [
     ("Where is the headquarters of {n}?", "Where is {n} headquartered?", "{n} is headquartered in Springfield."),
     ("What does {n} sell?", "What products does {n} sell?", "{n} sells industrial goods."),
 ]
+MISS = "What colour is the logo of {n}?"  # never stored: a miss for every company
+SIMULATED_MODEL_S = 0.1
+MODEL_GAP_S = 0.05
 
 
 def pct(values: list[float], q: float) -> float:
@@ -52,77 +73,146 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary(name: str, ms: list[float]) -> str:
-    return f"{name:<34} n={len(ms):5d}  p50 {pct(ms, 50):8.2f} ms  p99 {pct(ms, 99):8.2f} ms  mean {statistics.mean(ms):8.2f} ms"
+    return f"{name:<44} n={len(ms):5d}  p50 {pct(ms, 50):8.2f} ms  p99 {pct(ms, 99):8.2f} ms  mean {statistics.mean(ms):8.2f} ms"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def first_chunk_ms(stream: Callable[[], Iterator[object]]) -> float:
+    t = time.perf_counter()
+    it = stream()
+    next(it)
+    ms = (time.perf_counter() - t) * 1000
+    for _ in it:  # let it finish (and store) before the next one starts
+        pass
+    return ms
+
+
+def serving_path(name: str, store: QAStore, embedder: LocalEmbedder, *, new: bool, retyped: list, reworded: list,
+                 misses: list[str]) -> dict[str, float]:
+    store.embedding = embedder
+    store.symmetric_embedder = new  # old: the key is embedded again
+    front = StoreFront(store, write_behind=new)
+    for q, _a in retyped[:20] + reworded[:20]:  # warm up
+        front.lookup(q)
+    exact, exact_hits = [], 0
+    for q, _a in retyped:
+        t = time.perf_counter()
+        exact_hits += front.lookup(q).reason == "exact"
+        exact.append((time.perf_counter() - t) * 1000)
+    sim, right = [], 0
+    for q, a in reworded:
+        t = time.perf_counter()
+        found = front.lookup(q)
+        sim.append((time.perf_counter() - t) * 1000)
+        right += bool(found.hit and found.match.answer == a)
+    miss_lookup, miss_write = [], []
+    for q in misses:
+        t0 = time.perf_counter()
+        found = front.lookup(q)
+        t1 = time.perf_counter()
+        front.remember(q, "The logo is blue and white, redrawn in 2019.", lookup=found)
+        t2 = time.perf_counter()
+        assert not found.hit, q
+        miss_lookup.append((t1 - t0) * 1000)
+        miss_write.append((t2 - t1) * 1000)
+        time.sleep(MODEL_GAP_S)  # every miss runs the model; back-to-back misses do not happen
+    front.close()
+    stored = sum(m is not None for m in store.get([QAPair(q, "x", origin="runtime").id for q in misses]))
+    overhead = [a + b for a, b in zip(miss_lookup, miss_write)]
+    print(f"\n## {name}")
+    print(summary("exact hit (re-typed question)", exact) + f"  exact hits {exact_hits}/{len(retyped)}")
+    print(summary("reworded hit", sim) + f"  right {right}/{len(reworded)}")
+    print(summary("miss: lookup", miss_lookup))
+    print(summary("miss: storing the answer (caller's share)", miss_write))
+    print(summary("miss: total overhead on the caller's path", overhead) + f"  stored {stored}/{len(misses)}")
+    return {"exact_hit_ms_p50": pct(exact, 50), "exact_hit_ms_p99": pct(exact, 99),
+            "reworded_hit_ms_p50": pct(sim, 50), "reworded_hit_ms_p99": pct(sim, 99),
+            "reworded_right": right / len(reworded), "miss_lookup_ms_p50": pct(miss_lookup, 50),
+            "miss_write_ms_p50": pct(miss_write, 50), "miss_overhead_ms_p50": pct(overhead, 50),
+            "miss_overhead_ms_p99": pct(overhead, 99)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=10_000)
     ap.add_argument("--lookups", type=int, default=1_000)
-    ap.add_argument("--llm-sample", type=int, default=30)
+    ap.add_argument("--llm-sample", type=int, default=10)
     args = ap.parse_args()
     rng = random.Random(0)
-
     names = [f"{a} {b}" for a, b in itertools.product(FIRST, SECOND)]
     rows = [(t[0].format(n=n), t[1].format(n=n), t[2].format(n=n)) for n in names for t in TEMPLATES][: args.pairs]
-    chat = default_chat_model(max_new_tokens=64)
-    partition = partition_for_model(chat)
+    miss_names = rng.sample(names, len(names))
+    results: dict[str, object] = {"pairs": args.pairs}
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = QAStore(Path(tmp) / "store")
+        onnx, torch = LocalEmbedder(backend="onnx"), LocalEmbedder(backend="torch")
+        store = QAStore(Path(tmp) / "store", embedding=onnx)
         t0 = time.perf_counter()
-        store.add([QAPair(q, a, partition=partition) for q, _r, a in rows], batch_size=1024)
-        build = time.perf_counter() - t0
+        store.add([QAPair(q, a) for q, _r, a in rows], batch_size=1024)
         disk = store.disk_bytes() or 0
-        print(f"store: {store.count()} pairs added in {build:.1f} s; {disk / 1e6:.1f} MB on disk "
-              f"({disk / store.count():.0f} bytes/pair)\n")
-
+        print(f"store: {store.count()} pairs added in {time.perf_counter() - t0:.1f} s; {disk / 1e6:.1f} MB on disk")
         sample = rng.sample(rows, args.lookups)
         half = len(sample) // 2
         retyped = [(q.upper().rstrip("?") + " ?", a) for q, _r, a in sample[:half]]
         reworded = [(r, a) for _q, r, a in sample[half:]]
-        cache = StorInferCache(store)
-        for q, _a in retyped[:20] + reworded[:20]:  # warm up
-            store.lookup(q, partition=partition)
+        old = serving_path("old: PyTorch MiniLM, answer stored on the caller's path", store, torch, new=False,
+                           retyped=retyped, reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[:200]])
+        new = serving_path("new: ONNX MiniLM, write-behind, lookup vector reused", store, onnx, new=True,
+                           retyped=retyped, reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[200:400]])
+        results.update(old=old, new=new)
 
-        def timed(items: list[tuple[str, str]]) -> tuple[list[float], int, int]:
-            ms, hits, right = [], 0, 0
-            for q, a in items:
-                t = time.perf_counter()
-                found = store.lookup(q, partition=partition, threshold=cache.similarity_threshold)
-                ms.append((time.perf_counter() - t) * 1000)
-                hits += found.hit
-                right += bool(found.hit and found.match.answer == a)
-            return ms, hits, right
+        # A miss through StorInferChain over a model that waits 100 ms and uses no CPU.
+        model = RunnableLambda(lambda q: time.sleep(SIMULATED_MODEL_S) or "The logo is green.")
+        plain = [timed(lambda: model.invoke("q")) for _ in range(50)]
+        chains = {False: StorInferChain(model, store), True: StorInferChain(model, store, speculative=True)}
+        extra: dict[bool, list[float]] = {}
+        questions = iter(MISS.format(n=n) + " (chain)" for n in miss_names[400:])
+        print(f"\n## a miss through StorInferChain, model = sleep {SIMULATED_MODEL_S * 1000:.0f} ms (no CPU)")
+        print(summary("plain chain", plain))
+        for speculative, chain in chains.items():
+            ms = [timed(lambda: chain.invoke(next(questions))) for _ in range(50)]
+            extra[speculative] = [m - pct(plain, 50) for m in ms]
+            chain.flush()
+            print(summary(f"StorInferChain speculative={speculative}: overhead", extra[speculative]))
+        results["chain_miss_overhead_ms_p50"] = pct(extra[False], 50)
+        results["speculative_miss_overhead_ms_p50"] = pct(extra[True], 50)
 
-        exact_ms, exact_hits, exact_right = timed(retyped)
-        sim_ms, sim_hits, sim_right = timed(reworded)
-        print(f"threshold {cache.similarity_threshold}")
-        print(summary("lookup, re-typed (exact path)", exact_ms) + f"  hits {exact_hits}/{len(retyped)} right {exact_right}")
-        print(summary("lookup, reworded (embedding path)", sim_ms) + f"  hits {sim_hits}/{len(reworded)} right {sim_right}")
-        print(summary("lookup, all 1,000", exact_ms + sim_ms))
-
-        # End to end through LangChain: the same chat model, cache on, questions that hit.
-        set_llm_cache(cache)
-        hit_questions = [q for q, _a in retyped[:100]]
-        e2e = []
-        for q in hit_questions:
-            t = time.perf_counter()
-            chat.invoke(q)
-            e2e.append((time.perf_counter() - t) * 1000)
-        print(summary("chat.invoke served from the store", e2e))
-
-        # The LLM itself, cache off, on a sample of the reworded questions.
-        set_llm_cache(None)
+        # Streaming SmolLM2: time to the first token.
+        chat = default_chat_model(max_new_tokens=48)
+        llm = chat | StrOutputParser()
+        hit_q = next(q for q, _a in reworded if store.lookup(q).hit)
+        ttft = {"plain, miss": [], "StorInfer, miss": [], "StorInfer speculative, miss": [], "StorInfer, hit": []}
+        wrapped = {"StorInfer, miss": StorInferChain(llm, store), "StorInfer speculative, miss": StorInferChain(llm, store, speculative=True)}
         llm_ms = []
-        for q, _a in reworded[: args.llm_sample]:
-            t = time.perf_counter()
-            chat.invoke(q)
-            llm_ms.append((time.perf_counter() - t) * 1000)
-        print(summary(f"chat.invoke, SmolLM2-135M (CPU, {args.llm_sample} q)", llm_ms))
-        print(f"\nA hit through LangChain is {statistics.median(llm_ms) / statistics.median(e2e):.0f}x faster "
-              "than the LLM at the median.")
+        streamed = iter(MISS.format(n=n) + " (stream)" for n in miss_names[600:])
+        first_chunk_ms(lambda: llm.stream("warm up"))
+        for _ in range(args.llm_sample):
+            ttft["plain, miss"].append(first_chunk_ms(lambda: llm.stream(next(streamed))))
+            for label, chain in wrapped.items():
+                ttft[label].append(first_chunk_ms(lambda chain=chain: chain.stream(next(streamed))))
+                chain.flush()
+            ttft["StorInfer, hit"].append(first_chunk_ms(lambda: wrapped["StorInfer, miss"].stream(hit_q)))
+            llm_ms.append(timed(lambda: llm.invoke(next(streamed))))
+        print(f"\n## streaming SmolLM2-135M (CPU), time to first token, {args.llm_sample} questions each")
+        for label, ms in ttft.items():
+            print(summary(label, ms))
+        print(summary("SmolLM2 whole answer (invoke)", llm_ms))
+        results["ttft_ms_p50"] = {label: pct(ms, 50) for label, ms in ttft.items()}
+        results["llm_ms_p50"] = pct(llm_ms, 50)
         store.close()
+
+    out = ROOT / "benchmarks/results/latency.json"
+    data = json.loads(out.read_text()) if out.exists() else {}
+    data["bench_lookup"] = results
+    data["miss_overhead_ms_p50"] = new["miss_overhead_ms_p50"]
+    data["miss_overhead_beyond_lookup_ms_p50"] = new["miss_write_ms_p50"]
+    out.write_text(json.dumps(data, indent=1))
+    print(f"\nwritten {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

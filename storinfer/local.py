@@ -276,6 +276,59 @@ class LocalChat:
         return out
 
 
+    def stream(self, conversation: Conversation, *, max_new_tokens: int | None = None) -> Iterator[str]:
+        """Greedy reply to one conversation, yielded piece by piece as the tokens come. Closing the
+        iterator early stops the generation at its next token."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        kw = dict(self.settings, do_sample=False, temperature=None, top_p=None, top_k=None)
+        if max_new_tokens is not None:
+            kw["max_new_tokens"] = int(max_new_tokens)
+        enc = self.tokenizer([self.prompt(conversation)], return_tensors="pt", add_special_tokens=False)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        stop, failed = threading.Event(), []
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
+
+        def run() -> None:
+            try:
+                with GENERATE_LOCK, torch.inference_mode():
+                    self.model.generate(**enc, **kw, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]),
+                                        pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+            except BaseException as error:
+                failed.append(error)
+                streamer.end()
+
+        threading.Thread(target=run, name="storinfer-smollm2-stream", daemon=True).start()
+        try:
+            yield from _trimmed(streamer)
+        finally:
+            stop.set()
+        if failed:
+            raise failed[0]
+
+
+def _trimmed(pieces: Iterator[str]) -> Iterator[str]:
+    """``pieces`` without leading or trailing whitespace overall (as the batch path strips its
+    reply): whitespace is held back until something follows it."""
+    started, held = False, ""
+    for piece in pieces:
+        if not started:
+            piece = piece.lstrip()
+            if not piece:
+                continue
+            started = True
+        body = piece.rstrip()
+        if body:
+            yield held + body
+            held = piece[len(body):]
+        else:
+            held += piece
+
+
 @functools.cache
 def default_chat(max_new_tokens: int = 128) -> LocalChat:
     """The offline SmolLM2-135M-Instruct (weights loaded once per process); greedy unless sampled."""

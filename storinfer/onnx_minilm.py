@@ -81,16 +81,20 @@ def _fuse(path: Path) -> None:
 
 
 class OnnxMiniLM:
-    """Runs the exported graph: tokenise with the packaged ``tokenizer.json``, one ORT session."""
+    """Runs the exported graph: tokenise with the packaged ``tokenizer.json``, one ORT session
+    (``threads``, else ``$STORINFER_EMBED_THREADS``, else up to 2)."""
 
     def __init__(self, model_file: Path, tokenizer_file: Path, *, threads: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        options.intra_op_num_threads = threads or int(os.environ.get("STORINFER_EMBED_THREADS", 0)) or min(2, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No busy-waiting after a run: on 2 cores, spinning threads would take the CPU from the
+        # model that runs next (a miss) or beside (speculative).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.no_padding()

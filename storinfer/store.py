@@ -140,6 +140,8 @@ class QAStore:
         self.path: str | None = None
         self._lock = threading.RLock()
         self._writers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._quiet = threading.Condition()
+        self._lookups_running = 0
         settings = Settings(anonymized_telemetry=False)
         if path is not None:
             self.path = check_local_path(os.fspath(path), create=create)
@@ -502,8 +504,23 @@ class QAStore:
         ``k`` nearest questions of the partition are tried best first and verified
         (``threshold``, if given, is the cosine floor instead of the verifier's).
         """
-        return find(self, question, namespace=namespace, partition=partition, threshold=threshold, k=k,
-                    guard=guard, verifier=verifier, now=now)
+        with self._quiet:
+            self._lookups_running += 1
+        try:
+            return find(self, question, namespace=namespace, partition=partition, threshold=threshold, k=k,
+                        guard=guard, verifier=verifier, now=now)
+        finally:
+            with self._quiet:
+                self._lookups_running -= 1
+                if not self._lookups_running:
+                    self._quiet.notify_all()
+
+    def wait_for_quiet(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until no lookup is running in this process. The background
+        writer calls it first: a Chroma write holds the interpreter for its duration (10-20 ms),
+        and would otherwise stall a lookup that runs beside it."""
+        with self._quiet:
+            return self._quiet.wait_for(lambda: self._lookups_running == 0, timeout)
 
     # --- the operating point every client serves with ----------------------------------------
     @property

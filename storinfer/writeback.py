@@ -4,6 +4,8 @@ A miss's answer is embedded (unless the lookup's vector can be reused) and upser
 by one background thread per :class:`~storinfer.serve.StoreFront`, through a bounded queue:
 
 * the caller only enqueues (microseconds);
+* the writer waits for a moment when no lookup is running (at most :data:`QUIET_WAIT_S`): a
+  Chroma write holds the Python interpreter for 10-20 ms and would stall a lookup beside it;
 * a full queue never drops a pair: the caller writes it itself (counted as ``writes_inline``),
   which is the old, slower path, so a burst of misses slows down instead of losing answers;
 * :meth:`WriteBehind.flush` waits for the queue; :meth:`WriteBehind.close`, ``QAStore.close()``
@@ -30,6 +32,8 @@ logger = logging.getLogger(__name__)
 _STOP = object()
 _LIVE: weakref.WeakSet[WriteBehind] = weakref.WeakSet()
 BATCH = 64
+QUIET_WAIT_S = 0.25
+"""The writer waits up to this long for a moment when no lookup runs (then writes anyway)."""
 
 
 class WriteBehind:
@@ -124,6 +128,7 @@ class WriteBehind:
                     break
             if not batch:
                 continue
+            self.store.wait_for_quiet(QUIET_WAIT_S)
             try:
                 self._write(batch)
             finally:

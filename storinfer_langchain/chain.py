@@ -242,7 +242,7 @@ class _StopWhenSet(BaseCallbackHandler):
             raise Cancelled("the store answered first")
 
     on_chain_start = on_llm_start = on_chat_model_start = on_llm_new_token = _check
-    on_retriever_start = on_tool_start = on_retriever_end = on_chain_end = _check
+    on_retriever_start = on_tool_start = _check
 
 
 def _stoppable(config: RunnableConfig | None, cancel: threading.Event) -> RunnableConfig:

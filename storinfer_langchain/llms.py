@@ -125,18 +125,37 @@ class LocalChatModel(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        # The local model gives its reply whole: one chunk.
-        text = self._generate(messages, stop=stop, **kwargs).generations[0].message.content
-        if run_manager:
-            run_manager.on_llm_new_token(text)
-        yield ChatGenerationChunk(message=AIMessageChunk(content=text))
+        # Token by token (greedy); sampling settings or stop words take the whole-reply path.
+        if stop or any(kwargs.get(k) is not None for k in ("temperature", "top_p", "seed")):
+            text = self._generate(messages, stop=stop, **kwargs).generations[0].message.content
+            pieces: Iterator[str] = iter([text])
+        else:
+            pieces = self.local.stream(to_engine_messages(messages), max_new_tokens=kwargs.get("max_new_tokens"))
+        try:
+            for piece in pieces:
+                if run_manager:
+                    run_manager.on_llm_new_token(piece)
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        finally:
+            close = getattr(pieces, "close", None)
+            if close:
+                close()  # stops the generation when the reader stopped early
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
-        text = (await self._agenerate(messages, stop=stop, **kwargs)).generations[0].message.content
-        if run_manager:
-            await run_manager.on_llm_new_token(text)
-        yield ChatGenerationChunk(message=AIMessageChunk(content=text))
+        # The sync stream in a worker thread, one chunk at a time, so the event loop stays free.
+        chunks = self._stream(messages, stop, None, **kwargs)
+        done = object()
+        try:
+            while True:
+                chunk = await asyncio.to_thread(next, chunks, done)
+                if chunk is done:
+                    return
+                if run_manager:
+                    await run_manager.on_llm_new_token(chunk.text)
+                yield chunk
+        finally:
+            await asyncio.to_thread(chunks.close)
 
 
 # The name of the class before 0.2 (it was a ChatHuggingFace); kept for one release.

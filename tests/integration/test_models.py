@@ -32,7 +32,21 @@ def test_chat_answers_and_streams(chat):
     reply = chat.invoke("What is the capital of France?")
     assert isinstance(reply.content, str) and reply.content.strip()
     chunks = list(chat.stream("What is the capital of France?"))
+    assert len(chunks) > 1  # token by token, not the whole reply at once
     assert "".join(c.content for c in chunks) == reply.content  # greedy: same text
+
+
+def test_closing_a_stream_early_stops_the_generation(chat):
+    import threading
+
+    stream = chat.local.stream([{"role": "user", "content": "Write a long story about a dragon."}], max_new_tokens=400)
+    next(stream)
+    stream.close()  # the reader stopped: generation stops at its next token and frees the model
+    from storinfer.local import GENERATE_LOCK
+
+    assert GENERATE_LOCK.acquire(timeout=30)
+    GENERATE_LOCK.release()
+    assert not [t for t in threading.enumerate() if t.name == "storinfer-smollm2-stream" and t.is_alive()]
 
 
 def test_seeded_sampling_repeats_and_batches(chat):

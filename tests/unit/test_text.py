@@ -63,3 +63,12 @@ def test_object_addresses_are_dropped_from_llm_string():
     a = "[('client', <Foo object at 0x7f00aa>), ('model', 'x')]"
     b = "[('client', <Foo object at 0x7f11bb>), ('model', 'x')]"
     assert stable_llm_string(a) == stable_llm_string(b)
+
+
+def test_streamed_pieces_are_trimmed_like_the_whole_reply():
+    from storinfer.local import _trimmed
+
+    pieces = ["\n", "  The", " capital", " is", " Paris.", "\n", " "]
+    assert "".join(_trimmed(iter(pieces))) == "".join(pieces).strip()
+    assert list(_trimmed(iter(["  ", "a", " ", "b", "  "]))) == ["a", " b"]
+    assert list(_trimmed(iter(["", " "]))) == []

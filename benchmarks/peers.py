@@ -1,0 +1,330 @@
+"""StorInfer beside the caches people use today: same streams, same machine, one run.
+
+Systems (each starts empty, sees the queries in order, and stores the answer of every miss):
+- ``langchain-inmemory``: LangChain's ``InMemoryCache`` (exact prompt match);
+- ``gptcache-0.8`` / ``gptcache-0.975``: GPTCache 0.1.44 in semantic mode (SQLite + FAISS,
+  ``SearchDistanceEvaluation``), with our MiniLM as its embedding function, at its documented
+  default ``similarity_threshold=0.8`` (cosine >= 0.6 on normalised vectors) and at 0.975
+  (cosine >= 0.95, StorInfer's default floor);
+- ``storinfer-cold``: StorInfer with runtime answers only (no precompute);
+- ``storinfer-precompute``: StorInfer after a precompute over the knowledge base;
+- ``storinfer-precompute-verifier``: the same, serving through the hit verifier (opt-in).
+
+Streams:
+1. ``squad``: the human questions of 5 SQuAD dev articles (Super Bowl and 4 of other kinds), in
+   a fixed shuffled order; the knowledge base is their paragraphs. A hit is right when the served
+   answer's question has gold answers that agree with the query's (token F1 >= 0.5 or one
+   contains the other).
+2. ``clinc150-zipf``: 2,000 queries drawn with a Zipf popularity (s = 1.1) over CLINC150's 150
+   intents, each a random test phrasing of its intent, plus 10% out-of-scope queries (never to be
+   served). The knowledge base is the intents' descriptions. A hit is right when the served
+   answer belongs to the query's intent.
+3. ``exact-repeats``: 300 CLINC150 test queries, then the same 300 again.
+
+The "LLM" answers a miss with a record of what it was asked (the intent, or the question's gold
+answers), so the judge knows what a served answer answers; SmolLM2's own latency is measured on
+a sample of real calls and end-to-end latency is mean lookup + miss share x mean LLM latency.
+
+Precompute (StorInfer): the engine's question writer (its prompt, parser and deduplication) over
+each knowledge-base text with the offline SmolLM2, in batches. For SQuAD the generated question's
+answer is judged by the paragraph's gold answers that its text contains (no answer-aware
+generation yet: issue 14), which is lenient; it is reported apart.
+
+    python benchmarks/peers.py [--quick]      # --quick: smaller streams, one SQuAD article
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from storinfer.deduplicate import is_duplicate  # noqa: E402
+from storinfer.generate import GenerationConfig, QuestionGenerator, parse_questions  # noqa: E402
+from storinfer.local import default_chat, default_embedder  # noqa: E402
+from storinfer.locks import folder_bytes  # noqa: E402
+from storinfer.squad import answers_agree  # noqa: E402
+
+DATA = ROOT / "data"
+ARTICLES = ["Super_Bowl_50", "Warsaw", "Normans", "Nikola_Tesla", "Computational_complexity_theory"]
+RESULTS = ROOT / "benchmarks/results"
+
+
+# --- the systems ---------------------------------------------------------------------------
+class System:
+    name = ""
+
+    def lookup(self, query: str) -> str | None:  # the stored record key, or None
+        raise NotImplementedError
+
+    def store(self, query: str, key: str) -> None:
+        raise NotImplementedError
+
+    def disk_bytes(self) -> int | None:
+        return None
+
+
+class InMemoryExact(System):
+    name = "langchain-inmemory"
+
+    def __init__(self) -> None:
+        from langchain_core.caches import InMemoryCache
+        from langchain_core.outputs import Generation
+
+        self.cache, self.gen = InMemoryCache(), Generation
+
+    def lookup(self, query: str) -> str | None:
+        hit = self.cache.lookup(query, "llm")
+        return hit[0].text if hit else None
+
+    def store(self, query: str, key: str) -> None:
+        self.cache.update(query, "llm", [self.gen(text=key)])
+
+
+class GPTCacheSemantic(System):
+    def __init__(self, folder: Path, threshold: float, embed: Callable[[str], list[float]]) -> None:
+        import numpy as np
+        from gptcache import Cache, Config
+        from gptcache.manager import CacheBase, VectorBase, get_data_manager
+        from gptcache.processor.pre import get_prompt
+        from gptcache.similarity_evaluation.distance import SearchDistanceEvaluation
+
+        folder.mkdir(parents=True)
+        self.folder, self.name = folder, f"gptcache-{threshold}"
+        manager = get_data_manager(CacheBase("sqlite", sql_url=f"sqlite:///{folder}/sqlite.db"),
+                                   VectorBase("faiss", dimension=384, index_path=str(folder / "faiss.index")))
+        self.cache = Cache()
+        self.cache.init(pre_embedding_func=get_prompt, data_manager=manager,
+                        embedding_func=lambda text, **_: np.asarray(embed(text), dtype=np.float32),
+                        similarity_evaluation=SearchDistanceEvaluation(), config=Config(similarity_threshold=threshold))
+
+    def lookup(self, query: str) -> str | None:
+        from gptcache.adapter.api import get
+
+        return get(query, cache_obj=self.cache)
+
+    def store(self, query: str, key: str) -> None:
+        from gptcache.adapter.api import put
+
+        put(query, key, cache_obj=self.cache)
+
+    def disk_bytes(self) -> int | None:
+        self.cache.data_manager.flush()
+        return folder_bytes(self.folder)
+
+
+class StorInferSystem(System):
+    def __init__(self, folder: Path, name: str, *, verifier: bool = False, pairs: list[tuple[str, str]] = ()) -> None:
+        from storinfer import QAPair, QAStore
+        from storinfer.serve import StoreFront
+        from storinfer.verify import Verifier
+
+        self.name, self.folder = name, folder
+        self.store_ = QAStore(folder, embedding=default_embedder())
+        if pairs:
+            self.store_.add([QAPair(q, key) for q, key in pairs])
+        # Synchronous writes: the next query sees every earlier answer, as with the other systems.
+        self.front = StoreFront(self.store_, write_behind=False, verifier=Verifier.default() if verifier else None)
+
+    def lookup(self, query: str) -> str | None:
+        found = self.front.lookup(query)
+        return found.match.answer if found.hit else None
+
+    def store(self, query: str, key: str) -> None:
+        self.front.remember(query, key)
+
+    def disk_bytes(self) -> int | None:
+        return folder_bytes(self.folder)
+
+
+# --- the streams ---------------------------------------------------------------------------
+def squad_stream(titles: list[str], rng: random.Random) -> tuple[list[tuple[str, object]], list[tuple[str, object]]]:
+    """(queries with gold answers, knowledge-base paragraphs with their gold answers)."""
+    data = json.loads((DATA / "squad-dev-v1.1-24articles/dev-v1.1-24articles.json").read_text())["data"]
+    queries, kb = [], []
+    for article in (a for a in data if a["title"] in titles):
+        for p in article["paragraphs"]:
+            golds = [tuple(a["text"] for a in qa["answers"]) for qa in p["qas"]]
+            kb.append((p["context"], golds))
+            queries += [(qa["question"].strip(), g) for qa, g in zip(p["qas"], golds)]
+    rng.shuffle(queries)
+    return queries, kb
+
+
+def clinc_stream(n: int, rng: random.Random) -> tuple[list[tuple[str, object]], list[tuple[str, object]]]:
+    data = json.loads((DATA / "clinc150/data_full.json").read_text())
+    by: dict[str, list[str]] = {}
+    for text, label in data["test"]:
+        by.setdefault(label, []).append(text)
+    intents = sorted(by)
+    rng.shuffle(intents)
+    weights = [1 / (rank + 1) ** 1.1 for rank in range(len(intents))]
+    oos = [t for t, _ in data["oos_test"]]
+    queries = []
+    for _ in range(n):
+        if rng.random() < 0.1:
+            queries.append((rng.choice(oos), "oos"))
+        else:
+            intent = rng.choices(intents, weights)[0]
+            queries.append((rng.choice(by[intent]), intent))
+    kb = [(f"A user asks an assistant about: {intent.replace('_', ' ')}.", intent) for intent in sorted(by)]
+    return queries, kb
+
+
+def repeats_stream(n: int, rng: random.Random) -> tuple[list[tuple[str, object]], list[tuple[str, object]]]:
+    data = json.loads((DATA / "clinc150/data_full.json").read_text())
+    first = rng.sample(data["test"], n)
+    queries = [(t, label) for t, label in first] * 2
+    kb = [(f"A user asks an assistant about: {label.replace('_', ' ')}.", label) for label in sorted({x for _t, x in first})]
+    return queries, kb
+
+
+# --- precompute: the engine's question writer, batched over the knowledge base --------------
+def precompute(kb: list[tuple[str, object]], chat, embedder, *, batch: int = 8) -> tuple[list[tuple[str, object]], float]:
+    """Generated (question, label) pairs: one question-writing call per knowledge-base text."""
+    gen = QuestionGenerator(chat, embedder, GenerationConfig())
+    t0 = time.perf_counter()
+    replies: list[str] = []
+    for start in range(0, len(kb), batch):
+        convs = [gen.prompt(text[:1500], []) for text, _label in kb[start:start + batch]]
+        replies += chat.chat_batch(convs, temperature=0.7, top_p=0.95, seed=start, max_new_tokens=160)
+    pairs: list[tuple[str, object]] = []
+    for (text, label), reply in zip(kb, replies):
+        questions, _junk = parse_questions(reply)
+        known: list = []
+        for q, vec in zip(questions, embedder.embed_documents(questions) if questions else []):
+            if not is_duplicate(q, vec, known, 0.99):
+                known.append((q, vec))
+                pairs.append((q, ("paragraph", text) if isinstance(label, list) else label))
+    return pairs, time.perf_counter() - t0
+
+
+# --- the run --------------------------------------------------------------------------------
+def right(stream: str, query_label: object, served_label: object) -> bool:
+    """Whether a served answer answers the query (see the module docstring)."""
+    if isinstance(served_label, tuple) and served_label[:1] == ("paragraph",):  # a precomputed SQuAD pair
+        return any(a in served_label[1] for a in query_label)  # lenient: its paragraph holds a gold answer
+    if stream == "squad":
+        return answers_agree(query_label, served_label)
+    return query_label != "oos" and query_label == served_label
+
+
+def run_stream(stream: str, queries, kb, systems: list[System], labels: dict[str, object]) -> dict[str, dict]:
+    out = {}
+    for system in systems:
+        ms, served, good = [], 0, 0
+        for i, (query, label) in enumerate(queries):
+            t = time.perf_counter()
+            key = system.lookup(query)
+            ms.append((time.perf_counter() - t) * 1000)
+            if key is None:
+                record = f"{stream}-{i}"
+                labels[record] = label
+                system.store(query, record)
+                continue
+            served += 1
+            good += right(stream, label, labels[key])
+        ms.sort()
+        out[system.name] = {"right": good / len(queries), "wrong": (served - good) / served if served else 0.0,
+                            "served": served, "queries": len(queries), "lookup_ms_p50": statistics.median(ms),
+                            "lookup_ms_p99": ms[int(0.99 * (len(ms) - 1))], "lookup_ms_mean": statistics.fmean(ms),
+                            "disk_bytes": system.disk_bytes()}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    rng = random.Random(0)
+    embedder, chat = default_embedder(), default_chat(max_new_tokens=160)
+    streams = {
+        "squad": squad_stream(ARTICLES[:1] if args.quick else ARTICLES, rng),
+        "clinc150-zipf": clinc_stream(400 if args.quick else 2000, rng),
+        "exact-repeats": repeats_stream(100 if args.quick else 300, rng),
+    }
+    if args.quick:
+        streams["squad"] = (streams["squad"][0][:200], streams["squad"][1][:12])
+    # SmolLM2's latency on a miss, from a sample of real calls.
+    sample = [q for q, _l in streams["clinc150-zipf"][0][:5 if args.quick else 20]]
+    llm_ms = []
+    for q in sample:
+        t = time.perf_counter()
+        chat.chat_batch([[{"role": "user", "content": q}]], max_new_tokens=64)
+        llm_ms.append((time.perf_counter() - t) * 1000)
+    llm_mean = statistics.fmean(llm_ms)
+    report: dict = {"streams": {}, "llm_ms_mean": llm_mean, "quick": args.quick, "precompute": {}}
+    embed = embedder.embed_query
+    for stream, (queries, kb) in streams.items():
+        pairs, seconds = precompute(kb, chat, embedder)
+        labels: dict[str, object] = {}
+        keyed = []
+        for j, (q, label) in enumerate(pairs):
+            labels[f"pre-{stream}-{j}"] = label
+            keyed.append((q, f"pre-{stream}-{j}"))
+        report["precompute"][stream] = {"texts": len(kb), "pairs": len(pairs), "seconds": seconds}
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            systems: list[System] = [
+                InMemoryExact(), GPTCacheSemantic(root / "g8", 0.8, embed), GPTCacheSemantic(root / "g975", 0.975, embed),
+                StorInferSystem(root / "cold", "storinfer-cold"),
+                StorInferSystem(root / "pre", "storinfer-precompute", pairs=keyed),
+                StorInferSystem(root / "prev", "storinfer-precompute-verifier", verifier=True, pairs=keyed),
+            ]
+            rows = run_stream(stream, queries, kb, systems, labels)
+        for row in rows.values():
+            row["e2e_ms_mean"] = row["lookup_ms_mean"] + (1 - row["served"] / row["queries"]) * llm_mean
+        report["streams"][stream] = rows
+        print_table(stream, rows, report["precompute"][stream])
+    out = RESULTS / ("peers_quick.json" if args.quick else "peers.json")
+    out.write_text(json.dumps(report, indent=1))
+    print(f"\nSmolLM2 mean latency per miss: {llm_mean:.0f} ms ({len(llm_ms)} calls); written {out.relative_to(ROOT)}")
+    if not args.quick:
+        plot(report, RESULTS / "peers.png")
+
+
+def print_table(stream: str, rows: dict, pre: dict) -> None:
+    print(f"\n## {stream}: {next(iter(rows.values()))['queries']} queries; precompute: {pre['pairs']} pairs from "
+          f"{pre['texts']} texts in {pre['seconds']:.0f} s")
+    print(f"{'system':<32} {'right':>7} {'wrong':>7} {'served':>6} | {'p50 ms':>7} {'p99 ms':>7} | {'e2e ms':>7} | {'disk MB':>7}")
+    for name, r in rows.items():
+        disk = "memory" if r["disk_bytes"] is None else f"{r['disk_bytes'] / 1e6:.1f}"
+        print(f"{name:<32} {100 * r['right']:>6.1f}% {100 * r['wrong']:>6.1f}% {r['served']:>6} | {r['lookup_ms_p50']:>7.2f} "
+              f"{r['lookup_ms_p99']:>7.2f} | {r['e2e_ms_mean']:>7.0f} | {disk:>7}")
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    streams = list(report["streams"])
+    systems = list(report["streams"][streams[0]])
+    fig, axes = plt.subplots(1, len(streams), figsize=(5 * len(streams), 4.5), sharey=False)
+    for ax, stream in zip(axes, streams):
+        rows = report["streams"][stream]
+        r = [100 * rows[s]["right"] for s in systems]
+        w = [100 * rows[s]["wrong"] * rows[s]["served"] / rows[s]["queries"] for s in systems]
+        ax.barh(systems, r, color="tab:green", label="right hits (% of queries)")
+        ax.barh(systems, w, left=r, color="tab:red", label="wrong hits (% of queries)")
+        ax.set_title(stream)
+        ax.set_xlabel("% of queries served")
+        ax.invert_yaxis()
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
