@@ -175,7 +175,7 @@ def main() -> None:
         print(f"\n## a miss through StorInferChain, model = sleep {SIMULATED_MODEL_S * 1000:.0f} ms (no CPU)")
         print(summary("plain chain", plain))
         for speculative, chain in chains.items():
-            ms = [timed(lambda: chain.invoke(next(questions))) for _ in range(50)]
+            ms = [timed(lambda c=chain: c.invoke(next(questions))) for _ in range(50)]
             extra[speculative] = [m - pct(plain, 50) for m in ms]
             chain.flush()
             print(summary(f"StorInferChain speculative={speculative}: overhead", extra[speculative]))
@@ -194,7 +194,7 @@ def main() -> None:
         for _ in range(args.llm_sample):
             ttft["plain, miss"].append(first_chunk_ms(lambda: llm.stream(next(streamed))))
             for label, chain in wrapped.items():
-                ttft[label].append(first_chunk_ms(lambda chain=chain: chain.stream(next(streamed))))
+                ttft[label].append(first_chunk_ms(lambda c=chain: c.stream(next(streamed))))
                 chain.flush()
             ttft["StorInfer, hit"].append(first_chunk_ms(lambda: wrapped["StorInfer, miss"].stream(hit_q)))
             llm_ms.append(timed(lambda: llm.invoke(next(streamed))))

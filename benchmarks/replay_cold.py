@@ -70,7 +70,7 @@ def main() -> None:
         store.close()
     base = statistics.fmean(rows["plain chain"]["miss"])
     print(f"{len(asked)} Super Bowl questions, empty store (precompute off), SmolLM2 answers of up to 24 tokens")
-    print(f"{"system":<36} {'misses':>6} {'hits':>5} | {'mean ms':>8} {'p50 ms':>8} | vs plain (mean)")
+    print(f"{'system':<36} {'misses':>6} {'hits':>5} | {'mean ms':>8} {'p50 ms':>8} | vs plain (mean)")
     result = {}
     for name, r in rows.items():
         mean, p50 = statistics.fmean(r["miss"]), percentile(r["miss"], 50)

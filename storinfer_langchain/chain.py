@@ -179,8 +179,8 @@ class StorInferChain(Runnable[Any, str]):
             question = self._question(input)
             if self.speculative:
                 chunks, found = speculate_stream(
-                    lambda: self.lookup(question),
-                    lambda cancel: self.chain.stream(input, _stoppable(config, cancel), **kwargs))
+                    lambda q=question: self.lookup(q),
+                    lambda cancel, x=input: self.chain.stream(x, _stoppable(config, cancel), **kwargs))
             else:
                 found = self.lookup(question)
                 chunks = None if found.match is not None else self.chain.stream(input, config, **kwargs)
@@ -198,8 +198,8 @@ class StorInferChain(Runnable[Any, str]):
         async for input in inputs:
             question = self._question(input)
             if self.speculative:
-                chunks, found = await aspeculate_stream(lambda: self.lookup(question),
-                                                        lambda: self.chain.astream(input, config, **kwargs))
+                chunks, found = await aspeculate_stream(lambda q=question: self.lookup(q),
+                                                        lambda x=input: self.chain.astream(x, config, **kwargs))
             else:
                 found = await asyncio.to_thread(self.lookup, question)
                 chunks = None if found.match is not None else self.chain.astream(input, config, **kwargs)

@@ -99,13 +99,12 @@ async def _echo(q):
 
 
 def _words(inputs):
-    for q in inputs:
-        for w in ["Paris ", "is ", "the ", "capital."]:
-            yield w
+    for _q in inputs:
+        yield from ["Paris ", "is ", "the ", "capital."]
 
 
 async def _awords(inputs):
-    async for q in inputs:
+    async for _q in inputs:
         for w in ["Paris ", "is ", "the ", "capital."]:
             yield w
 
