@@ -289,8 +289,13 @@ class LocalChat:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         stop, failed = threading.Event(), []
 
+        owner = self
+        self.stream_stopped = False
+
         class _Stop(StoppingCriteria):
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                if stop.is_set():
+                    owner.stream_stopped = True  # the reader left: the generation ends here
                 return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
 
         def run() -> None:

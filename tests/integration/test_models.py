@@ -44,11 +44,12 @@ def test_closing_a_stream_early_stops_the_generation(chat):
     stream.close()  # the reader stopped: generation stops at its next token and frees the model
     from storinfer.local import GENERATE_LOCK
 
-    assert GENERATE_LOCK.acquire(timeout=30)  # long before 400 tokens would have taken
+    assert GENERATE_LOCK.acquire(timeout=30)
     GENERATE_LOCK.release()
     for t in [t for t in threading.enumerate() if t.name == "storinfer-smollm2-stream"]:
         t.join(30)
         assert not t.is_alive()
+    assert chat.local.stream_stopped  # ended by the stop, not by running out of tokens
 
 
 def test_seeded_sampling_repeats_and_batches(chat):
