@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: setup test test-unit lint demo bench clean
+.PHONY: setup test test-unit lint demo bench peers clean
 
 setup:
 	python3 -m venv $(VENV)
@@ -29,6 +29,9 @@ demo:
 
 bench:
 	$(PY) benchmarks/run_benchmark.py
+
+peers:
+	$(PY) benchmarks/peers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache benchmarks/out

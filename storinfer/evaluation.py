@@ -40,6 +40,7 @@ from storinfer.serve import StoreFront
 from storinfer.squad import SquadQuestion, answers_agree, best_em, best_f1, normalize_answer
 from storinfer.store import Match, QAStore
 from storinfer.text import normalize_question
+from storinfer.verify import Verifier
 
 logger = logging.getLogger(__name__)
 
@@ -124,19 +125,21 @@ class Judge:
 # --- the threshold sweep over precomputed pairs ------------------------------------------------
 def sweep(questions: Sequence[SquadQuestion], candidates: dict[str, list[Match]], plain_f1: dict[str, float],
           judge: Judge, thresholds: Sequence[float]) -> list[dict[str, Any]]:
-    """Hit rate and wrong-hit rate over the precomputed pairs at each threshold, guard on and off."""
+    """Hit rate and wrong-hit rate over the precomputed pairs at each threshold (the cosine floor):
+    the look-alike rules (``guard``, the default path), cosine alone (``no_guard``) and the hit
+    verifier (``verifier``, at this floor for every question, its own cut)."""
+    verifier = Verifier.default()
     rows = []
     for t in thresholds:
         row: dict[str, Any] = {"threshold": round(float(t), 3)}
-        for guard in (True, False):
+        for key, guard, v in (("guard", True, None), ("no_guard", False, None), ("verifier", True, verifier)):
             hits = wrong = 0
             for q in questions:
-                m = served_candidate(q.question, candidates[q.id], t, guard)
+                m = served_candidate(q.question, candidates[q.id], t, guard, verifier=v)
                 if m is None:
                     continue
                 hits += 1
                 wrong += judge.wrong(q, m, plain_f1[q.id])[0]
-            key = "guard" if guard else "no_guard"
             row[f"{key}_hits"] = hits
             row[f"{key}_wrong"] = wrong
             row[f"{key}_hit_rate"] = hits / len(questions) if questions else 0.0
@@ -316,11 +319,12 @@ def markdown(results: dict[str, Any], records: list[dict[str, Any]]) -> str:
         "",
         "## Threshold sweep over precomputed pairs (human questions)",
         "",
-        "| threshold | hits (guard) | wrong (guard) | hits (no guard) | wrong (no guard) |",
-        "|---|---|---|---|---|",
+        "| threshold | hits (guard) | wrong (guard) | hits (verifier) | wrong (verifier) | hits (no guard) | wrong (no guard) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results["sweep"]:
-        lines.append(f"| {r['threshold']:.2f} | {r['guard_hits']} | {r['guard_wrong']} | {r['no_guard_hits']} | {r['no_guard_wrong']} |")
+        lines.append(f"| {r['threshold']:.2f} | {r['guard_hits']} | {r['guard_wrong']} | {r.get('verifier_hits', '')} | "
+                     f"{r.get('verifier_wrong', '')} | {r['no_guard_hits']} | {r['no_guard_wrong']} |")
     lines += ["", "## Every hit", "", "| query | matched | sim | origin | wrong? |", "|---|---|---|---|---|"]
     for r in records:
         if r["hit"]:
@@ -337,7 +341,10 @@ def plot_threshold_curve(rows: list[dict[str, Any]], calibrated: float, path: Pa
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, label, style in (("guard", "with look-alike guard", "o-"), ("no_guard", "cosine only", "s--")):
+    for key, label, style in (("guard", "old: look-alike rules", "o-"), ("verifier", "new: hit verifier", "^-"),
+                              ("no_guard", "cosine only", "s--")):
+        if f"{key}_hit_rate" not in rows[0]:
+            continue
         xs = [100 * r[f"{key}_wrong_rate"] for r in rows]
         ys = [100 * r[f"{key}_hit_rate"] for r in rows]
         ax.plot(xs, ys, style, label=label, markersize=4)

@@ -307,11 +307,13 @@ class LocalChat:
                 failed.append(error)
                 streamer.end()
 
-        threading.Thread(target=run, name="storinfer-smollm2-stream", daemon=True).start()
+        worker = threading.Thread(target=run, name="storinfer-smollm2-stream", daemon=True)
+        worker.start()
         try:
             yield from _trimmed(streamer)
         finally:
             stop.set()
+            worker.join(60)  # ends at its next token; never left running at interpreter exit
         if failed:
             raise failed[0]
 

@@ -45,7 +45,7 @@ def test_numbers_add_up(bench):
     assert [r["threshold"] for r in results["sweep"]] == sorted(r["threshold"] for r in results["sweep"])
     hits_by_t = [r["guard_hits"] for r in results["sweep"]]
     assert hits_by_t == sorted(hits_by_t, reverse=True)  # a higher threshold never serves more
-    assert all(r["guard_hits"] <= r["no_guard_hits"] for r in results["sweep"])
+    assert all(r["guard_hits"] <= r["no_guard_hits"] and r["verifier_hits"] <= r["no_guard_hits"] for r in results["sweep"])
 
 
 def test_calibration_table_is_monotone(bench, chat, embeddings):
