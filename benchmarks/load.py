@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import multiprocessing as mp
 import os
 import random
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))  # chroma_server(): `chroma run` on a free port
 
-from bench_lookup import FIRST, SECOND, TEMPLATES, pct  # noqa: E402
+from bench_lookup import FIRST, SECOND, TEMPLATES, pct, record_latency  # noqa: E402
 
 SEED_PAIRS = 2000
 
@@ -115,11 +114,7 @@ def main() -> None:
           f"lookup p50 {result['lookup_ms_p50']:.1f} ms p99 {result['lookup_ms_p99']:.1f} ms, errors {errors}")
     print(f"answers written back {len(written)}; in the store {runtime}; missing {missing}; duplicated {duplicated}; "
           f"written on the caller's path (queue full) {result['writes_inline']}")
-    path = ROOT / "benchmarks/results/latency.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data["load"] = result
-    path.write_text(json.dumps(data, indent=1))
-    print(f"written {path.relative_to(ROOT)}")
+    print(f"written {record_latency('load', result).relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ the answers costs the model that runs meanwhile.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -23,7 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_lookup import record_latency  # noqa: E402
 from langchain_core.runnables import RunnableLambda  # noqa: E402
 
 from storinfer.evaluation import build_rag_chain, percentile  # noqa: E402
@@ -77,11 +78,7 @@ def main() -> None:
         print(f"{name:<36} {len(r['miss']):>6} {len(r['hit']):>5} | {mean:>8.1f} {p50:>8.1f} | {100 * (mean / base - 1):+.1f}%")
         result[name] = {"misses": len(r["miss"]), "hits": len(r["hit"]), "mean_ms": mean, "p50_ms": p50,
                         "vs_plain": mean / base - 1}
-    out = ROOT / "benchmarks/results/latency.json"
-    data = json.loads(out.read_text()) if out.exists() else {}
-    data["replay_cold"] = result
-    out.write_text(json.dumps(data, indent=1))
-    print(f"written {out.relative_to(ROOT)}")
+    print(f"written {record_latency('replay_cold', result).relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

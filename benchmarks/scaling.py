@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_lookup import FIRST, SECOND, pct  # noqa: E402
+from bench_lookup import FIRST, SECOND, pct, record_latency  # noqa: E402
 
 from storinfer.local import LocalEmbedder  # noqa: E402
 from storinfer_langchain import QAPair, QAStore  # noqa: E402
@@ -109,12 +109,8 @@ def main() -> None:
         store.close()
     print("\npaper: 150K pairs in 830 MB (5,533 bytes per pair)")
     largest = results[-1]
-    out = ROOT / "benchmarks/results/latency.json"
-    latency = json.loads(out.read_text()) if out.exists() else {}
-    latency["scaling"] = largest
-    latency.update(pairs=largest["pairs"], reworded_hit_ms_p50=largest["embedding_p50_ms"],
+    record_latency("scaling", largest, pairs=largest["pairs"], reworded_hit_ms_p50=largest["embedding_p50_ms"],
                    reworded_hit_ms_p99=largest["embedding_p99_ms"], exact_hit_ms_p50=largest["exact_p50_ms"])
-    out.write_text(json.dumps(latency, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.png:

@@ -67,9 +67,9 @@ def speculate(lookup: Callable[[], Lookup], run: Callable[[threading.Event], T])
     return future.result(), found
 
 
-async def aspeculate(lookup: Callable[[], Lookup], run: Callable[[], Awaitable[T]]) -> tuple[T | None, Lookup]:
-    """Async :func:`speculate`: ``run()`` is a task, cancelled on a hit; the lookup runs in a thread."""
-    task = asyncio.ensure_future(run())
+async def _lookup_beside(task: asyncio.Future, lookup: Callable[[], Lookup]) -> Lookup:
+    """``lookup()`` in a worker thread while ``task`` runs; the task is cancelled on a hit (or if
+    the lookup itself fails)."""
     try:
         found = await asyncio.to_thread(lookup)
     except BaseException:
@@ -78,8 +78,14 @@ async def aspeculate(lookup: Callable[[], Lookup], run: Callable[[], Awaitable[T
     if found.match is not None:
         task.cancel()
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # never "exception was never retrieved"
-        return None, found
-    return await task, found
+    return found
+
+
+async def aspeculate(lookup: Callable[[], Lookup], run: Callable[[], Awaitable[T]]) -> tuple[T | None, Lookup]:
+    """Async :func:`speculate`: ``run()`` is a task, cancelled on a hit; the lookup runs in a thread."""
+    task = asyncio.ensure_future(run())
+    found = await _lookup_beside(task, lookup)
+    return (None, found) if found.match is not None else (await task, found)
 
 
 def speculate_stream(lookup: Callable[[], Lookup], stream: Callable[[threading.Event], Iterator[T]]
@@ -138,13 +144,8 @@ async def aspeculate_stream(lookup: Callable[[], Lookup], stream: Callable[[], A
             chunks.put_nowait(_END)
 
     task = asyncio.ensure_future(pump())
-    try:
-        found = await asyncio.to_thread(lookup)
-    except BaseException:
-        task.cancel()
-        raise
+    found = await _lookup_beside(task, lookup)
     if found.match is not None:
-        task.cancel()
         return None, found
 
     async def read() -> AsyncIterator[T]:
