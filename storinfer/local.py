@@ -13,6 +13,7 @@ objects, so a process holds one copy whichever framework calls them.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import importlib.util
@@ -308,14 +309,28 @@ class LocalChat:
                 streamer.end()
 
         worker = threading.Thread(target=run, name="storinfer-smollm2-stream", daemon=True)
+        _OPEN_STREAMS[worker] = stop
         worker.start()
         try:
             yield from _trimmed(streamer)
         finally:
             stop.set()
-            worker.join(60)  # ends at its next token; never left running at interpreter exit
+            worker.join(60)  # ends at its next token
+            _OPEN_STREAMS.pop(worker, None)
         if failed:
             raise failed[0]
+
+
+_OPEN_STREAMS: dict[threading.Thread, threading.Event] = {}
+
+
+@atexit.register
+def _stop_open_streams() -> None:
+    """Stop generations whose stream was never closed: a torch thread still running when the
+    interpreter exits aborts the process."""
+    for worker, stop in list(_OPEN_STREAMS.items()):
+        stop.set()
+        worker.join(60)
 
 
 def _trimmed(pieces: Iterator[str]) -> Iterator[str]:

@@ -97,3 +97,13 @@ def test_onnx_path_missing_names_the_fix(tmp_path, monkeypatch):
     assert LocalEmbedder().backend == "torch"  # auto falls back
     with pytest.raises(ValueError, match="backend must be"):
         LocalEmbedder(backend="gpu")
+
+
+def test_exiting_with_a_stream_left_open_stops_it_cleanly():
+    from helpers import run_python
+
+    code = ("from storinfer.local import default_chat\n"
+            "s = default_chat(48).stream([{'role': 'user', 'content': 'Write a story.'}], max_new_tokens=300)\n"
+            "next(s)\nprint('left open')\n")
+    done = run_python(code, timeout=300)
+    assert done.returncode == 0 and "left open" in done.stdout, done.stderr[-2000:]  # no abort at exit
