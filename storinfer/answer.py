@@ -18,12 +18,16 @@ ANSWER_SYSTEM = "Answer the question using only the text. Reply with one short s
 AnswerSource = Callable[[str], Any]
 
 
+ANSWER_KEYS = ("answer", "result", "output", "response", "text")
+"""Where a chain that returns a dict puts its answer, in the order they are tried."""
+
+
 def answer_text(output: Any) -> str:
     """The answer text in whatever a chain returned (str, a message, a dict, a LlamaIndex Response)."""
     if isinstance(output, str):
         return output.strip()
     if isinstance(output, dict):
-        for key in ("answer", "result", "output", "response", "text"):
+        for key in ANSWER_KEYS:
             if isinstance(output.get(key), str):
                 return output[key].strip()
     for attr in ("response", "content", "text"):  # LlamaIndex Response; chat messages

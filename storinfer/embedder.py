@@ -49,7 +49,7 @@ def is_symmetric(embedding: Any, query_vector: Sequence[float]) -> bool:
         value = getattr(embedding, attr, None)
         if isinstance(value, str) and value.strip():
             return False
-        if isinstance(value, dict) and value.get("prompt") or isinstance(value, dict) and value.get("prompt_name"):
+        if isinstance(value, dict) and (value.get("prompt") or value.get("prompt_name")):
             return False
     try:
         doc_vector = embedding.embed_documents([FINGERPRINT_TEXT])[0]

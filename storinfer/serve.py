@@ -16,7 +16,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from storinfer.errors import StoreConfigError, validate_threshold
@@ -26,7 +26,7 @@ from storinfer.stats import LookupStats
 from storinfer.store import QAStore
 from storinfer.text import clean_text, pair_id
 from storinfer.verify import Verifier
-from storinfer.writeback import WriteBehind
+from storinfer.writeback import WriteBehind, write_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,25 @@ def store_misses_option(store_misses: bool, **old: bool | None) -> bool:
                       DeprecationWarning, stacklevel=3)
         return bool(value)
     return store_misses
+
+
+def tee(pieces: Iterator[str], done: Callable[[str], None]) -> Iterator[str]:
+    """Pass a streamed answer's pieces through; once they end, hand the whole text to ``done``
+    (to store it: a streamed miss is remembered at its end)."""
+    parts: list[str] = []
+    for piece in pieces:
+        parts.append(piece)
+        yield piece
+    done("".join(parts))
+
+
+async def atee(pieces: AsyncIterator[str], done: Callable[[str], None]) -> AsyncIterator[str]:
+    """Async :func:`tee`; ``done`` runs in a worker thread."""
+    parts: list[str] = []
+    async for piece in pieces:
+        parts.append(piece)
+        yield piece
+    await asyncio.to_thread(done, "".join(parts))
 
 
 class StoreFront:
@@ -108,8 +127,8 @@ class StoreFront:
         self.counters = LookupStats()
         self._miss_vectors: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
         self._miss_lock = threading.Lock()
-        self.writer = WriteBehind(store, max_pending=max_pending, on_written=lambda n: self.counters.count("updates", n),
-                                  on_error=lambda n: self.counters.count("errors", n)) if write_behind else None
+        self.writer = WriteBehind(store, max_pending=max_pending, on_written=self._count_written,
+                                  on_error=self._count_failed) if write_behind else None
 
     def lookup(self, question: str, *, partition: str | None = None) -> Lookup:
         """The store's decision for ``question``, counted. Never raises: a failing store is
@@ -164,13 +183,14 @@ class StoreFront:
                       origin="runtime", expires_at=expires, vector=vector, **provenance)
         if self.writer is not None:
             self.writer.submit(pair)
-            return
-        try:
-            self.store.add([pair])
-            self.counters.count("updates")
-        except Exception:
-            logger.warning("StorInfer could not store an answer; it was still returned", exc_info=True)
-            self.counters.count("errors")
+        else:
+            write_pairs(self.store, [pair], self._count_written, self._count_failed)
+
+    def _count_written(self, n: int) -> None:
+        self.counters.count("updates", n)
+
+    def _count_failed(self, n: int) -> None:
+        self.counters.count("errors", n)
 
     async def aremember(self, question: str, answer: str, **kwargs: Any) -> None:
         """Async :meth:`remember`: just a queue put with ``write_behind``, else in a worker thread."""

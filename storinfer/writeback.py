@@ -137,16 +137,23 @@ class WriteBehind:
 
     def _write(self, pairs: list[QAPair]) -> None:
         try:
-            self.store.add(pairs)
-            self.on_written(len(pairs))
-        except Exception:
-            logger.warning("StorInfer could not store %d answer(s); they were still returned", len(pairs), exc_info=True)
-            self.on_error(len(pairs))
+            write_pairs(self.store, pairs, self.on_written, self.on_error)
         finally:
             with self._queued_lock:
                 for p in pairs:
                     if self._queued.get(p.id) is p:
                         del self._queued[p.id]
+
+
+def write_pairs(store: QAStore, pairs: list[QAPair], on_written: Callable[[int], None],
+                on_error: Callable[[int], None]) -> None:
+    """Store ``pairs`` now; never raises: a failure is logged and counted through ``on_error``."""
+    try:
+        store.add(pairs)
+        on_written(len(pairs))
+    except Exception:
+        logger.warning("StorInfer could not store %d answer(s); they were still returned", len(pairs), exc_info=True)
+        on_error(len(pairs))
 
 
 @atexit.register

@@ -17,9 +17,9 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
 
-from storinfer.answer import answer_text
+from storinfer.answer import ANSWER_KEYS, answer_text
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup
-from storinfer.serve import StoreFront, store_misses_option
+from storinfer.serve import StoreFront, atee, store_misses_option, tee
 from storinfer.speculate import Cancelled, aspeculate, aspeculate_stream, speculate, speculate_stream
 from storinfer.store import QAStore
 from storinfer.verify import Verifier
@@ -187,12 +187,8 @@ class StorInferChain(Runnable[Any, str]):
             if found.match is not None:
                 yield found.match.answer
                 continue
-            parts: list[str] = []
-            for chunk in chunks or ():
-                text = chunk_text(chunk)
-                parts.append(text)
-                yield text
-            self.front.remember(question, "".join(parts).strip(), lookup=found)
+            yield from tee((chunk_text(c) for c in chunks or ()),
+                           lambda text, q=question, f=found: self.front.remember(q, text.strip(), lookup=f))
 
     async def _atransform(self, inputs: AsyncIterator[Any], config: RunnableConfig, **kwargs: Any) -> AsyncIterator[str]:
         async for input in inputs:
@@ -206,12 +202,9 @@ class StorInferChain(Runnable[Any, str]):
             if found.match is not None:
                 yield found.match.answer
                 continue
-            parts: list[str] = []
-            async for chunk in chunks:  # type: ignore[union-attr]
-                text = chunk_text(chunk)
-                parts.append(text)
+            texts = (chunk_text(c) async for c in chunks)  # type: ignore[union-attr]
+            async for text in atee(texts, lambda t, q=question, f=found: self.front.remember(q, t.strip(), lookup=f)):
                 yield text
-            await self.front.aremember(question, "".join(parts).strip(), lookup=found)
 
 
 def chunk_text(chunk: Any) -> str:
@@ -219,7 +212,7 @@ def chunk_text(chunk: Any) -> str:
     if isinstance(chunk, str):
         return chunk
     if isinstance(chunk, dict):
-        for key in ("answer", "result", "output", "response", "text"):
+        for key in ANSWER_KEYS:
             if isinstance(chunk.get(key), str):
                 return chunk[key]
         return ""  # other keys of a streamed dict (retrieved context...) are not the answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import llama_index.core.instrumentation as instrument
@@ -20,7 +20,7 @@ from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match
-from storinfer.serve import StoreFront, open_store, store_misses_option
+from storinfer.serve import StoreFront, atee, open_store, store_misses_option, tee
 from storinfer.speculate import aspeculate, speculate
 from storinfer.store import QAStore
 from storinfer.text import content_hash
@@ -239,29 +239,12 @@ class StorInferQueryEngine(BaseQueryEngine):
     def _after_miss(self, query: str, response: Any, found: Lookup) -> Any:
         self._mark_miss(response, found)
         if isinstance(response, StreamingResponse):
-            response.response_gen = self._tee(response.response_gen, lambda t: self._store_answer(query, t, response.source_nodes))
+            response.response_gen = tee(response.response_gen, lambda t: self._store_answer(query, t, response.source_nodes))
         elif isinstance(response, AsyncStreamingResponse):
-            response.response_gen = self._atee(response.response_gen, lambda t: self._store_answer(query, t, response.source_nodes))
+            response.response_gen = atee(response.response_gen, lambda t: self._store_answer(query, t, response.source_nodes))
         elif isinstance(response, Response) and response.response is not None:
             self._store_answer(query, response.response, response.source_nodes)
         return response
-
-    @staticmethod
-    def _tee(gen: Iterator[str], done: Callable[[str], None]) -> Iterator[str]:
-        """Pass the tokens through; once the stream ends, hand the whole text to ``done``."""
-        parts: list[str] = []
-        for token in gen:
-            parts.append(token)
-            yield token
-        done("".join(parts))
-
-    @staticmethod
-    async def _atee(gen: AsyncIterator[str], done: Callable[[str], None]) -> AsyncIterator[str]:
-        parts: list[str] = []
-        async for token in gen:
-            parts.append(token)
-            yield token
-        await asyncio.to_thread(done, "".join(parts))
 
     # --- BaseQueryEngine -----------------------------------------------------------------------
     def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
