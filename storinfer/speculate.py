@@ -116,13 +116,16 @@ def speculate_stream(lookup: Callable[[], Lookup], stream: Callable[[threading.E
         return None, found
 
     def read() -> Iterator[T]:
-        while True:
-            item = chunks.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
+        try:
+            while True:
+                item = chunks.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+        finally:
+            cancel.set()  # the reader stopped early: stop the model too (as the async reader does)
 
     return read(), found
 

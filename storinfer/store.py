@@ -312,6 +312,10 @@ class QAStore:
                 if not isinstance(value, str) or not value:
                     msg = f"{name} must be a non-empty string, got {value!r} (for {q!r})."
                     raise ValueError(msg)
+            if p.vector is not None and len(p.vector) != self._dim:
+                msg = (f"The vector given for {q!r} has {len(p.vector)} dims; this store's embedder gives "
+                       f"{self._dim}: pass vector=None to embed it.")
+                raise ValueError(msg)
             items[p.id] = p  # the last of several identical questions wins
         groups: dict[tuple[str, str], list[str]] = {}
         for pid, p in items.items():
@@ -337,12 +341,7 @@ class QAStore:
         """Each pair's key vector: the one it carries (the lookup's own, reused), else embedded."""
         missing = [p for p in pairs if p.vector is None]
         fresh = iter(self.embedding.embed_documents([clean_text(p.question) for p in missing]) if missing else [])
-        vectors = [list(p.vector) if p.vector is not None else next(fresh) for p in pairs]
-        dim = self._dim
-        if any(len(v) != dim for v in vectors):
-            msg = f"A pair's vector has the wrong size (this store's embedder gives {dim}): pass vector=None to embed it."
-            raise ValueError(msg)
-        return vectors
+        return [list(p.vector) if p.vector is not None else next(fresh) for p in pairs]
 
     @staticmethod
     def _metadata(p: QAPair, now: float) -> dict[str, MetaValue]:

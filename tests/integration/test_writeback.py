@@ -135,3 +135,13 @@ def test_exit_without_close_flushes_the_queue(tmp_path, embeddings):
     assert done.returncode == 0, done.stderr[-2000:]
     with QAStore(path, embedding=embeddings) as store:
         assert store.count(origin="runtime") == 50
+
+
+def test_a_wrongly_sized_vector_is_refused_before_anything_is_written(store):
+    import pytest
+
+    good = QAPair("Who won Super Bowl 50?", "The Denver Broncos.")
+    bad = QAPair("Where was it played?", "Levi's Stadium.", vector=[0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="3 dims"):
+        store.add([good, bad])
+    assert store.count() == 0
