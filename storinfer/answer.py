@@ -57,12 +57,20 @@ class Answerer:
         self.max_new_tokens = max_new_tokens
 
     def __call__(self, questions: Sequence[str], chunk_text: str) -> list[str]:
-        if not questions:
+        return self.answer_many([(q, chunk_text) for q in questions])
+
+    def answer_many(self, items: Sequence[tuple[str, str]]) -> list[str]:
+        """Answers to ``(question, chunk text)`` items, in one batch (a chain sees the questions only)."""
+        if not items:
             return []
         if self.answer_with is None:
             convs = [[{"role": "system", "content": ANSWER_SYSTEM},
-                      {"role": "user", "content": f"Text: {chunk_text}\n\nQuestion: {q}"}] for q in questions]
+                      {"role": "user", "content": f"Text: {text}\n\nQuestion: {q}"}] for q, text in items]
             return [a.strip() for a in self.llm.chat_batch(convs, max_new_tokens=self.max_new_tokens)]
+        questions = [q for q, _text in items]
         batch = getattr(self.answer_with, "batch", None)
-        outputs = batch(list(questions)) if callable(batch) else [self.answer_with(q) for q in questions]
+        outputs = batch(questions) if callable(batch) else [self.answer_with(q) for q in questions]
+        if len(outputs) != len(questions):
+            msg = f"answer_with returned {len(outputs)} answers for {len(questions)} questions: it must answer each one."
+            raise ValueError(msg)
         return [answer_text(o) for o in outputs]

@@ -92,11 +92,17 @@ def cmd_precompute(args: argparse.Namespace) -> int:
         max_calls_per_chunk=args.max_calls_per_chunk,
         masking=not args.no_masking,
         adaptive=not args.no_adaptive,
+        answer_aware=not args.no_answer_aware,
+        free_generation=not args.no_free,
+        fact_writer=args.fact_writer,
+        max_facts_per_chunk=args.max_facts_per_chunk,
+        rephrasings=args.rephrasings,
+        rephrase_facts=args.rephrase_facts,
     )
     llm = _load_llm(args.llm)
     with _open_store(args, create=True) as store:
         pre = Precomputer(store, llm=llm, namespace=args.namespace, partition=args.partition,
-                          chunk_size=args.chunk_size, config=config)
+                          chunk_size=args.chunk_size, config=config, batch_chunks=args.batch_chunks)
         summary = pre.run(docs, prune=args.prune, progress=not args.quiet, export_path=args.export)
     print(summary)
     if args.json:
@@ -156,20 +162,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.sample < 1:
         raise ValueError(f"--sample must be at least 1, got {args.sample}.")
     with _open_store(args) as store:
-        cal = calibrate(store, default_chat(), namespace=args.namespace, partition=args.partition,
+        chat = None if args.no_paraphrases else default_chat()
+        cal = calibrate(store, chat, namespace=args.namespace, partition=args.partition,
                         target_wrong_rate=target, sample=args.sample, record=not args.dry_run)
-    print(f"{cal.probes} paraphrase probes of up to {args.sample} stored questions (partition {args.partition!r})")
-    print("floor   cut   hits  wrong  wrong%  95% upper  paraphrases served")
-    for r in cal.table:
-        cut = "-" if r["cut"] is None else f"{r['cut']:.2f}"
-        print(f"{r['threshold']:5.2f} {cut:>5} {r['hits']:6d} {r['wrong']:6d} {r['wrong_rate']:7.1%} {r['wrong_upper_95']:10.1%}"
-              f" {r['positive_hit_rate']:11.1%}")
-    if cal.fallback:
-        print(f"too few probes to choose: the store keeps floor {cal.threshold}, cut {cal.cut}")
-    else:
-        print(f"operating point for <= {target:.1%} wrong hits: floor {cal.threshold}, cut {cal.cut} "
-              f"(observed {cal.wrong_rate:.1%}, 95% upper bound {cal.upper_bound:.1%})"
-              + ("" if args.dry_run else "; recorded in the store"))
+    print(f"{cal.probes} probes (partition {args.partition!r}): keys of answers stored under several keys"
+          + ("" if args.no_paraphrases else f", and paraphrases of up to {args.sample} stored questions"))
+    for h in cal.heads.values():
+        print(f"\n{h.head} head: {h.probes} probes with candidates of this head")
+        print("floor   cut   hits  wrong  wrong%  95% upper  probes served right")
+        for r in h.table:
+            if r["threshold"] in (h.floor,) or r["cut"] in (h.cut,):
+                print(f"{r['threshold']:5.3f} {r['cut']:5.2f} {r['hits']:6d} {r['wrong']:6d} {r['wrong_rate']:7.1%} "
+                      f"{r['wrong_upper_95']:10.1%} {r['positive_hit_rate']:11.1%}")
+        if h.fallback:
+            print(f"too few probes served to choose: the store keeps floor {h.floor}, cut {h.cut}")
+        else:
+            print(f"operating point for <= {target:.1%} wrong hits: floor {h.floor}, cut {h.cut} "
+                  f"({'tightened' if h.tightened else 'the shipped one holds'}; observed {h.wrong_rate:.1%} of "
+                  f"{h.hits} served, 95% upper bound {h.upper_bound:.1%})" + ("" if args.dry_run else "; recorded in the store"))
     return 0
 
 
@@ -200,6 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="also remove pairs of documents no longer in DOCS")
     p.add_argument("--no-masking", action="store_true", help="ablation: do not show earlier questions to the generator")
     p.add_argument("--no-adaptive", action="store_true", help="ablation: fixed temperature/top-p, no early stop")
+    p.add_argument("--no-answer-aware", action="store_true", help="only the free generator (no questions per fact)")
+    p.add_argument("--no-free", action="store_true", help="only the answer-aware generator")
+    p.add_argument("--fact-writer", choices=("syntactic", "llm", "both"), default="syntactic",
+                   help="who writes the answer-aware questions (default: syntactic, no LLM)")
+    p.add_argument("--max-facts-per-chunk", type=int, default=None, help="facts asked about per chunk (default: all)")
+    p.add_argument("--rephrasings", type=int, default=3, help="LLM rephrasings stored as extra keys per question (default 3)")
+    p.add_argument("--rephrase-facts", action="store_true", help="also have the LLM reword the answer-aware questions")
+    p.add_argument("--batch-chunks", type=int, default=8,
+                   help="chunks whose LLM calls are batched together (default 8; 1 makes a resumed run repeat an "
+                        "uninterrupted one exactly)")
     p.add_argument("--skip-bad-files", action="store_true", help="leave out unreadable files instead of stopping")
     p.add_argument("--export", help="also write the partition's pairs to this JSONL file")
     p.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
@@ -243,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=300, help="stored questions to paraphrase (default 300)")
     p.add_argument("--target-wrong-rate", type=float, default=0.01, help="default 0.01")
     p.add_argument("--dry-run", action="store_true", help="print the table, do not record the point in the store")
+    p.add_argument("--no-paraphrases", action="store_true", help="key probes only: no LLM paraphrases")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("stats", help="what a store holds: pairs by namespace, partition, origin; bytes on disk")

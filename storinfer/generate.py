@@ -130,12 +130,48 @@ class GenerationConfig:
     top_p_bounds: tuple[float, float] = (0.7, 1.0)
     min_yield: float = 0.2
     patience: int = 2
-    max_mask: int = 15
+    max_mask: int | None = None
+    """At most this many questions in the mask; None (the paper's way): as many as fit the
+    model's context (``context_tokens``)."""
+    context_tokens: int | None = None
+    """The question writer's context window in tokens; None: the model's ``context_window``
+    (the offline SmolLM2: 8192), else 2048."""
     store_neighbours: int = 5
     max_new_tokens: int = 120
+    free_generation: bool = True
+    """The paper's generator above (False: answer-aware questions only)."""
+    answer_aware: bool = True
+    """Also ask about every fact of the chunk (:mod:`storinfer.generate_facts`; needs ``storinfer[nlp]``)."""
+    fact_writer: str = "syntactic"
+    """Who writes the answer-aware questions: ``"syntactic"`` (no LLM), ``"llm"`` (the chat model,
+    for a capable one) or ``"both"``."""
+    max_facts_per_chunk: int | None = None
+    fact_variants: int = 4
+    """Other wordings of each answer-aware question stored as extra keys (short form, in place...)."""
+    fact_answers: str = "chain"
+    """``"chain"``: answer-aware questions are answered like every other (``answer_with``, or the LLM
+    reading the chunk); ``"span"``: the fact itself is stored as the answer (no LLM call)."""
+    rephrasings: int = 3
+    """LLM rewordings ("other ways to ask") stored as extra keys of each answered question."""
+    rephrase_facts: bool = False
+    """Also ask the LLM to reword the answer-aware questions (they already have the writer's own
+    wordings as keys; worth it with a capable model, one more LLM call per fact)."""
+    key_dedup_threshold: float = 0.99
+    """A key this close to a kept key of the chunk adds nothing and is dropped (the paper keeps
+    questions below 0.99). Which questions get an answer is decided by ``dedup_threshold``."""
 
     def __post_init__(self) -> None:
-        for name in ("dedup_threshold", "min_relevance", "top_p", "min_yield"):
+        if self.fact_writer not in ("syntactic", "llm", "both"):
+            msg = f"fact_writer must be 'syntactic', 'llm' or 'both', got {self.fact_writer!r}"
+            raise ValueError(msg)
+        if self.fact_answers not in ("chain", "span"):
+            msg = f"fact_answers must be 'chain' or 'span', got {self.fact_answers!r}"
+            raise ValueError(msg)
+        for name in ("rephrasings", "fact_variants"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 0):
+                msg = f"{name} must be a whole number >= 0, got {getattr(self, name)!r}"
+                raise ValueError(msg)
+        for name in ("dedup_threshold", "min_relevance", "top_p", "min_yield", "key_dedup_threshold"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
                 msg = f"{name} must be in [0, 1], got {v!r}"
@@ -155,6 +191,7 @@ class GeneratedQuestion:
     temperature: float
     top_p: float
     call: int
+    vector: list[float] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -168,6 +205,26 @@ class ChunkGeneration:
     junk: int = 0
     off_topic: int = 0
     stopped: str = ""
+    mask_sizes: list[int] = field(default_factory=list)
+    """How many questions each call's mask showed."""
+
+
+@dataclass
+class ChunkJob:
+    """One chunk to write questions for, with what the generator must know about it.
+
+    ``neighbours``: stored questions near the chunk (shown in the mask). ``known``: questions of
+    this chunk already accepted elsewhere (the answer-aware generator's), with their vectors: shown
+    in the mask and never asked again. ``stored_duplicate(question, vector)``: whether the store
+    already has it.
+    """
+
+    text: str
+    chunk_id: str
+    vector: list[float] | None = None
+    neighbours: Sequence[str] = ()
+    known: Sequence[tuple[str, list[float]]] = ()
+    stored_duplicate: Callable[[str, list[float]], bool] | None = None
 
 
 def seed_for(chunk_id: str, call: int) -> int:
@@ -175,8 +232,95 @@ def seed_for(chunk_id: str, call: int) -> int:
     return int(sha(chunk_id, str(call), length=8), 16)
 
 
+def estimate_tokens(text: str) -> int:
+    """Tokens in ``text`` for a model that cannot count them (about four characters a token)."""
+    return len(text) // 4 + 1
+
+
+class _Run:
+    """The state of one chunk across its calls: what is known, the sampling, when to stop."""
+
+    def __init__(self, job: ChunkJob, cfg: GenerationConfig, vector: list[float]) -> None:
+        self.job, self.cfg, self.vector = job, cfg, vector
+        self.out = ChunkGeneration()
+        self.temp, self.top_p = cfg.temperature, cfg.top_p
+        self.known: list[tuple[str, list[float]]] = []  # accepted in this chunk
+        self.outside = list(job.known)  # accepted for this chunk by the other generator
+        self.low_yield = 0
+        self.done = False
+
+    def mask(self, budget: int, count: Callable[[str], int]) -> list[str]:
+        """Questions to show: this chunk's accepted ones (newest first), the store's nearest, the
+        other generator's, as many as fit ``budget`` tokens (at most ``max_mask`` when set)."""
+        if not self.cfg.masking:
+            return []
+        pool = [q for q, _v in reversed(self.known)] + list(self.job.neighbours)[: self.cfg.store_neighbours]
+        pool += [q for q, _v in self.outside]
+        out, used = [], 0
+        for q in dict.fromkeys(pool):
+            cost = count(f"- {q}\n")
+            if used + cost > budget or (self.cfg.max_mask is not None and len(out) >= self.cfg.max_mask):
+                break
+            out.append(q)
+            used += cost
+        return out
+
+    def take(self, reply: str, questions_vectors: list[list[float]], questions: list[str], junk: list) -> None:
+        cfg, out = self.cfg, self.out
+        out.calls += 1
+        accepted_now = dupes = off = 0
+        for q, vec in zip(questions, questions_vectors, strict=True):
+            if len(out.accepted) >= cfg.max_per_chunk:
+                break
+            out.candidates += 1
+            if sum(a * b for a, b in zip(vec, self.vector)) < cfg.min_relevance:
+                off += 1
+                continue
+            if (is_duplicate(q, vec, self.known + self.outside, cfg.dedup_threshold, guard=cfg.dedup_guard)
+                    or (self.job.stored_duplicate is not None and self.job.stored_duplicate(q, vec))):
+                dupes += 1
+                continue
+            self.known.append((q, vec))
+            out.accepted.append(GeneratedQuestion(q, self.temp, self.top_p, out.calls - 1, vec))
+            accepted_now += 1
+        out.duplicates += dupes
+        out.off_topic += off
+        out.junk += len(junk)
+        if len(out.accepted) >= cfg.max_per_chunk:
+            self.finish("enough questions")
+            return
+        if cfg.adaptive:
+            self.adapt(len(questions) + len(junk), len(junk) + off, dupes, accepted_now)
+        if out.calls >= cfg.max_calls_per_chunk:
+            self.finish("budget spent")
+
+    def adapt(self, items: int, junk: int, dupes: int, accepted_now: int) -> None:
+        """Adaptive sampling after a call: wider when repeating, narrower when rambling; stop on low yield."""
+        cfg = self.cfg
+        dup_rate = dupes / items if items else 0.0
+        junk_rate = junk / items if items else 1.0
+        lo_t, hi_t = cfg.temperature_bounds
+        lo_p, hi_p = cfg.top_p_bounds
+        if dup_rate >= 0.5:  # repeating itself: sample wider
+            self.temp, self.top_p = min(hi_t, self.temp + 0.15), min(hi_p, self.top_p + 0.03)
+        elif junk_rate >= 0.5:  # rambling: sample narrower
+            self.temp, self.top_p = max(lo_t, self.temp - 0.15), max(lo_p, self.top_p - 0.05)
+        self.low_yield = self.low_yield + 1 if accepted_now / cfg.questions_per_call < cfg.min_yield else 0
+        if self.low_yield >= cfg.patience:
+            self.finish("low yield")
+
+    def finish(self, why: str) -> None:
+        if not self.done:
+            self.done, self.out.stopped = True, why
+
+
 class QuestionGenerator:
-    """Generates deduplicated questions for one chunk at a time (see the module docstring).
+    """Generates deduplicated questions for chunks (see the module docstring).
+
+    Chunks are worked on together: each round, every unfinished chunk's next call goes to the
+    model in one ``chat_batch`` (grouped by sampling settings), so a local model fills its
+    batches and a served one gets concurrent calls. A chunk's calls depend only on its own earlier
+    calls, so the questions are those of one chunk at a time (up to batched decoding's numerics).
 
     Args:
         llm: the chat model that writes questions.
@@ -201,6 +345,14 @@ class QuestionGenerator:
             {"role": "user", "content": f"Text: {chunk}\n\nWrite {n} questions."},
         ]
 
+    def mask_budget(self, chunk: str) -> tuple[int, Callable[[str], int]]:
+        """Tokens left for the mask in a call about ``chunk`` (the model's context, less the prompt
+        and the reply), and how tokens are counted."""
+        count = getattr(self.llm, "count_tokens", None) or estimate_tokens
+        window = self.config.context_tokens or getattr(self.llm, "context_window", None) or 2048
+        used = sum(count(m["content"]) + 4 for m in self.prompt(chunk, []))
+        return max(0, int(window) - used - self.config.max_new_tokens - 16), count
+
     def generate(
         self,
         chunk: str,
@@ -209,66 +361,38 @@ class QuestionGenerator:
         chunk_vector: list[float] | None = None,
         neighbours: Sequence[str] = (),
         stored_duplicate: Callable[[str, list[float]], bool] | None = None,
+        known: Sequence[tuple[str, list[float]]] = (),
     ) -> ChunkGeneration:
-        """Generate questions for ``chunk``.
+        """Generate questions for one chunk (see :meth:`generate_many`)."""
+        job = ChunkJob(chunk, chunk_id, chunk_vector, neighbours, known, stored_duplicate)
+        return self.generate_many([job])[0]
 
-        ``neighbours`` are stored questions near the chunk (shown in the mask);
-        ``stored_duplicate(question, vector)`` says whether the store already has it.
-        """
+    def generate_many(self, jobs: Sequence[ChunkJob]) -> list[ChunkGeneration]:
+        """Generate questions for several chunks at once; one :class:`ChunkGeneration` each, in order."""
         cfg = self.config
-        out = ChunkGeneration()
-        temp, top_p = cfg.temperature, cfg.top_p
-        chunk_vec = chunk_vector or self.embeddings.embed_query(chunk)
-        known: list[tuple[str, list[float]]] = []  # accepted in this chunk
-        low_yield = 0
-        for call in range(cfg.max_calls_per_chunk):
-            if len(out.accepted) >= cfg.max_per_chunk:
-                out.stopped = "enough questions"
+        missing = [j.text for j in jobs if j.vector is None]
+        fresh = iter(self.embeddings.embed_documents(missing) if missing else [])
+        runs = [_Run(j, cfg, j.vector if j.vector is not None else next(fresh)) for j in jobs]
+        budgets = [self.mask_budget(j.text) for j in jobs]
+        call = 0
+        while True:
+            active = [i for i, r in enumerate(runs) if not r.done]
+            if not active:
                 break
-            mask: list[str] = []
-            if cfg.masking:
-                mask = [q for q, _v in known][-cfg.max_mask :] + list(neighbours)[: cfg.store_neighbours]
-            reply = self.llm.chat_batch(
-                [self.prompt(chunk, mask)],
-                temperature=temp,
-                top_p=top_p,
-                seed=seed_for(chunk_id, call),
-                max_new_tokens=cfg.max_new_tokens,
-            )[0]
-            out.calls += 1
-            questions, junk = parse_questions(reply)
-            accepted_now = dupes = off = 0
-            vectors = self.embeddings.embed_documents(questions) if questions else []
-            for q, vec in zip(questions, vectors, strict=True):
-                if len(out.accepted) >= cfg.max_per_chunk:
-                    break
-                out.candidates += 1
-                if sum(a * b for a, b in zip(vec, chunk_vec)) < cfg.min_relevance:
-                    off += 1
-                    continue
-                if is_duplicate(q, vec, known, cfg.dedup_threshold, guard=cfg.dedup_guard) or (stored_duplicate is not None and stored_duplicate(q, vec)):
-                    dupes += 1
-                    continue
-                known.append((q, vec))
-                out.accepted.append(GeneratedQuestion(q, temp, top_p, call))
-                accepted_now += 1
-            out.duplicates += dupes
-            out.off_topic += off
-            out.junk += len(junk)
-            if not cfg.adaptive:
-                continue
-            items = len(questions) + len(junk)
-            dup_rate = dupes / items if items else 0.0
-            junk_rate = (len(junk) + off) / items if items else 1.0
-            lo_t, hi_t = cfg.temperature_bounds
-            lo_p, hi_p = cfg.top_p_bounds
-            if dup_rate >= 0.5:  # repeating itself: sample wider
-                temp, top_p = min(hi_t, temp + 0.15), min(hi_p, top_p + 0.03)
-            elif junk_rate >= 0.5:  # rambling: sample narrower
-                temp, top_p = max(lo_t, temp - 0.15), max(lo_p, top_p - 0.05)
-            low_yield = low_yield + 1 if accepted_now / cfg.questions_per_call < cfg.min_yield else 0
-            if low_yield >= cfg.patience:
-                out.stopped = "low yield"
-                break
-        out.stopped = out.stopped or ("enough questions" if len(out.accepted) >= cfg.max_per_chunk else "budget spent")
-        return out
+            groups: dict[tuple[float, float], list[int]] = {}
+            for i in active:
+                groups.setdefault((round(runs[i].temp, 4), round(runs[i].top_p, 4)), []).append(i)
+            for (temp, top_p), members in groups.items():
+                masks = [runs[i].mask(*budgets[i]) for i in members]
+                convs = [self.prompt(runs[i].job.text, m) for i, m in zip(members, masks)]
+                seed = seed_for("|".join(runs[i].job.chunk_id for i in members), call)
+                replies = self.llm.chat_batch(convs, temperature=temp, top_p=top_p, seed=seed,
+                                              max_new_tokens=cfg.max_new_tokens)
+                parsed = [parse_questions(r) for r in replies]
+                flat = [q for qs, _junk in parsed for q in qs]
+                vectors = iter(self.embeddings.embed_documents(flat) if flat else [])
+                for i, mask, reply, (qs, junk) in zip(members, masks, replies, parsed, strict=True):
+                    runs[i].out.mask_sizes.append(len(mask))
+                    runs[i].take(reply, [next(vectors) for _ in qs], qs, junk)
+            call += 1
+        return [r.out for r in runs]

@@ -241,6 +241,14 @@ class LocalChat:
         self.settings: dict[str, Any] = {"max_new_tokens": int(max_new_tokens), "repetition_penalty": repetition_penalty}
         self.batch_size = batch_size
 
+    @property
+    def context_window(self) -> int:
+        """Tokens the model reads at once (SmolLM2: 8192)."""
+        return int(getattr(self.model.config, "max_position_embeddings", 2048))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def prompt(self, conversation: Conversation) -> str:
         return self.tokenizer.apply_chat_template([dict(m) for m in conversation], tokenize=False, add_generation_prompt=True)
 

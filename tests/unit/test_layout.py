@@ -49,7 +49,7 @@ with tempfile.TemporaryDirectory() as tmp:
     pre = storinfer.Precomputer(store, llm=Scripted(), config=storinfer.GenerationConfig(max_calls_per_chunk=1, min_relevance=0.0))
     summary = pre.run([storinfer.Document("Super Bowl 50 was won by the Denver Broncos at Levi's Stadium.", id="sb")],
                       progress=False)
-    assert summary.pairs_stored == 2, summary
+    assert summary.accepted == 2 and summary.fact_accepted >= 1, summary  # both generators ran
     found = storinfer.StoreFront(store).answer("Who won Super Bowl 50?", lambda q: "unused")
     assert found[0] == "The Denver Broncos." and found[1].reason == "exact", found
     store.close()
