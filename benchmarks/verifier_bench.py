@@ -25,36 +25,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from legacy_guard import conflict as legacy_conflict  # noqa: E402
-from verifier_data import Stream, answer_of, banking, clinc, neighbours, runner_up, squad  # noqa: E402
+from verifier_data import Stream, banking, candidates, clinc, squad  # noqa: E402
 
 from storinfer.local import default_embedder  # noqa: E402
+from storinfer.pair_features import Query  # noqa: E402
 from storinfer.verify import Verifier, clopper_pearson_upper  # noqa: E402
 
 OLD_THRESHOLD = 0.95
 
 
-def evaluate(stream: Stream, cands: list[list[tuple[int, float]]], verifier: Verifier) -> dict:
+def evaluate(stream: Stream, cands: list[list], verifier: Verifier) -> dict:
     out = {}
     oos = [i for i, lab in enumerate(stream.query_labels) if lab == "oos"]
     for path in ("old", "new"):
         right = wrong = oos_served = 0
         for qi, row in enumerate(cands):
             served = None
-            for pos, (si, sim) in enumerate(row):
-                q, c = stream.queries[qi], stream.stored[si]
-                if path == "old":
-                    if sim < OLD_THRESHOLD:
+            if path == "old":
+                for c in row:
+                    if c.similarity < OLD_THRESHOLD:
                         break
-                    if legacy_conflict(q, c) is None:
-                        served = si
+                    if legacy_conflict(stream.queries[qi], c.question) is None:
+                        served = c
                         break
-                elif verifier.check(q, c, sim, runner_up=runner_up(stream, qi, row, pos),
-                                    answer=answer_of(stream, si)).ok:
-                    served = si
-                    break
+            else:
+                pos, _verdicts = verifier.choose(stream.queries[qi], row)
+                served = row[pos] if pos is not None else None
             if served is None:
                 continue
-            ok = stream.right(qi, served)
+            ok = stream.right(qi, served.metadata["stored_index"])
             right += ok
             wrong += not ok
             oos_served += stream.query_labels[qi] == "oos"
@@ -75,30 +74,29 @@ def main() -> None:
     embedder = default_embedder()
     verifier = Verifier.default()
     streams = [banking("heldout"), clinc("heldout"), squad("heldout"), squad("heldout", only="Super_Bowl_50")]
-    results: dict = {"datasets": {}, "verifier": {"floor": verifier.floor, "cut": verifier.cut,
-                                                  "factoid_floor": verifier.factoid_floor},
+    results: dict = {"datasets": {}, "verifier": {"question": {"floor": verifier.question.floor, "cut": verifier.question.cut,
+                                                               "typed_floor": verifier.question.typed_floor},
+                                                  "fact": {"floor": verifier.fact.floor, "cut": verifier.fact.cut}},
                      "old_path": f"cosine >= {OLD_THRESHOLD} + 0.1 look-alike guard"}
     names = {"banking77-heldout": "banking77", "clinc150-heldout": "clinc150", "squad-heldout": "squad",
              "squad-Super_Bowl_50": "squad_superbowl"}
     for stream in streams:
         t = time.perf_counter()
-        res = evaluate(stream, neighbours(stream, embedder), verifier)
+        res = evaluate(stream, candidates(stream, embedder), verifier)
         results["datasets"][names[stream.name]] = res
         print(f"{stream.name}: {len(stream.stored)} stored, {len(stream.queries)} queries "
               f"({time.perf_counter() - t:.0f} s)", file=sys.stderr)
-    # verifier cost per candidate (features + score), on the Super Bowl stream's pairs
+    # the verifier's cost per lookup (every candidate checked, the best chosen), on the Super Bowl stream
     sb = streams[-1]
-    cands = neighbours(sb, embedder)
+    cands = candidates(sb, embedder)
     t = time.perf_counter()
-    n = 0
     for qi, row in enumerate(cands):
-        for pos, (si, sim) in enumerate(row):
-            verifier.check(sb.queries[qi], sb.stored[si], max(sim, verifier.floor), runner_up=runner_up(sb, qi, row, pos))
-            n += 1
-    results["verifier"]["ms_per_candidate"] = (time.perf_counter() - t) * 1000 / n
+        verifier.choose(Query(sb.queries[qi]), row)
+    results["verifier"]["ms_per_lookup"] = (time.perf_counter() - t) * 1000 / len(cands)
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    print(f"verifier floor {verifier.floor} (typed questions {verifier.factoid_floor}), cut {verifier.cut}; "
-          f"{results['verifier']['ms_per_candidate']:.3f} ms per candidate checked")
+    qh = verifier.question
+    print(f"verifier question head: floor {qh.floor}, cut {qh.cut}, typed floor {qh.typed_floor}; "
+          f"{results['verifier']['ms_per_lookup']:.3f} ms per lookup ({len(cands[0])} candidates checked)")
     print(f"{'dataset (held out)':22} {'queries':>8} | {'old right':>9} {'old wrong':>9} | {'new right':>9} {'new wrong':>9} "
           f"{'(95% upper)':>11} | {'right x':>7}")
     for name, r in results["datasets"].items():

@@ -136,3 +136,18 @@ def runner_up(stream: Stream, qi: int, cands: list[tuple[int, float]], position:
     from storinfer.verify import runner_up as competitor
 
     return competitor([(stream.stored_labels[j], sim) for j, sim in cands], position)
+
+
+def candidates(stream: Stream, embedder, k: int = 8) -> list[list]:
+    """Each query's ``k`` nearest stored questions as the store's ``Match`` records, best first.
+
+    A stored question's answer is its answer text where the stream has one (SQuAD: its first gold
+    answer), else empty; ``answer_id`` names the intent / answer, so candidates with one answer
+    are known to agree, as keys of one stored answer do."""
+    from storinfer.records import Match
+
+    out = []
+    for row in neighbours(stream, embedder, k):
+        out.append([Match(str(si), stream.stored[si], answer_of(stream, si) or "", sim,
+                          {"answer_id": repr(stream.stored_labels[si]), "stored_index": si}) for si, sim in row])
+    return out

@@ -1,8 +1,20 @@
 """Calibration: pick the operating point from data the store owns, never from the users' questions.
 
-The LLM paraphrases stored questions; each paraphrase is looked up with its original in the store
-(serving the original is right) and with it hidden (any hit is wrong). The lowest threshold that
-keeps the wrong-hit rate within the target is chosen.
+Probes come from the store itself:
+
+* **key probes** (no LLM): an answer stored under several keys (its question, other wordings,
+  rephrasings) is looked up by one key with that key hidden: serving another key of the same
+  answer is right, any other answer is wrong; and with all its keys hidden, any hit is wrong.
+* **paraphrase probes** (with a chat model): the LLM rewords stored questions
+  (:mod:`storinfer.rephrase`); each rewording is looked up with its original present (serving the
+  original's answer is right) and hidden (any hit is wrong).
+
+For each verifier head (stored questions; answer-aware keys) and each cosine floor and score cut,
+the probes are served as a lookup would serve them, and the wrong-hit rate is reported with its
+one-sided 95% Clopper-Pearson upper bound. The point serving the most probes right whose observed
+rate stays within the target wins. Calibration only ever *tightens* the shipped operating point
+(fitted on public human questions): probes a store makes of itself are easier than real users'
+phrasings, so they may show that a stricter point is needed, never that a looser one is safe.
 """
 
 from __future__ import annotations
@@ -13,63 +25,198 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from storinfer.generate import parse_questions
 from storinfer.lookalike import conflict
-from storinfer.lookup import runner_up
+from storinfer.lookup import DEFAULT_K
+from storinfer.lookup import runner_up as _runner_up  # noqa: F401  (kept for callers of 0.2)
+from storinfer.pair_features import Query, answer_key, is_fact
 from storinfer.protocols import ChatModel
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_THRESHOLD, Match
+from storinfer.records import DEFAULT_NAMESPACE, Match
+from storinfer.rephrase import rephrase
 from storinfer.store import QAStore
-from storinfer.text import normalize_question
 from storinfer.verify import Verifier, clopper_pearson_upper
 
 logger = logging.getLogger(__name__)
-
-# SmolLM2-135M answers a question it is asked to "rewrite" (0 paraphrases in 40 tries); asked for
-# "three different ways to ask" it, it writes a list, and about one question in eight gets one.
-PARAPHRASE_SYSTEM = "You write questions."
-PARAPHRASE_USER = "Write three different ways to ask this question:\n{question}"
+HEADS = ("question", "fact")
 
 
 def served_candidate(query: str, candidates: list[Match], threshold: float, guard: bool,
                      verifier: Verifier | None = None) -> Match | None:
     """What a lookup would serve from these candidates (best first) at cosine floor ``threshold``:
-    the first that passes the ``verifier`` (or, without one, the look-alike rules) when ``guard``,
-    else the first at all (cosine only)."""
-    v = verifier.with_operating_point(floor=threshold) if verifier is not None else None
-    for pos, c in enumerate(candidates):
-        if c.similarity < threshold:
-            return None
-        if not guard:
-            return c
-        if v is None and conflict(query, c.question) is None:
-            return c
-        if v is not None and v.check(query, c.question, c.similarity, runner_up=runner_up(candidates, pos),
-                                     answer=c.answer).ok:
-            return c
-    return None
+    with ``guard``, the verifier's choice (without one, the first the look-alike rules pass);
+    without, the first at all (cosine only)."""
+    if not guard or verifier is None:
+        for c in candidates:
+            if c.similarity < threshold:
+                return None
+            if not guard or conflict(query, c.question) is None:
+                return c
+        return None
+    pos, _verdicts = verifier.with_operating_point(floor=threshold).choose(query, candidates)
+    return candidates[pos] if pos is not None else None
+
+
+@dataclass
+class Probe:
+    """A question the store can ask itself, the answer serving it rightly, and what the lookup saw."""
+
+    query: str
+    answer: str | None  # None: nothing may be served (its answer is hidden)
+    candidates: list[Match]
+
+
+@dataclass
+class HeadCalibration:
+    """The operating point chosen for one verifier head, and the table it was chosen from."""
+
+    head: str
+    floor: float
+    cut: float
+    probes: int
+    hits: int = 0
+    wrong: int = 0
+    wrong_rate: float = 0.0
+    upper_bound: float = 1.0
+    """One-sided 95% Clopper-Pearson bound on the wrong-hit rate at the chosen point."""
+    table: list[dict[str, Any]] = field(default_factory=list)
+    fallback: bool = False
+    """True when too few probes were served to choose: the store's point is kept."""
+    tightened: bool = False
+    """True when the probes called for a stricter point than the shipped one."""
 
 
 @dataclass
 class Calibration:
-    """An operating point (cosine floor ``threshold``, verifier ``cut``) chosen for a target
-    wrong-hit rate, the table it was chosen from, and the rate's upper confidence bound."""
+    """Operating points chosen per head for a target wrong-hit rate."""
 
-    threshold: float
     target_wrong_rate: float
+    heads: dict[str, HeadCalibration]
     probes: int
-    """Paraphrases used; each is looked up with its original present and with it hidden."""
-    table: list[dict[str, Any]] = field(default_factory=list)
-    fallback: bool = False
-    """True when there were too few probes to choose: the store's operating point is kept."""
-    cut: float | None = None
-    wrong_rate: float = 0.0
-    upper_bound: float = 1.0
-    """One-sided 95% Clopper-Pearson bound on the wrong-hit rate at the chosen point."""
+
+    @property
+    def fallback(self) -> bool:
+        return all(h.fallback for h in self.heads.values())
+
+    @property
+    def threshold(self) -> float:  # 0.2's single floor: the question head's
+        return self.heads["question"].floor
+
+    @property
+    def cut(self) -> float:
+        return self.heads["question"].cut
+
+    @property
+    def wrong_rate(self) -> float:
+        return self.heads["question"].wrong_rate
+
+    @property
+    def upper_bound(self) -> float:
+        return self.heads["question"].upper_bound
+
+    @property
+    def table(self) -> list[dict[str, Any]]:
+        return [row for h in self.heads.values() for row in h.table]
+
+
+def key_probes(store: QAStore, namespace: str, partition: str, pairs: list[Match], sample: int, k: int) -> list[Probe]:
+    """Probes from answers stored under several keys (no LLM): one key looked up with itself hidden
+    (another key of its answer is right), and with every key of its answer hidden (any hit is wrong)."""
+    by_answer: dict[str, list[Match]] = {}
+    for m in pairs:
+        by_answer.setdefault(answer_key(m), []).append(m)
+    probes: list[Probe] = []
+    for keys in by_answer.values():
+        if len(keys) < 2 or len(probes) >= 2 * sample:
+            continue
+        probe = keys[-1]
+        found = store.search(probe.question, namespace=namespace, partition=partition, k=k + len(keys))
+        own = {m.id for m in keys}
+        probes.append(Probe(probe.question, answer_key(probe), [c for c in found if c.id != probe.id][:k]))
+        probes.append(Probe(probe.question, None, [c for c in found if c.id not in own][:k]))
+    return probes
+
+
+def paraphrase_probes(store: QAStore, chat: ChatModel, namespace: str, partition: str, pairs: list[Match],
+                      k: int) -> list[Probe]:
+    """Probes from the LLM's rewordings of stored questions: original present (its answer is right),
+    original hidden (any hit is wrong)."""
+    probes: list[Probe] = []
+    for m, paras in zip(pairs, rephrase(chat, [m.question for m in pairs], per_question=3)):
+        for para in paras:
+            found = store.search(para, namespace=namespace, partition=partition, k=k + 1)
+            probes.append(Probe(para, answer_key(m), [c for c in found][:k]))
+            probes.append(Probe(para, None, [c for c in found if answer_key(c) != answer_key(m)][:k]))
+    return probes
+
+
+def _scored(probes: Sequence[Probe], verifier: Verifier, head: str) -> list[list[tuple[float, float, bool, bool]]]:
+    """For each probe: its candidates of ``head`` as (cosine, score, refused by a rule, right)."""
+    v = verifier.with_operating_point(0.0, 0.0)
+    out = []
+    for p in probes:
+        q = Query(p.query)
+        rows = []
+        for i, c in enumerate(p.candidates):
+            if (head == "fact") != is_fact(c):
+                continue
+            verdict = v.verdict(q, p.candidates, i)
+            rows.append((c.similarity, verdict.score, not verdict.ok, p.answer is not None and answer_key(c) == p.answer))
+        out.append(rows)
+    return out
+
+
+def _serve(scored: list[list[tuple[float, float, bool, bool]]], floor: float, cut: float) -> tuple[int, int]:
+    right = wrong = 0
+    for rows in scored:
+        ok = [(s, r) for sim, s, refused, r in rows if sim >= floor and not refused and s >= cut]
+        if ok:
+            best = max(ok)
+            right += best[1]
+            wrong += not best[1]
+    return right, wrong
+
+
+def calibrate_head(probes: Sequence[Probe], verifier: Verifier, head: str, *, target: float, floors: Sequence[float],
+                   cuts: Sequence[float], min_served: int) -> HeadCalibration:
+    """The operating point of one head (see the module docstring)."""
+    shipped = getattr(verifier, head)
+    scored = _scored(probes, verifier, head)
+    relevant = sum(1 for rows in scored if rows)
+    table = []
+    for cut in cuts:
+        for floor in floors:
+            right, wrong = _serve(scored, floor, cut)
+            served = right + wrong
+            table.append({"head": head, "threshold": round(floor, 3), "cut": round(cut, 3), "hits": served, "wrong": wrong,
+                          "wrong_rate": wrong / served if served else 0.0,
+                          "wrong_upper_95": clopper_pearson_upper(wrong, served),
+                          "positive_hit_rate": right / relevant if relevant else 0.0})
+    at_shipped = _serve(scored, shipped.floor, shipped.cut)
+    served = sum(at_shipped)
+    if served < min_served:
+        return HeadCalibration(head, shipped.floor, shipped.cut, relevant, served, at_shipped[1],
+                               at_shipped[1] / served if served else 0.0, clopper_pearson_upper(at_shipped[1], served),
+                               table, fallback=True)
+    # points no looser than the shipped one: floor and cut at least as high
+    safe = [r for r in table if r["threshold"] >= shipped.floor and r["cut"] >= shipped.cut and r["hits"]
+            and r["wrong_rate"] <= target]
+    if at_shipped[1] / served <= target:
+        best = {"threshold": shipped.floor, "cut": shipped.cut, "hits": served, "wrong": at_shipped[1]}
+        tightened = False
+    elif safe:
+        best = max(safe, key=lambda r: (r["hits"] - r["wrong"], -r["cut"], -r["threshold"]))
+        tightened = True
+    else:
+        best = max((r for r in table if r["threshold"] >= shipped.floor and r["cut"] >= shipped.cut),
+                   key=lambda r: (r["cut"], r["threshold"]))
+        tightened = True
+    hits, wrong = best["hits"], best["wrong"]
+    return HeadCalibration(head, best["threshold"], best["cut"], relevant, hits, wrong, wrong / hits if hits else 0.0,
+                           clopper_pearson_upper(wrong, hits), table, tightened=tightened)
 
 
 def calibrate(
     store: QAStore,
-    chat: ChatModel,
+    chat: ChatModel | None = None,
     *,
     namespace: str = DEFAULT_NAMESPACE,
     partition: str = "default",
@@ -77,90 +224,43 @@ def calibrate(
     sample: int = 300,
     thresholds: Sequence[float] | None = None,
     cuts: Sequence[float] | None = None,
-    guard: bool = True,
     seed: int = 0,
     min_probes: int = 20,
     record: bool = False,
+    k: int = DEFAULT_K,
 ) -> Calibration:
-    """Pick the operating point (cosine floor, verifier cut) whose wrong-hit rate stays within
-    ``target_wrong_rate``, using only data the store owns: its generated questions.
+    """Pick each verifier head's operating point (cosine floor, score cut) for ``target_wrong_rate``,
+    from probes the store makes of its own precomputed keys (see the module docstring).
 
-    The LLM paraphrases ``sample`` stored questions (a paraphrase that changes a number or a name
-    is not one, and is dropped). Each paraphrase is looked up twice: with its original in the
-    store (serving the original's answer is right, anything else wrong) and with the original
-    hidden (any hit is wrong: "other generated questions as negatives"). For each cut (default:
-    the store's), the floor is the lowest from which every higher one stays within the target;
-    of those, the point serving the most paraphrases wins. Every row carries the 95% upper
-    confidence bound of its wrong-hit rate. ``record=True`` stores the point in the store, so
-    every client serves with it.
-
-    With fewer than ``min_probes`` paraphrases a rate of 1% cannot be told from 0%: the store's
-    operating point is kept (its recorded one, else the default 0.95 with the look-alike rules;
-    ``fallback=True``, a warning, nothing recorded).
+    ``chat`` (optional) rewords up to ``sample`` stored questions for paraphrase probes; key probes
+    need no model. A head with fewer than ``min_probes`` probes served keeps its operating point
+    (``fallback``; a warning). ``record=True`` stores the chosen points, so every client of the
+    store serves with them.
     """
-    if not callable(getattr(chat, "chat_batch", None)):
+    if chat is not None and not callable(getattr(chat, "chat_batch", None)):
         msg = (f"calibrate() needs a storinfer ChatModel (with chat_batch), not {type(chat).__name__}: wrap a framework "
                "model with storinfer_langchain.as_chat_model(model) or storinfer_llamaindex.as_chat_model(llm).")
         raise TypeError(msg)
-    thresholds = list(thresholds) if thresholds is not None else [round(0.80 + 0.01 * i, 2) for i in range(20)]
+    floors = list(thresholds) if thresholds is not None else [round(0.50 + 0.025 * i, 3) for i in range(20)]
+    cuts = list(cuts) if cuts is not None else [round(0.50 + 0.01 * i, 2) for i in range(50)]
     pairs = list(store.iter_pairs(namespace=namespace, partition=partition, where={"origin": "precomputed"}))
     random.Random(seed).shuffle(pairs)
-    pairs = pairs[:sample]
-    convs = [[{"role": "system", "content": PARAPHRASE_SYSTEM},
-              {"role": "user", "content": PARAPHRASE_USER.format(question=m.question)}] for m in pairs]
-    replies = chat.chat_batch(convs, max_new_tokens=64) if convs else []
-    probes: list[tuple[Match, str, list[Match]]] = []
-    for m, reply in zip(pairs, replies):
-        found, _junk = parse_questions(reply)
-        seen = {normalize_question(m.question)}
-        for para in found[:3]:
-            key = normalize_question(para)
-            if key in seen or conflict(para, m.question):
-                continue  # not a paraphrase: the same words, or another number / name / meaning
-            seen.add(key)
-            probes.append((m, para, store.search(para, namespace=namespace, partition=partition, k=10)))
-
-    verifier = store.verifier or Verifier.default()
-    table: list[dict[str, Any]] = []
-    for cut in (cuts if cuts is not None else [verifier.cut]) if guard else [None]:
-        v = verifier.with_operating_point(cut=cut) if cut is not None else verifier
-        for t in thresholds:
-            hits = wrong = neg_hits = 0
-            for original, para, cands in probes:
-                served = served_candidate(para, cands, t, guard, v)
-                if served is not None:
-                    hits += 1
-                    wrong += served.answer != original.answer
-                hidden = served_candidate(para, [c for c in cands if c.id != original.id], t, guard, v)
-                if hidden is not None:
-                    hits += 1
-                    wrong += hidden.answer != original.answer
-                    neg_hits += hidden.answer != original.answer
-            table.append({"threshold": t, "cut": cut, "hits": hits, "wrong": wrong,
-                          "wrong_rate": wrong / hits if hits else 0.0,
-                          "wrong_upper_95": clopper_pearson_upper(wrong, hits),
-                          "positive_hit_rate": (hits - neg_hits) / len(probes) if probes else 0.0})
-    best: dict[str, Any] | None = None
-    for cut in dict.fromkeys(r["cut"] for r in table):
-        rows = sorted((r for r in table if r["cut"] == cut), key=lambda r: r["threshold"], reverse=True)
-        chosen = None  # the lowest floor from which every higher one also stays within the target
-        for r in rows:
-            if r["wrong_rate"] > target_wrong_rate:
-                break
-            if r["hits"]:
-                chosen = r
-        if chosen and (best is None or chosen["positive_hit_rate"] > best["positive_hit_rate"]):
-            best = chosen
-    if len(probes) < min_probes or best is None:
-        logger.warning("Calibration found %d usable paraphrases (fewer than %d) or no safe point; keeping the "
-                       "operating point floor %s, cut %s. Paraphrase more stored questions (sample=) or use a "
-                       "stronger chat model.", len(probes), min_probes, verifier.floor, verifier.cut)
-        kept = store.verifier
-        return Calibration(kept.floor if kept else DEFAULT_THRESHOLD, target_wrong_rate, len(probes), table,
-                           fallback=True, cut=kept.cut if kept else None)
-    cal = Calibration(best["threshold"], target_wrong_rate, len(probes), table, cut=best["cut"],
-                      wrong_rate=best["wrong_rate"], upper_bound=best["wrong_upper_95"])
-    if record and best["cut"] is not None:
-        store.record_operating_point(cal.threshold, best["cut"], probes=cal.probes, wrong_rate=cal.wrong_rate,
-                                     upper_bound_95=cal.upper_bound, target_wrong_rate=target_wrong_rate)
-    return cal
+    probes = key_probes(store, namespace, partition, pairs, sample, k)
+    if chat is not None:
+        asked = [m for m in pairs if m.metadata.get("key_kind", "question") == "question"][:sample]
+        probes += paraphrase_probes(store, chat, namespace, partition, asked, k)
+    verifier = store.verifier
+    heads = {}
+    for head in HEADS:
+        heads[head] = calibrate_head(probes, verifier, head, target=target_wrong_rate, floors=floors, cuts=cuts,
+                                     min_served=min_probes)
+        h = heads[head]
+        if h.fallback:
+            logger.warning("Calibration of the %s head served %d probes (fewer than %d); keeping floor %s, cut %s. "
+                           "Store more keys per answer, or pass a chat model to paraphrase stored questions.",
+                           head, h.hits, min_probes, h.floor, h.cut)
+        elif record:
+            store.record_operating_point(h.floor, h.cut, head=head, probes=h.probes, hits=h.hits, wrong=h.wrong,
+                                         wrong_rate=h.wrong_rate, upper_bound_95=h.upper_bound,
+                                         target_wrong_rate=target_wrong_rate)
+    return Calibration(target_wrong_rate, heads, len(probes))

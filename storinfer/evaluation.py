@@ -37,7 +37,7 @@ from storinfer.generate import GenerationConfig
 from storinfer.precompute import Precomputer
 from storinfer.protocols import ChatModel, Document, Embedder
 from storinfer.serve import StoreFront
-from storinfer.squad import SquadQuestion, answers_agree, best_em, best_f1, normalize_answer
+from storinfer.squad import SquadQuestion, answer_matches, answers_agree, best_em, best_f1
 from storinfer.store import Match, QAStore
 from storinfer.text import normalize_question
 from storinfer.verify import Verifier
@@ -104,14 +104,15 @@ class Judge:
     gold_by_question: dict[str, tuple[str, ...]]  # normalised human question -> gold answers
 
     def asks_something_else(self, query: SquadQuestion, m: Match) -> bool:
+        """A cached human question asks something else when its gold answers disagree with the
+        query's; a precomputed pair when its expected answer (or, without one, its stored answer)
+        does not name what the query's gold answer names (the strict judge,
+        :func:`storinfer.squad.answer_matches`)."""
         gold = self.gold_by_question.get(normalize_question(m.question))
         if m.metadata.get("origin") == "runtime" and gold is not None:
             return not answers_agree(query.answers, gold)
-        source = self.paragraphs.get(str(m.metadata.get("doc_id", "")))
-        if source is None:
-            return False
-        text = normalize_answer(source)
-        return not any(normalize_answer(a) and normalize_answer(a) in text for a in query.answers)
+        expected = m.metadata.get("expected_answer") or m.answer
+        return not answer_matches(str(expected), query.answers)
 
     def wrong(self, query: SquadQuestion, m: Match, plain_f1: float) -> tuple[bool, str]:
         served_f1 = best_f1(m.answer, query.answers)
@@ -198,13 +199,14 @@ def run_benchmark(
     # 1. precompute, answered by the plain chain
     pre = Precomputer(store, llm=chat, answer_with=plain, partition=partition, config=cfg.generation)
     summary = pre.run(docs, progress=progress)
-    precomputed_pairs = store.count()
+    precomputed_pairs = summary.pairs_stored
+    precomputed_keys = store.count()
     disk_after_precompute = store.disk_bytes() or 0
 
-    # 2. calibration on generated data only
+    # 2. calibration on generated data only, recorded in the store (the replay serves with it)
     calibration = calibrate(store, chat, partition=partition, target_wrong_rate=cfg.target_wrong_rate,
-                            sample=cfg.calibration_sample)
-    threshold = cfg.threshold if cfg.threshold is not None else calibration.threshold
+                            sample=cfg.calibration_sample, record=True)
+    threshold = cfg.threshold  # None: the verifier at the calibrated operating point
 
     judge = Judge(paragraphs={d.id: d.text for d in docs},
                   gold_by_question={normalize_question(q.question): q.answers for q in questions})
@@ -244,6 +246,7 @@ def run_benchmark(
     at_calibrated = next((r for r in sweep_rows if r["threshold"] == calibration.threshold), None)
     results = summarize(records, summary.as_dict(), precomputed_pairs, pairs_final, disk_after_precompute, disk_final,
                         threshold, calibration, sweep_rows, at_calibrated, fast.stats())
+    results["storage"]["precomputed_keys"] = precomputed_keys
     results["config"] = {"paragraphs": len(docs), "questions": len(questions), "threshold": threshold,
                          "generation": asdict(cfg.generation), "answer_tokens": cfg.answer_tokens, "seed": cfg.seed}
     (out / "results.json").write_text(json.dumps({**results, "records": records}, indent=2, default=str))
@@ -286,6 +289,9 @@ def summarize(records, precompute_summary, precomputed_pairs, pairs_final, disk_
         "calibration": {"threshold": calibration.threshold, "target_wrong_rate": calibration.target_wrong_rate,
                         "fallback": calibration.fallback,
                         "paraphrase_probes": calibration.probes, "table": calibration.table,
+                        "heads": {h.head: {"floor": h.floor, "cut": h.cut, "served": h.hits, "wrong": h.wrong,
+                                           "upper_95": h.upper_bound, "fallback": h.fallback}
+                                  for h in calibration.heads.values()},
                         "on_human_questions": at_calibrated},
         "sweep": sweep_rows,
     }
@@ -314,7 +320,7 @@ def markdown(results: dict[str, Any], records: list[dict[str, Any]]) -> str:
         "",
         f"Calibrated threshold (generated paraphrases only, target wrong-hit rate "
         f"{results['calibration']['target_wrong_rate']:.0%}, {results['calibration']['paraphrase_probes']} probes): "
-        f"**{results['calibration']['threshold']}**"
+        + ", ".join(f"{name} head floor {h['floor']}, cut {h['cut']}" for name, h in results["calibration"]["heads"].items())
         + (" (too few probes to choose: the measured default)." if results["calibration"].get("fallback") else "."),
         "",
         "## Threshold sweep over precomputed pairs (human questions)",

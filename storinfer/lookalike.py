@@ -114,8 +114,15 @@ def _name_spans(tokens: list[str]) -> list[list[str]]:
 
 def _missing_names(tokens: list[str], other_folded: set[str]) -> list[str]:
     """Names of ``tokens`` absent from the other question. A name counts as present when its
-    head (last word: "Manning" of "Peyton Manning") is there, in any case."""
-    return [" ".join(span) for span in _name_spans(tokens) if _fold(span[-1]) not in other_folded]
+    head (last word: "Manning" of "Peyton Manning") is there, in any case, and the words it lacks
+    there only lead the name ("Peyton"): "California *State* University" is not "University of
+    California"."""
+    out = []
+    for span in _name_spans(tokens):
+        present = [_fold(w) in other_folded for w in span]
+        if not present[-1] or any(not p for k, p in enumerate(present) if any(present[:k])):
+            out.append(" ".join(span))
+    return out
 
 
 def question_type(text: str) -> str | None:

@@ -1,16 +1,14 @@
 """Lookup: the stored pair that may answer a question, or why there is none.
 
 An identical question (after normalisation) is found by id without embedding. Otherwise the
-question is embedded once and the ``k`` nearest questions of its namespace and partition are
-tried best first. The first that passes is the match:
+question is embedded once and the ``k`` nearest keys of its namespace and partition are
+checked by the hit verifier (:class:`storinfer.verify.Verifier`: the shipped one, or the one
+``storinfer calibrate`` recorded in the store): each candidate at or above its cosine floor
+must break no hard rule and score at or above its head's cut; the best-scoring one is served.
 
-* by default, cosine >= ``threshold`` (0.95) and no look-alike rule fires
-  (:func:`storinfer.lookalike.conflict`: numbers, names, negation, modifiers, question type,
-  focus);
-* with a :class:`~storinfer.verify.Verifier` (passed, or recorded in the store by
-  ``storinfer calibrate``): its cosine floor, its hard rules and its learned score.
-
-Everything refused is returned with the reason, so a caller can say why it missed.
+``verifier=False`` serves as StorInfer 0.1 did: the nearest candidate at cosine >= ``threshold``
+(0.95) that no look-alike rule (:func:`storinfer.lookalike.conflict`) refuses. Everything refused
+is returned with the reason, so a caller can say why it missed.
 """
 
 from __future__ import annotations
@@ -23,6 +21,9 @@ from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, DEFAULT_THRE
 from storinfer.text import clean_text, pair_id
 from storinfer.verify import Verifier
 from storinfer.verify import runner_up as competitor
+
+DEFAULT_K = 8
+"""Nearest keys checked per lookup: enough to see an answer's other keys and its rivals."""
 
 if TYPE_CHECKING:
     from storinfer.store import QAStore
@@ -52,17 +53,17 @@ def lookup(
     namespace: str = DEFAULT_NAMESPACE,
     partition: str = DEFAULT_PARTITION,
     threshold: float | None = None,
-    k: int = 4,
+    k: int = DEFAULT_K,
     guard: bool = True,
-    verifier: Verifier | None = None,
+    verifier: Verifier | bool | None = None,
     now: float | None = None,
 ) -> Lookup:
     """Find a stored answer that may be served for ``question`` in ``store``, or say why there is none.
 
-    ``verifier`` defaults to the store's recorded one (None: the look-alike rules at
-    ``threshold``, default 0.95); ``threshold`` overrides a verifier's cosine floor.
-    ``guard=False`` serves the nearest question at or above ``threshold`` on cosine alone (for
-    measurement, not for serving).
+    ``verifier``: None (default) is the store's (its recorded operating point, else the shipped
+    one); False, the look-alike rules at ``threshold`` (default 0.95). ``threshold`` overrides the
+    verifier's cosine floors. ``guard=False`` serves the nearest question at or above
+    ``threshold`` on cosine alone (for measurement, not for serving).
     """
     problem = store.question_problem(question)
     if problem:
@@ -76,29 +77,29 @@ def lookup(
     exact = exact_match(col, namespace, partition, q, now)
     if exact is not None:
         return Lookup(exact, reason="exact", best_similarity=1.0)
-    v = verifier or store.verifier
+    v = None if verifier is False else (verifier if isinstance(verifier, Verifier) else store.verifier)
     if v is not None and threshold is not None:
         v = v.with_operating_point(floor=threshold)
-    floor = v.floor_for(q) if v is not None else (DEFAULT_THRESHOLD if threshold is None else threshold)
-    rejected: list[tuple[Match, str]] = []
     vector = store.embedding.embed_query(q)
     candidates = store._nearest(col, vector, k, now)
     best = candidates[0].similarity if candidates else None
-    for pos, cand in enumerate(candidates):
-        if cand.similarity < floor:
-            break
-        if not guard:
-            return Lookup(cand, reason="similar", best_similarity=best, vector=vector)
-        if v is None:
-            why = conflict(q, cand.question)
+    if not guard or v is None:
+        floor = DEFAULT_THRESHOLD if threshold is None else threshold
+        rejected: list[tuple[Match, str]] = []
+        for cand in candidates:
+            if cand.similarity < floor:
+                break
+            why = None if not guard else conflict(q, cand.question)
             if why is None:
                 return Lookup(cand, reason="similar", best_similarity=best, rejected=rejected, vector=vector)
             rejected.append((cand, f"rule: {why}"))
-            continue
-        verdict = v.check(q, cand.question, cand.similarity, runner_up=runner_up(candidates, pos), answer=cand.answer)
-        if verdict.ok:
-            return Lookup(cand, reason="similar", best_similarity=best, rejected=rejected, score=verdict.score,
-                          vector=vector)
-        rejected.append((cand, verdict.reason))
-    reason = "guard" if rejected else ("empty partition" if best is None else "below threshold")
-    return Lookup(None, reason=reason, best_similarity=best, rejected=rejected, vector=vector)
+        reason = "guard" if rejected else ("empty partition" if best is None else "below threshold")
+        return Lookup(None, reason=reason, best_similarity=best, rejected=rejected, vector=vector)
+    pos, verdicts = v.choose(q, candidates)
+    if pos is not None:
+        refused = [(c, vd.reason) for c, vd in zip(candidates, verdicts) if not vd.ok and c.similarity >= v.floor]
+        return Lookup(candidates[pos], reason="similar", best_similarity=best, rejected=refused,
+                      score=verdicts[pos].score, vector=vector)
+    refused = [(c, vd.reason) for c, vd in zip(candidates, verdicts) if c.similarity >= v.floor]
+    reason = "verifier" if refused else ("empty partition" if best is None else "below threshold")
+    return Lookup(None, reason=reason, best_similarity=best, rejected=refused, vector=vector)

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from storinfer.errors import StoreConfigError, validate_threshold
+from storinfer.lookup import DEFAULT_K
 from storinfer.protocols import Embedder
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match, QAPair
 from storinfer.stats import LookupStats
@@ -79,11 +80,11 @@ class StoreFront:
     Args:
         store: the :class:`QAStore`.
         namespace, partition: where in the store (``partition`` can be overridden per call).
-        similarity_threshold: the cosine floor for candidates; None (default): 0.95 with the
-            look-alike rules, or the verifier's floor.
-        guard: check candidates (look-alike rules, or the verifier). False: cosine alone.
-        verifier: a :class:`~storinfer.verify.Verifier` deciding each candidate (default: the one
-            recorded in the store by ``storinfer calibrate``, if any).
+        similarity_threshold: the cosine floor for candidates; None (default): the verifier's.
+        guard: check candidates (the verifier). False: cosine alone, for measurement.
+        verifier: the :class:`~storinfer.verify.Verifier` deciding each candidate (default: the
+            store's, at the operating point ``storinfer calibrate`` recorded, else the shipped
+            one); False: StorInfer 0.1's look-alike rules at ``similarity_threshold`` (0.95).
         k: nearest stored questions tried per lookup.
         store_misses: store the answers of misses.
         ttl_seconds: remembered answers expire after this long (None: never).
@@ -98,8 +99,8 @@ class StoreFront:
         partition: str = DEFAULT_PARTITION,
         similarity_threshold: float | None = None,
         guard: bool = True,
-        k: int = 4,
-        verifier: Verifier | None = None,
+        k: int = DEFAULT_K,
+        verifier: Verifier | bool | None = None,
         store_misses: bool = True,
         write_behind: bool = True,
         max_pending: int = 1024,

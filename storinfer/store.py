@@ -55,6 +55,7 @@ from storinfer.errors import (
 from storinfer.integrity import check as integrity_check
 from storinfer.ledger import ChunkLedger, where
 from storinfer.locks import acquire_path_lock, check_local_path, folder_bytes, release_path_lock
+from storinfer.lookup import DEFAULT_K
 from storinfer.lookup import lookup as find
 from storinfer.protocols import Embedder
 from storinfer.records import (
@@ -172,7 +173,7 @@ class QAStore:
             self.close()
             raise
         self.ledger = ChunkLedger(self.client, collection_name, self._lock)
-        self._verifier: Verifier | None = None
+        self._verifier: Verifier | None = None  # the operating point's, read once
 
     # --- opening -----------------------------------------------------------------------------
     def _open_collection(self, name: str) -> Any:
@@ -382,12 +383,16 @@ class QAStore:
         origin: Origin | None = None,
         doc_id: str | None = None,
         chunk_id: str | None = None,
+        answer_id: str | None = None,
     ) -> int:
-        """Delete every pair matching all given fields; return how many. Refuses no filter at all."""
-        if all(v is None for v in (namespace, partition, origin, doc_id, chunk_id)):
+        """Delete every pair matching all given fields; return how many. Refuses no filter at all.
+
+        ``answer_id`` removes one answer under all its keys (its question, other wordings and
+        rephrasings share it)."""
+        if all(v is None for v in (namespace, partition, origin, doc_id, chunk_id, answer_id)):
             msg = "delete_where() needs at least one filter; use clear() to empty a namespace."
             raise ValueError(msg)
-        cond = where(origin=origin, doc_id=doc_id, chunk_id=chunk_id)
+        cond = where(origin=origin, doc_id=doc_id, chunk_id=chunk_id, answer_id=answer_id)
         removed = 0
         with self._lock:
             for col in self._selected(namespace, partition):
@@ -492,16 +497,17 @@ class QAStore:
         namespace: str = DEFAULT_NAMESPACE,
         partition: str = DEFAULT_PARTITION,
         threshold: float | None = None,
-        k: int = 4,
+        k: int = DEFAULT_K,
         guard: bool = True,
-        verifier: Verifier | None = None,
+        verifier: Verifier | bool | None = None,
         now: float | None = None,
     ) -> Lookup:
         """Find a stored answer that may be served for ``question``, or say why there is none.
 
         See :func:`storinfer.lookup.lookup`: an identical question is found by id, otherwise the
-        ``k`` nearest questions of the partition are tried best first and verified
-        (``threshold``, if given, is the cosine floor instead of the verifier's).
+        ``k`` nearest keys of the partition are checked by the hit verifier and the best-scoring
+        one that passes is served (``threshold``, if given, is the cosine floor instead of the
+        verifier's; ``verifier=False``: StorInfer 0.1's look-alike rules at 0.95).
         """
         with self._quiet:
             self._lookups_running += 1
@@ -524,13 +530,24 @@ class QAStore:
     # --- the operating point every client serves with ----------------------------------------
     @property
     def operating_point(self) -> dict[str, Any] | None:
-        """The verifier operating point recorded in this store by ``calibrate`` (None: the shipped one)."""
+        """The verifier operating point recorded in this store by ``calibrate``, per head
+        (``{"question": {"floor", "cut", ...}, "fact": {...}}``; None: the shipped one)."""
         raw = (self.collection.metadata or {}).get("operating_point")
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        point = json.loads(raw)
+        if "floor" in point and "cut" in point:  # recorded by StorInfer 0.2: the question head's
+            point = {"question": point}
+        return point
 
-    def record_operating_point(self, floor: float, cut: float, **info: Any) -> None:
-        """Record the cosine floor and verifier cut every client of this store serves with."""
-        point = {"floor": validate_threshold(floor, "floor"), "cut": validate_threshold(cut, "cut"), **info}
+    def record_operating_point(self, floor: float, cut: float, *, head: str = "question", **info: Any) -> None:
+        """Record the cosine floor and score cut one verifier head (``"question"`` / ``"fact"``)
+        serves with, for every client of this store (the other head's recorded point is kept)."""
+        if head not in ("question", "fact"):
+            msg = f"head must be 'question' or 'fact', not {head!r}"
+            raise StoreConfigError(msg)
+        point = dict(self.operating_point or {})
+        point[head] = {"floor": validate_threshold(floor, "floor"), "cut": validate_threshold(cut, "cut"), **info}
         meta = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
         meta["operating_point"] = json.dumps(point, default=str)
         with self._lock:
@@ -538,13 +555,12 @@ class QAStore:
         self._verifier = None
 
     @property
-    def verifier(self) -> Verifier | None:
-        """The verifier every lookup of this store uses: the shipped model at the operating point
-        ``calibrate`` recorded here; None when none is recorded (the look-alike rules at 0.95)."""
+    def verifier(self) -> Verifier:
+        """The verifier every lookup of this store uses: the shipped model, at the operating point
+        ``calibrate`` recorded here if there is one."""
         if self._verifier is None:
             point = self.operating_point
-            if point:
-                self._verifier = Verifier.default().with_operating_point(point["floor"], point["cut"])
+            self._verifier = Verifier.default().with_points(point) if point else Verifier.default()
         return self._verifier
 
     def count(self, *, namespace: str | None = None, partition: str | None = None, origin: Origin | None = None) -> int:

@@ -12,6 +12,7 @@ from langchain_core.messages import AIMessage, message_to_dict, messages_from_di
 from langchain_core.outputs import ChatGeneration, Generation
 
 from storinfer.errors import validate_threshold
+from storinfer.lookup import DEFAULT_K
 from storinfer.protocols import Embedder
 from storinfer.records import DEFAULT_NAMESPACE
 from storinfer.serve import StoreFront, open_store, store_misses_option
@@ -112,13 +113,12 @@ class StorInferCache(BaseCache):
         store: a :class:`QAStore` to use (else one is opened from ``path`` / ``host``).
         path, host, port, embedding: passed to :class:`QAStore` when ``store`` is not given.
         namespace: tenant / app name; answers never cross namespaces.
-        similarity_threshold: the cosine floor for candidates; None (default): 0.95, or the
-            verifier's floor.
-        guard: check each candidate (the look-alike rules: numbers, names, negation, modifiers,
-            question type, focus; or the verifier). Keep it on.
-        verifier: a :class:`storinfer.verify.Verifier` deciding each candidate (default: the one
-            ``storinfer calibrate`` recorded in the store, if any; else the look-alike rules).
-        k: nearest stored questions tried per lookup.
+        similarity_threshold: the cosine floor for candidates; None (default): the verifier's.
+        guard: check each candidate with the hit verifier. Keep it on (False: cosine alone).
+        verifier: the :class:`storinfer.verify.Verifier` deciding each candidate (default: the
+            store's: the shipped one, at the operating point ``storinfer calibrate`` recorded);
+            False: StorInfer 0.1's look-alike rules at ``similarity_threshold`` (0.95).
+        k: nearest stored keys checked per lookup.
         ttl_seconds: answers cached at run time expire after this long (None: never).
         store_misses: store the model's answers on a miss (``update``). The old name
             ``cache_runtime_answers=`` is accepted for one release.
@@ -135,8 +135,8 @@ class StorInferCache(BaseCache):
         namespace: str = DEFAULT_NAMESPACE,
         similarity_threshold: float | None = None,
         guard: bool = True,
-        k: int = 4,
-        verifier: Verifier | None = None,
+        k: int = DEFAULT_K,
+        verifier: Verifier | bool | None = None,
         ttl_seconds: float | None = None,
         store_misses: bool = True,
         cache_runtime_answers: bool | None = None,

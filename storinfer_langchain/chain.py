@@ -18,6 +18,7 @@ from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
 
 from storinfer.answer import ANSWER_KEYS, answer_text
+from storinfer.lookup import DEFAULT_K
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup
 from storinfer.serve import StoreFront, atee, store_misses_option, tee
 from storinfer.speculate import Cancelled, aspeculate, aspeculate_stream, speculate, speculate_stream
@@ -79,8 +80,8 @@ class StorInferChain(Runnable[Any, str]):
         partition: str = DEFAULT_PARTITION,
         similarity_threshold: float | None = None,
         guard: bool = True,
-        k: int = 4,
-        verifier: Verifier | None = None,
+        k: int = DEFAULT_K,
+        verifier: Verifier | bool | None = None,
         store_misses: bool = True,
         ttl_seconds: float | None = None,
         input_key: str = "question",

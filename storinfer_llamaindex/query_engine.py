@@ -19,6 +19,7 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
+from storinfer.lookup import DEFAULT_K
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match
 from storinfer.serve import StoreFront, atee, open_store, store_misses_option, tee
 from storinfer.speculate import aspeculate, speculate
@@ -133,8 +134,8 @@ class StorInferQueryEngine(BaseQueryEngine):
         partition: str = DEFAULT_PARTITION,
         similarity_threshold: float | None = None,
         guard: bool = True,
-        k: int = 4,
-        verifier: Verifier | None = None,
+        k: int = DEFAULT_K,
+        verifier: Verifier | bool | None = None,
         store_misses: bool = True,
         ttl_seconds: float | None = None,
         streaming: bool | None = None,

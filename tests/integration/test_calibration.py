@@ -5,8 +5,9 @@ from typing import Any
 import pytest
 
 from storinfer import QAPair
-from storinfer.calibrate import calibrate
-from storinfer.records import DEFAULT_THRESHOLD
+from storinfer.calibrate import Probe, calibrate, calibrate_head
+from storinfer.records import Match
+from storinfer.verify import Verifier
 
 PARAPHRASES = {
     "Who won Super Bowl 50?": "1. Which team won Super Bowl 50?\n2. Who won Super Bowl 49?",  # 49: not a paraphrase
@@ -31,42 +32,76 @@ class Paraphraser:
 
 def _fill(store) -> None:
     store.add([QAPair(q, f"answer {i}", partition="p", origin="precomputed") for i, q in enumerate(PARAPHRASES)])
-    # not paraphrased (not precomputed), but searched: a look-alike the guard stops, and a near
-    # neighbour asking something else (cosine 0.93 to a paraphrase): a wrong hit at low thresholds
+    # not paraphrased (not precomputed), but searched: a look-alike the rules stop, and a near
+    # neighbour asking something else
     store.add([QAPair("Who won Super Bowl 51?", "runtime answer", partition="p", origin="runtime"),
                QAPair("Which team played in Super Bowl 50?", "runtime answer", partition="p", origin="runtime")])
 
 
-def test_probes_are_real_paraphrases_and_the_threshold_keeps_every_higher_one_safe(store):
+def test_paraphrase_probes_are_real_paraphrases_looked_up_present_and_hidden(store):
     _fill(store)
-    cal = calibrate(store, Paraphraser(), partition="p", min_probes=1, guard=False)  # the guard would stop it
-    assert cal.probes == 8  # the number-changing paraphrase and the answer are not probes
-    assert 0.8 < cal.threshold < 0.99  # the played/won neighbour rules out the low ones
-    assert not cal.fallback
-    assert cal.threshold in [r["threshold"] for r in cal.table]
-    by_t = {r["threshold"]: r for r in cal.table}
-    assert by_t[cal.threshold]["hits"] > 0
-    assert all(r["wrong_rate"] <= cal.target_wrong_rate for t, r in by_t.items() if t >= cal.threshold)
-    lower = [t for t in by_t if t < cal.threshold]
-    if lower:
-        assert by_t[max(lower)]["wrong_rate"] > cal.target_wrong_rate
-    hits = [r["hits"] for r in cal.table]
-    assert hits == sorted(hits, reverse=True)
+    cal = calibrate(store, Paraphraser(), partition="p", min_probes=1)
+    assert cal.probes == 16  # 8 paraphrases (not the number-changing one, not the answer), each present and hidden
+    q = cal.heads["question"]
+    assert q.probes == 16 and not q.fallback and q.hits > 0
+    shipped = Verifier.default().question
+    assert q.floor >= shipped.floor and q.cut >= shipped.cut  # calibration only tightens
+    assert 0.0 <= q.wrong_rate <= q.upper_bound <= 1.0
+    for cut in {r["cut"] for r in q.table}:  # per cut, a higher floor never serves more
+        hits = [r["hits"] for r in sorted(q.table, key=lambda r: r["threshold"]) if r["cut"] == cut]
+        assert hits == sorted(hits, reverse=True)
+    assert cal.heads["fact"].fallback  # no answer-aware keys in this store
 
 
-def test_too_few_probes_fall_back_to_the_measured_default(store, caplog):
+def test_too_few_probes_keep_the_operating_point(store, caplog):
     _fill(store)
-    cal = calibrate(store, Paraphraser(), partition="p", min_probes=20)
-    assert cal.probes == 8 and cal.fallback
-    assert cal.threshold == DEFAULT_THRESHOLD
-    assert "fewer than 20" in caplog.text
+    cal = calibrate(store, Paraphraser(), partition="p", min_probes=200, record=True)
+    assert cal.fallback and "fewer than 200" in caplog.text
+    assert (cal.threshold, cal.cut) == (Verifier.default().question.floor, Verifier.default().question.cut)
+    assert store.operating_point is None  # nothing recorded
 
 
 def test_only_precomputed_pairs_of_the_partition_are_paraphrased(store):
     _fill(store)
     store.add([QAPair("What does NFC stand for?", "x", partition="other", origin="precomputed")])
     cal = calibrate(store, Paraphraser(), partition="p", min_probes=1)  # a KeyError if others were asked
-    assert cal.probes == 8
+    assert cal.probes == 16
+
+
+def test_key_probes_need_no_model_and_the_point_is_recorded(store):
+    # two answers, each under several keys (as precompute stores them): each key is a probe
+    keys = {"a1": ["What is the weather forecast for today?", "What is today's weather forecast?",
+                   "What will the weather be like today?"],
+            "a2": ["How do I top up my card?", "How can I add money to my card?", "How do I put money on my card?"]}
+    store.add([QAPair(q, f"answer {aid}", partition="p", extra={"answer_id": aid, "key_kind": "question" if i == 0 else "variant"})
+               for aid, qs in keys.items() for i, q in enumerate(qs)])
+    cal = calibrate(store, None, partition="p", min_probes=1, record=True)
+    assert cal.probes == 4  # per answer: one key with itself hidden, and with its whole answer hidden
+    q = cal.heads["question"]
+    assert not q.fallback and q.hits >= 1 and q.wrong == 0
+    assert store.operating_point["question"]["probes"] == q.probes
+    assert store.verifier.question.floor == q.floor and store.verifier.question.cut == q.cut
+
+
+def test_wrong_hits_at_the_shipped_point_tighten_it():
+    shipped = Verifier.default()
+
+    def m(i, question, answer, sim):
+        return Match(str(i), question, "", sim, {"answer_id": answer})
+
+    # right: a clear paraphrase of its own answer; wrong: a weaker one of another answer, which the
+    # shipped cut still serves (its score is lower)
+    right = Probe("what is the weather like today", "A", [m(1, "what is the weather forecast for today", "A", 0.91),
+                                                          m(3, "what time is it", "C", 0.60)])
+    wrong = Probe("i want to cancel my transfer", "A", [m(2, "how do i cancel a transfer i made", "B", 0.90),
+                                                       m(4, "what time is it", "C", 0.70)])
+    scores = [shipped.choose(p.query, p.candidates)[1][0].score for p in (right, wrong)]
+    assert scores[0] > scores[1] >= shipped.question.cut  # both served at the shipped point
+    h = calibrate_head([right] * 20 + [wrong], shipped, "question", target=0.01, floors=[0.8, 0.85, 0.9],
+                       cuts=[round(shipped.question.cut + 0.005 * i, 3) for i in range(8)], min_served=5)
+    assert h.tightened and h.cut > scores[1] and h.wrong == 0 and h.hits == 20
+    easy = calibrate_head([right] * 20, shipped, "question", target=0.01, floors=[0.8, 0.9], cuts=[0.5, 0.99], min_served=5)
+    assert not easy.tightened and (easy.floor, easy.cut) == (shipped.question.floor, shipped.question.cut)
 
 
 def test_a_framework_model_gets_a_clear_error(store):

@@ -20,7 +20,7 @@ from storinfer import GenerationConfig
 from storinfer_langchain import PrecomputeChain, QAStore
 
 REPO = Path(__file__).resolve().parents[2]
-ONE_CALL = GenerationConfig(max_calls_per_chunk=1, max_per_chunk=3, max_new_tokens=60)
+ONE_CALL = GenerationConfig(max_calls_per_chunk=1, max_per_chunk=3, max_new_tokens=60, max_facts_per_chunk=3, rephrasings=1)
 
 
 class Calls(BaseCallbackHandler):
@@ -49,10 +49,11 @@ def test_precompute_chain_composes_with_a_loader_and_traces_every_call(lc_store,
     calls = Calls()
     out = (loader | precompute).invoke(None, config={"callbacks": [calls]})
     summary, pairs = out["summary"], out["pairs"]
-    assert summary["pairs_stored"] == len(pairs) == lc_store.count(partition="rag", namespace="default") > 0
+    assert summary["keys_stored"] == len(pairs) == lc_store.count(partition="rag", namespace="default") > 0
+    assert 0 < summary["pairs_stored"] <= len(pairs)
     assert {p["doc_id"] for p in pairs} == {"p000"} and all(p["answer"] for p in pairs)
-    # one question-writing call and one answer per accepted question, each seen by the tracer
-    assert calls.models == summary["generation_calls"] + summary["answer_calls"]
+    # question-writing calls, one answer and one rephrasing call per question, each seen by the tracer
+    assert calls.models == summary["generation_calls"] + summary["answer_calls"] + summary["rephrase_calls"]
     assert calls.chains >= 2  # the sequence and the precompute run
     again = precompute.invoke(docs)  # resumes: nothing left to do
     assert again["summary"]["chunks_already_done"] == 1 and again["pairs"] == []
@@ -110,8 +111,9 @@ engine = index.as_query_engine(llm=llm, similarity_top_k=1)
 with tempfile.TemporaryDirectory() as tmp:
     store = QAStore(tmp, embedding=embed.engine_embedder)
     summary = precompute(index, store, llm=llm, answer_with=engine, progress=False,
-                         config=GenerationConfig(max_calls_per_chunk=1, max_per_chunk=2, max_new_tokens=60))
-    assert summary.pairs_stored >= 1 and llm.calls == summary.generation_calls + summary.answer_calls, (summary, llm.calls)
+                         config=GenerationConfig(max_calls_per_chunk=1, max_per_chunk=2, max_new_tokens=60,
+                                                 max_facts_per_chunk=3, rephrasings=1))
+    assert summary.pairs_stored >= 1 and llm.calls == summary.llm_calls, (summary, llm.calls)
     stored = next(store.iter_pairs())
     hit = StorInferQueryEngine(engine, store, index=index).query(stored.question)
     assert hit.metadata["cache_hit"] and hit.response == stored.answer

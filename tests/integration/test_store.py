@@ -29,13 +29,15 @@ def test_exact_paraphrase_and_unrelated(store):
 
 def test_look_alike_is_not_a_hit(store):
     store.add(PAIRS + [QAPair("What halftime performer previously headlined Super Bowl XLVIII?", "Bruno Mars")])
-    # cosine 0.989, far above the default threshold: only the guard stops it
+    # cosine 0.989, far above any floor: only a rule of the verifier stops it
     found = store.lookup("What halftime performer previously headlined Super Bowl XLVII?")
-    assert not found.hit and found.reason == "guard"
+    assert not found.hit and found.reason == "verifier"
     assert found.best_similarity > 0.98 and "XLVII" in found.rejected[0][1]
-    # AFC / NFC embed at 0.94: below the default threshold, and rejected by the guard below it
+    # AFC / NFC embed at 0.94: refused by the names rule; 0.2's path (verifier=False) says the same
     found = store.lookup("Which NFL team represented the AFC at Super Bowl 50?", threshold=0.9)
-    assert not found.hit and found.reason == "guard"
+    assert not found.hit and found.reason == "verifier"
+    old = store.lookup("Which NFL team represented the AFC at Super Bowl 50?", threshold=0.9, verifier=False)
+    assert not old.hit and old.reason == "guard"
     assert found.rejected and "AFC" in found.rejected[0][1]
 
 
@@ -191,13 +193,16 @@ def test_a_recorded_operating_point_puts_every_client_on_the_verifier(tmp_path, 
 
     path = tmp_path / "op"
     with QAStore(path, embedding=embeddings) as store:
-        assert store.verifier is None  # nothing recorded: the look-alike rules at 0.95
+        assert store.operating_point is None and store.verifier == Verifier.default()  # nothing recorded: the shipped one
         store.add([QAPair("What is the weather forecast for today?", "Sunny.", partition="p"),
                    QAPair("Set an alarm for 7 am.", "Alarm set for 7 am.", partition="p")])
-        assert not store.lookup("what is today's weather forecast", partition="p").hit  # 0.88: below 0.95
+        assert not store.lookup("what is today's weather forecast", partition="p", verifier=False).hit  # 0.2: 0.88 < 0.95
         store.record_operating_point(0.80, 0.5, probes=40)
+        store.record_operating_point(0.85, 0.6, head="fact")
     with QAStore(path, embedding=embeddings) as store:  # another client, later
-        assert store.operating_point["probes"] == 40 and store.verifier.floor == 0.80
+        point = store.operating_point
+        assert point["question"]["probes"] == 40 and store.verifier.question.floor == 0.80
+        assert (store.verifier.fact.floor, store.verifier.fact.cut) == (0.85, 0.6)
         front = StoreFront(store, partition="p")
         found = front.lookup("what is today's weather forecast")
         assert found.hit and found.match.answer == "Sunny." and found.score is not None
@@ -206,3 +211,5 @@ def test_a_recorded_operating_point_puts_every_client_on_the_verifier(tmp_path, 
         assert front.stats()["refusals"]["rule:numbers"] >= 1
         strict = StoreFront(store, partition="p", verifier=Verifier.default().with_operating_point(floor=0.9))
         assert not strict.lookup("what is today's weather forecast").hit
+        with pytest.raises(StoreConfigError, match="head"):
+            store.record_operating_point(0.8, 0.5, head="answers")

@@ -12,8 +12,9 @@ Q_SHOW = SquadQuestion("q2", "Who headlined the halftime show?", ("Coldplay",), 
 judge = Judge(paragraphs=PARAS, gold_by_question={"who lost super bowl 50": ("Carolina Panthers",)})
 
 
-def match(q, a, sim, origin="precomputed", doc="p0"):
-    return Match(id=q, question=q, answer=a, similarity=sim, metadata={"origin": origin, "doc_id": doc})
+def match(q, a, sim, origin="precomputed", doc="p0", expected=None):
+    meta = {"origin": origin, "doc_id": doc, **({"expected_answer": expected} if expected else {})}
+    return Match(id=q, question=q, answer=a, similarity=sim, metadata=meta)
 
 
 def test_squad_scoring():
@@ -25,7 +26,9 @@ def test_squad_scoring():
 def test_clearly_worse_answer_is_wrong():
     wrong, why = judge.wrong(Q_WON, match("Who won the game?", "Carolina", 0.96), plain_f1=1.0)
     assert wrong and "F1" in why
-    assert not judge.wrong(Q_WON, match("Who won the game?", "Carolina", 0.96), plain_f1=0.2)[0]  # plain was bad too
+    # the stored answer scores as badly as the plain chain's, but its expected answer is the gold one
+    ok = match("Who won the game?", "The Broncos, I think", 0.96, expected="the Denver Broncos")
+    assert not judge.wrong(Q_WON, ok, plain_f1=0.2)[0]
 
 
 def test_cached_human_question_with_other_gold_asks_something_else():
@@ -33,11 +36,16 @@ def test_cached_human_question_with_other_gold_asks_something_else():
     assert judge.wrong(Q_WON, m, plain_f1=0.0) == (True, "matched question asks something else")
 
 
-def test_generated_question_from_a_paragraph_without_the_answer_asks_something_else():
-    m = match("Who performed at halftime?", "Denver Broncos", 0.96, doc="p1")
-    assert judge.wrong(Q_WON, m, plain_f1=0.0)[0]
-    same_para = match("Which team won the game?", "Denver Broncos", 0.96, doc="p0")
-    assert not judge.wrong(Q_WON, same_para, plain_f1=1.0)[0]
+def test_the_strict_judge_asks_for_the_same_fact_not_the_same_paragraph():
+    # from the paragraph holding the gold answer, but asking about another fact of it: wrong
+    other_fact = match("Who lost the game?", "The Denver Broncos", 0.96, doc="p0", expected="the Carolina Panthers")
+    assert judge.wrong(Q_WON, other_fact, plain_f1=0.0) == (True, "matched question asks something else")
+    # the same fact: right, whatever the paragraph id
+    same_fact = match("Which team won the game?", "Denver Broncos", 0.96, doc="p9", expected="The Denver Broncos")
+    assert not judge.wrong(Q_WON, same_fact, plain_f1=1.0)[0]
+    # a free-generated pair (no expected answer) is judged by its stored answer; containment counts
+    assert not judge.wrong(Q_WON, match("Which team won?", "the Denver Broncos won 24-10", 0.96), plain_f1=0.0)[0]
+    assert judge.wrong(Q_WON, match("Which team won?", "Coldplay", 0.96), plain_f1=0.0)[0]
 
 
 def test_served_candidate_follows_threshold_and_guard():

@@ -1,4 +1,5 @@
-"""The hit verifier: its features, its rules and its decisions on hand-picked pairs from several domains."""
+"""The hit verifier: its features, its rules and its decisions on hand-picked pairs from several domains
+(banking, an assistant, factoid questions, answer-aware keys), with the shipped weights."""
 
 from __future__ import annotations
 
@@ -7,23 +8,48 @@ import math
 import pytest
 
 from storinfer.lookalike import answer_mismatch
-from storinfer.verify import FEATURES, Verifier, asks_typed_answer, clopper_pearson_upper, features, refusal_kind, runner_up
+from storinfer.pair_features import FACT_FEATURES, QUESTION_FEATURES, Query, fact_features, question_features
+from storinfer.records import Match
+from storinfer.verify import Verifier, asks_typed_answer, clopper_pearson_upper, features, refusal_kind, runner_up
 
 V = Verifier.default()
+SENTENCE = "The Super Bowl 50 halftime show was headlined by the British rock group Coldplay."
+
+
+def fact(key: str, sim: float, answer: str, label: str, sentence: str = SENTENCE, aid: str = "a") -> Match:
+    """An answer-aware key as the store returns it."""
+    return Match(aid + key, key, "stored answer", sim,
+                 {"expected_answer": answer, "answer_label": label, "source_sentence": sentence, "answer_id": aid})
 
 
 def test_shipped_weights_match_the_features():
-    assert len(V.weights) == len(V.mean) == len(V.scale) == len(FEATURES)
-    assert 0.5 <= V.floor < V.factoid_floor <= 1.0 and 0.0 < V.cut < 1.0
+    for head, names in ((V.question, QUESTION_FEATURES), (V.fact, FACT_FEATURES)):
+        assert len(head.weights) == len(head.mean) == len(head.scale) == len(names) == len(head.features)
+        assert 0.5 <= head.floor < 1.0 and 0.0 < head.cut < 1.0
+    assert V.question.typed_floor is None or V.question.typed_floor >= V.question.floor
 
 
-def test_features_are_pinned():
-    f = dict(zip(FEATURES, features("How do I top up my card?", "How can I add money to my card?", 0.86, 0.71)))
+def test_question_features_are_pinned():
+    f = dict(zip(QUESTION_FEATURES, features("How do I top up my card?", "How can I add money to my card?", 0.86, 0.71)))
     assert f["cosine"] == 0.86 and f["cosine_over_90"] == 0.0 and math.isclose(f["margin"], 0.15)
     assert f["only_query"] == 1.0 and f["only_candidate"] == 2.0  # top / add, money (card is shared)
     assert math.isclose(f["jaccard"], 1 / 4) and f["same_first_word"] == 1.0 and f["factoid"] == 0.0
-    g = dict(zip(FEATURES, features("Who was Margaret's husband?", "Who was Margaret's brother?", 0.9, None)))
+    g = dict(zip(QUESTION_FEATURES, features("Who was Margaret's husband?", "Who was Margaret's brother?", 0.9, None)))
     assert g["one_word_swap"] == 1.0 and g["factoid"] == 1.0 and g["factoid_swap"] == 1.0 and g["margin"] == 0.2
+    h = dict(zip(QUESTION_FEATURES, features("Who did the Broncos defeat?", "Who won the game?", 0.9, None,
+                                             answer="The Denver Broncos")))
+    assert h["answer_in_query"] == 0.5  # half the stored answer is in the question: it asks about something else
+
+
+def test_fact_features_are_pinned():
+    cands = [fact("Who headlined the Super Bowl 50 halftime show?", 0.99, "Coldplay", "FAC"),
+             fact("What was headlined by Coldplay?", 0.80, "The Super Bowl 50 halftime show", "NP", aid="b")]
+    f = dict(zip(FACT_FEATURES, fact_features(Query("Who headlined the halftime show of Super Bowl 50?"), cands, 0)))
+    assert f["cosine"] == 0.99 and math.isclose(f["margin"], 0.19) and f["rank"] == 0.0
+    assert f["answer_in_query"] == 0.0 and f["query_in_sentence"] == 1.0 and f["answer_not_in_sentence"] == 0.0
+    assert f["answer_has_capital"] == 1.0 and f["type_person_x_2"] == 1.0  # a who-question, a FAC (place) answer
+    assert sum(f[n] for n in FACT_FEATURES if n.startswith("type_")) == 1.0
+    assert f["distance_min"] < f["distance_mean"] <= 1.0  # "headlined" sits next to the answer, "Super Bowl" further
 
 
 def test_typed_questions():
@@ -32,12 +58,15 @@ def test_typed_questions():
 
 
 @pytest.mark.parametrize(("query", "candidate", "sim", "runner", "answer", "kind"), [
-    ("set an alarm for 7 am", "set an alarm for 8 am", 0.97, None, None, "rule:numbers"),             # assistant
-    ("Which team did not win?", "Which team won?", 0.93, None, "x", "rule:negation"),                # factoid
+    ("set an alarm for 7 am", "set an alarm for 8 am", 0.97, None, None, "rule:numbers"),              # assistant
+    ("Which team did not win?", "Which team won?", 0.97, None, "x", "rule:negation"),                 # factoid
     ("Who won Super Bowl 49?", "Who won Super Bowl 50?", 0.99, None, "Denver", "rule:numbers"),
-    ("When did Tesla die?", "What year did Tesla die?", 0.97, None, "Nikola Tesla", "rule:answer"),  # answer has no date
-    ("Who was Margaret's husband?", "Who was Margaret's brother?", 0.90, None, "Edgar", "floor"),    # typed: floor 0.95
-    ("how do i cancel my transfer", "how do i make a transfer", 0.88, 0.80, None, "verifier"),       # banking look-alike
+    ("When did Tesla die?", "When did Tesla die in Graz?", 0.99, None, "Nikola Tesla", "rule:names"),
+    ("When did Tesla die?", "When did Nikola Tesla die?", 0.99, None, "Nikola Tesla", "rule:answer"),  # no date in it
+    ("Who sold the rights?", "Who bought the rights?", 0.99, None, "x", "rule:one"),                  # a swapped word
+    ("How many campuses does the University of California have?",
+     "How many campuses does the California State University have?", 0.98, None, "12", "rule:names"),
+    ("how do i cancel my transfer", "how do i make a transfer", 0.88, 0.80, None, "verifier"),        # banking look-alike
     ("what is the weather like today", "what time is it", 0.62, None, None, "floor"),
 ])
 def test_refusals_say_why(query, candidate, sim, runner, answer, kind):
@@ -45,24 +74,74 @@ def test_refusals_say_why(query, candidate, sim, runner, answer, kind):
     assert not verdict.ok and refusal_kind(verdict.reason) == kind, verdict
 
 
+@pytest.mark.parametrize(("query", "key", "answer", "label", "sentence", "kind"), [
+    ("Where was the game played?", "When was the game played at Levi's Stadium?", "February 7, 2016", "DATE",
+     "The game was played on February 7, 2016, at Levi's Stadium.", "rule:answer"),           # a date for "where"
+    ("Who designed the tower?", "Who designed the Eiffel Tower?", "1889", "DATE",
+     "The Eiffel Tower was designed by Gustave Eiffel and completed in 1889.", "rule:answer"),
+    ("When was the tower finished in 1890?", "When was the Eiffel Tower completed?", "1889", "DATE",
+     "The Eiffel Tower was completed in 1889.", "rule:numbers"),                              # 1890 is not in the source
+    ("Who defeated the Carolina Panthers?", "Who defeated the Carolina Panthers?", "the Carolina Panthers", "ORG",
+     "The Broncos defeated the Carolina Panthers.", "rule:answer"),                           # the question names it
+    ("When was the game played?", "What was played on February 7, 2016?", "The game", "NP",
+     "The game was played on February 7, 2016.", "rule:answer"),                              # no date in the answer
+])
+def test_fact_refusals_say_why(query, key, answer, label, sentence, kind):
+    pos, verdicts = V.choose(query, [fact(key, 0.99, answer, label, sentence)])
+    assert pos is None and refusal_kind(verdicts[0].reason) == kind, verdicts
+
+
 @pytest.mark.parametrize(("query", "candidate", "sim", "runner"), [
-    ("what is the weather like today", "what is the weather forecast for today", 0.91, 0.6),
+    ("what is the weather like today", "what is the weather forecast for today", 0.91, 0.6),   # assistant
     ("What is our refund policy?", "What's our refund policy?", 0.995, None),
+    ("i want to cancel my transfer", "how do i cancel a transfer i made", 0.90, 0.70),       # banking
 ])
 def test_clear_paraphrases_pass(query, candidate, sim, runner):
     verdict = V.check(query, candidate, sim, runner_up=runner)
-    assert verdict.ok and verdict.score >= V.cut
+    assert verdict.ok and verdict.score >= V.question.cut, verdict
+
+
+@pytest.mark.parametrize(("query", "key", "answer", "label", "sentence"), [
+    ("Who headlined the Super Bowl 50 halftime show?", "Who headlined the Super Bowl 50 halftime show?", "Coldplay", "FAC",
+     SENTENCE),
+    ("When was the game played?", "When was the game played at Levi's Stadium?", "February 7, 2016", "DATE",
+     "The game was played on February 7, 2016, at Levi's Stadium."),
+    ("How many people live in Warsaw?", "How many people live in Warsaw?", "1.7 million", "CARDINAL",
+     "About 1.7 million people live in Warsaw."),
+])
+def test_answer_aware_keys_that_ask_the_same_pass(query, key, answer, label, sentence):
+    pos, verdicts = V.choose(query, [fact(key, 0.99, answer, label, sentence)])
+    assert pos == 0 and verdicts[0].score >= V.fact.cut, verdicts
+
+
+def test_the_best_scoring_candidate_wins_not_the_nearest():
+    q = "Who headlined the Super Bowl 50 halftime show?"
+    cands = [fact("When was the Super Bowl 50 halftime show headlined?", 0.995, "2016", "DATE", aid="b"),
+             fact(q, 0.99, "Coldplay", "FAC")]
+    pos, verdicts = V.choose(q, cands)
+    assert pos == 1 and not verdicts[0].ok and refusal_kind(verdicts[0].reason) == "rule:answer"  # a date for "who"
 
 
 def test_a_closer_neighbour_with_another_answer_lowers_the_score():
-    alone = V.score_features(features("what is the weather like today", "what is the weather forecast for today", 0.91, None))
-    crowded = V.score_features(features("what is the weather like today", "what is the weather forecast for today", 0.91, 0.93))
-    assert crowded < alone
+    def score(runner):
+        x = features("what is the weather like today", "what is the weather forecast for today", 0.91, runner)
+        return V.question.score(x)
+    assert score(0.93) < score(None)
 
 
 def test_runner_up_skips_candidates_with_the_same_answer():
     cands = [("A", 0.95), ("A", 0.94), ("B", 0.90)]
     assert runner_up(cands, 0) == 0.90 and runner_up(cands, 2) == 0.95 and runner_up([("A", 0.9)], 0) is None
+
+
+def test_margin_is_between_answers_not_keys():
+    # two keys of one answer do not compete: the margin is to the best key of another answer
+    cands = [fact("Who headlined the show?", 0.95, "Coldplay", "FAC"), fact("Who was the headliner?", 0.94, "Coldplay", "FAC"),
+             fact("Who sang the anthem?", 0.80, "Lady Gaga", "PERSON", aid="b")]
+    f = dict(zip(FACT_FEATURES, fact_features(Query("Who headlined the halftime show?"), cands, 0)))
+    assert math.isclose(f["margin"], 0.15) and math.isclose(f["support"], 1.89)
+    q = dict(zip(QUESTION_FEATURES, question_features(Query("Who headlined the halftime show?"), cands, 0)))
+    assert math.isclose(q["margin"], 0.15)
 
 
 def test_answer_type_rule():
@@ -72,9 +151,22 @@ def test_answer_type_rule():
     assert answer_mismatch("Who won?", "the Broncos") is None and answer_mismatch("When?", None) is None
 
 
-def test_operating_point_override():
+def test_operating_points():
     v = V.with_operating_point(floor=0.9, cut=0.5)
-    assert (v.floor, v.factoid_floor, v.cut) == (0.9, 0.9, 0.5) and v.weights == V.weights
+    assert (v.question.floor, v.question.cut, v.fact.floor, v.fact.cut) == (0.9, 0.5, 0.9, 0.5)
+    assert v.question.weights == V.question.weights
+    only_fact = V.with_operating_point(cut=0.99, head="fact")
+    assert only_fact.fact.cut == 0.99 and only_fact.question == V.question
+    recorded = V.with_points({"question": {"floor": 0.85, "cut": 0.97}, "fact": {"floor": 0.92, "cut": 0.93}})
+    assert (recorded.question.floor, recorded.fact.cut) == (0.85, 0.93)
+    old = V.with_points({"floor": 0.85, "cut": 0.97})  # a point recorded by StorInfer 0.2: the question head's
+    assert (old.question.floor, old.question.cut, old.fact) == (0.85, 0.97, V.fact)
+
+
+def test_refusal_kinds():
+    assert refusal_kind("rule: numbers differ: 7 / 8") == "rule:numbers"
+    assert refusal_kind("verifier score 0.84 below cut 0.97") == "verifier"
+    assert refusal_kind("cosine 0.812 below floor 0.83") == "floor"
 
 
 def test_clopper_pearson_upper_bound():
