@@ -54,7 +54,9 @@ OTHERS = ["Normans", "Computational_complexity_theory", "Oxygen", "Amazon_rainfo
 BASELINE = GenerationConfig(free_generation=True, answer_aware=False, rephrasings=0, max_mask=15)
 ABLATION = {"free generation only (0.2)": dict(answer_aware=False, rephrasings=0),
             "+ answer-aware": dict(rephrasings=0),
-            "+ rephrasings (default)": {}}
+            "+ rephrasings (default)": {},
+            "+ rephrasings of facts too": dict(rephrase_facts=True),
+            "answer-aware by the LLM (SmolLM2)": dict(fact_writer="both")}
 
 
 def rouge_l(a: str, b: str) -> float:
@@ -68,8 +70,13 @@ def documents(article: Article, paragraphs: int | None) -> list[Document]:
     return [Document(p, id=f"{article.title}-p{i:03d}") for i, p in enumerate(paras)]
 
 
+_RUNS = iter(range(10**6))
+
+
 def precompute(article: Article, docs: list[Document], folder: Path, config: GenerationConfig, chat, embedder, rag,
                batch_chunks: int) -> tuple[QAStore, dict]:
+    # a fresh folder per run: Chroma keeps a client per path for the life of the process
+    folder = folder.with_name(f"{folder.name}-{next(_RUNS)}")
     if folder.exists():
         shutil.rmtree(folder)
     store = QAStore(folder, embedding=embedder)
@@ -159,6 +166,31 @@ def throughput(article: Article, chat, embedder, args) -> dict:
     return out
 
 
+def storage(embedder) -> dict:
+    """Bytes on disk per key at scale: the answer-aware keys of all 24 articles' paragraphs in one
+    store (answers are the facts themselves, about as long as SmolLM2's 24-token answers)."""
+    from storinfer.locks import folder_bytes
+
+    docs = [Document(p, id=f"{a.title}-p{i:03d}") for a in articles() for i, p in enumerate(a.paragraphs)]
+    folder = OUT / "storage"
+    if folder.exists():
+        shutil.rmtree(folder)
+    store = QAStore(folder, embedding=embedder)
+    config = GenerationConfig(free_generation=False, rephrasings=0, fact_answers="span")
+
+    class _NoLLM:
+        def chat_batch(self, conversations, **_kw):
+            raise RuntimeError("this configuration calls no LLM")
+
+    summary = Precomputer(store, llm=_NoLLM(), partition="kb", chunk_size=None, config=config).run(docs, progress=False)
+    keys = store.count()
+    store.close()
+    total = folder_bytes(str(folder))
+    index = sum(folder_bytes(str(d)) for d in folder.iterdir() if d.is_dir())
+    return {"paragraphs": len(docs), "answers": summary.pairs_stored, "keys": keys, "bytes": total,
+            "bytes_per_key": total / keys, "vector_index_bytes_per_key": index / keys}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="12 paragraphs per article, 2 other articles, no ablation")
@@ -168,13 +200,15 @@ def main() -> None:
     ap.add_argument("--batch-chunks", type=int, default=8)
     ap.add_argument("--calibration-sample", type=int, default=300)
     ap.add_argument("--no-ablation", action="store_true")
+    ap.add_argument("--ablation-paragraphs", type=int, default=20)
+    ap.add_argument("--no-storage", action="store_true", help="skip the store-size run over all 24 articles")
     ap.add_argument("--no-quality", dest="quality", action="store_false")
     ap.add_argument("--json", default=str(RESULTS / "coverage.json"))
     args = ap.parse_args()
     if args.quick:
         args.paragraphs = args.paragraphs or 12
         args.articles = args.articles if args.articles is not None else OTHERS[:2]
-        args.no_ablation = True
+        args.no_ablation = args.no_storage = True
         args.throughput_paragraphs = min(args.throughput_paragraphs, 4)
     others = OTHERS if args.articles is None else args.articles
     embedder, chat = default_embedder(), default_chat(max_new_tokens=24)
@@ -184,7 +218,8 @@ def main() -> None:
         if title not in held:
             raise SystemExit(f"{title!r} is not a held-out article (even position in the 24): {sorted(held)}")
     started = time.perf_counter()
-    results: dict = {"config": {"paragraphs": args.paragraphs, "batch_chunks": args.batch_chunks, "quick": args.quick}}
+    results: dict = {"config": {"paragraphs": args.paragraphs, "batch_chunks": args.batch_chunks, "quick": args.quick,
+                                "throughput_paragraphs": args.throughput_paragraphs}}
     print("## throughput", flush=True)
     results["throughput"] = throughput(superbowl, chat, embedder, args)
     for name, r in results["throughput"].items():
@@ -206,14 +241,21 @@ def main() -> None:
         results["articles"].append(r)
         print(line(r), flush=True)
     if not args.no_ablation:
-        print("## ablation (Super Bowl)", flush=True)
-        results["ablation"] = {}
+        print(f"## ablation (Super Bowl, first {args.ablation_paragraphs} paragraphs)", flush=True)
+        results["ablation"] = {"paragraphs": args.ablation_paragraphs}
+        sub = argparse.Namespace(**{**vars(args), "quality": False, "paragraphs": args.ablation_paragraphs})
         for name, kw in ABLATION.items():
-            r = article_run(superbowl, replace(GenerationConfig(), **kw), chat, embedder,
-                            argparse.Namespace(**{**vars(args), "quality": False}), label="ablation")
+            r = article_run(superbowl, replace(GenerationConfig(), **kw), chat, embedder, sub, label="ablation")
             results["ablation"][name] = {k: r[k] for k in ("served", "right", "wrong", "hit_rate", "wrong_rate",
                                                            "old_path", "precompute", "calibration")}
             print(f"{name:32} " + line(r), flush=True)
+    if not args.no_storage:
+        results["storage"] = storage(embedder)
+        st = results["storage"]
+        print(f"## storage: {st['keys']} keys of {st['paragraphs']} paragraphs in one store: {st['bytes'] / 1e6:.1f} MB, "
+              f"{st['bytes_per_key']:.0f} bytes per key ({st['vector_index_bytes_per_key']:.0f} of them the vector index)",
+              flush=True)
+        results["bytes_per_key"] = st["bytes_per_key"]
     results["wall_seconds"] = time.perf_counter() - started
     Path(args.json).write_text(json.dumps(slim(results), indent=1, default=str) + "\n")
     (OUT / "coverage_records.json").write_text(json.dumps(results, indent=1, default=str))
@@ -248,6 +290,24 @@ def table(results: dict) -> str:
         o = r["old_path"]
         rows.append(f"| {r['title']} | {r['questions']} | {r['served']} ({r['hit_rate']:.1%}) | {r['wrong']} "
                     f"({r['wrong_rate']:.1%}, {r['wrong_upper_95']:.1%}) | {o['served']} / {o['wrong_rate']:.1%} |")
+    ab = results.get("ablation")
+    if ab:
+        rows += ["", f"Ablation, Super Bowl, first {ab['paragraphs']} paragraphs:", "",
+                 "| generation | pairs | keys | served (hit rate) | wrong (of served) | precompute s |", "|---|---|---|---|---|---|"]
+        for name, r in ab.items():
+            if name == "paragraphs":
+                continue
+            p = r["precompute"]
+            rows.append(f"| {name} | {p['pairs_stored']} | {p['keys_stored']} | {r['served']} ({r['hit_rate']:.1%}) | "
+                        f"{r['wrong']} ({r['wrong_rate']:.1%}) | {p['wall_seconds']:.0f} |")
+    base, new = results["throughput"].values()
+    rows += ["", f"Throughput ({results['config'].get('throughput_paragraphs', '')} Super Bowl paragraphs, same run): "
+             f"0.2's path {base['pairs_per_hour']:.0f} pairs/h, new {new['pairs_per_hour']:.0f} pairs/h "
+             f"({new['pairs_per_hour'] / base['pairs_per_hour']:.1f}x; {new['keys_per_hour']:.0f} keys/h)"]
+    if results.get("storage"):
+        st = results["storage"]
+        rows.append(f"Storage: {st['keys']} keys in one store, {st['bytes_per_key']:.0f} bytes per key "
+                    f"({st['vector_index_bytes_per_key']:.0f} in the vector index)")
     q = results["superbowl"].get("quality") or {}
     if q:
         rows += ["", f"Super Bowl answer quality on the {q['served']} served: ROUGE-L vs plain chain {q['rougeL_vs_plain']:.3f}; "

@@ -8,8 +8,9 @@ batch (as precompute does):
   and the stored ones nearest to it are shown back to the generator, as many as fit the model's
   context; temperature / top-p follow the duplicate and junk rates (adaptive sampling, from 0.7);
 * mask of 15: the same with at most 15 questions shown (StorInfer 0.2);
-* context mask + facts: the answer-aware generator's questions of the chunk are shown too and
-  count as known (what precompute does with both generators on);
+* facts known, not shown: the answer-aware generator's questions of the chunk count as known
+  (a duplicate of one is rejected), as precompute does with both generators on;
+* facts known and shown: the same, and they are shown in the mask too (``mask_known=True``);
 * naive: the same prompt every call, fixed temperature 0.7 / top-p 0.9.
 
 Both keep a candidate only if it is a well-formed, on-topic question that is not a duplicate
@@ -109,7 +110,8 @@ def main() -> None:
     results = [
         run_mode("context mask", base, docs, chat, emb),
         run_mode("mask of 15", replace(base, max_mask=15), docs, chat, emb),
-        run_mode("context mask + facts", base, docs, chat, emb, facts=True),
+        run_mode("facts known, not shown", base, docs, chat, emb, facts=True),
+        run_mode("facts known and shown", replace(base, mask_known=True), docs, chat, emb, facts=True),
         run_mode("naive sampling", replace(base, masking=False, adaptive=False), docs, chat, emb),
     ]
     print(f"\n{len(docs)} SQuAD paragraphs, {args.calls} question-writing calls each, same seeds\n")

@@ -72,4 +72,4 @@ __all__ = [
     "default_embedder",
     "export_jsonl",
 ]
-__version__ = "0.2.0"
+__version__ = "0.3.0"

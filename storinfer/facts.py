@@ -43,7 +43,10 @@ class Fact:
 @functools.cache
 def load_nlp(name: str | None = None) -> Any:
     """The spaCy pipeline, loaded once per process (about 1.5 s)."""
-    spacy = require("spacy", "nlp", "Answer-aware question generation")
+    try:
+        spacy = require("spacy", "nlp", "Answer-aware question generation")
+    except MissingExtraError as err:
+        raise MissingExtraError(f"{err}, or turn it off with GenerationConfig(answer_aware=False).") from err
     names = (name,) if name else (SPACY_MODEL, *FALLBACK_MODELS)
     for candidate in names:
         try:

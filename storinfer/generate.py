@@ -133,6 +133,9 @@ class GenerationConfig:
     max_mask: int | None = None
     """At most this many questions in the mask; None (the paper's way): as many as fit the
     model's context (``context_tokens``)."""
+    mask_known: bool = False
+    """Also show the answer-aware generator's questions of the chunk in the mask (they are always
+    rejected as duplicates; shown, they lengthen every prompt: see the ablation in the README)."""
     context_tokens: int | None = None
     """The question writer's context window in tokens; None: the model's ``context_window``
     (the offline SmolLM2: 8192), else 2048."""
@@ -250,12 +253,14 @@ class _Run:
         self.done = False
 
     def mask(self, budget: int, count: Callable[[str], int]) -> list[str]:
-        """Questions to show: this chunk's accepted ones (newest first), the store's nearest, the
-        other generator's, as many as fit ``budget`` tokens (at most ``max_mask`` when set)."""
+        """Questions to show: this chunk's accepted ones (newest first), the store's nearest (and,
+        with ``mask_known``, the other generator's), as many as fit ``budget`` tokens (at most
+        ``max_mask`` when set)."""
         if not self.cfg.masking:
             return []
         pool = [q for q, _v in reversed(self.known)] + list(self.job.neighbours)[: self.cfg.store_neighbours]
-        pool += [q for q, _v in self.outside]
+        if self.cfg.mask_known:
+            pool += [q for q, _v in self.outside]
         out, used = [], 0
         for q in dict.fromkeys(pool):
             cost = count(f"- {q}\n")

@@ -25,7 +25,8 @@ from typing import Any
 from storinfer.facts import Fact, chunk_facts, load_nlp, parse
 from storinfer.generate import parse_questions
 from storinfer.protocols import ChatModel
-from storinfer.wh_questions import same_answer, write
+from storinfer.wh_questions import write
+from storinfer.wh_text import same_answer
 
 WRITERS = ("syntactic", "llm", "both")
 SYSTEM = "You write one question about a sentence. The answer to the question must be the given answer. Reply with the question only."

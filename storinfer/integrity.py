@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from storinfer.records import unpack
 from storinfer.text import pair_id
 
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ _TYPES = {"question": str, "namespace": str, "partition": str, "origin": str, "d
 def check(store: QAStore, *, sample: int = 200, page: int = 1000) -> list[str]:
     """Integrity check; returns the problems found (empty when the store is sound).
 
-    Every pair must have its metadata fields with the right types, an id that matches its
+    Every pair must have its metadata fields with the right types (as read: packed fields
+    unpacked, namespace and partition from its collection), the source sentence it names, an id that matches its
     question, namespace and partition, a non-empty answer, and a finite vector of the store's
     dimension. Up to ``sample`` pairs per partition are searched by their own vector and must
     come back (the vector index agrees with the records). Chunk records must name a partition.
@@ -34,7 +36,9 @@ def check(store: QAStore, *, sample: int = 200, page: int = 1000) -> list[str]:
                 break
             offset += len(res["ids"])
             for pid, doc, meta, vec in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"]):
-                meta = meta or {}
+                meta = unpack(meta, ns, part)
+                if meta.get("sentence_id") and not store.sentences.texts([meta["sentence_id"]]):
+                    problems.append(f"{where}: pair {pid} names sentence {meta['sentence_id']}, which is not stored")
                 for key, typ in _TYPES.items():
                     if not isinstance(meta.get(key), typ if typ is str else (int, float)):
                         problems.append(f"{where}: pair {pid} has no valid {key!r}")

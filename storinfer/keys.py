@@ -62,8 +62,6 @@ def chunk_keys(chunk: Chunk, answered: Sequence[Answered], vectors: dict[str, li
             if vec is not None:
                 kept.append((text, vec))
             meta: dict[str, MetaValue] = {**a.meta, "answer_id": aid, "key_kind": kind, "generator": a.generator}
-            if kind != "question":
-                meta["asked_as"] = a.question
             pairs.append(QAPair(text, a.answer, partition=partition, namespace=namespace, origin="precomputed",
                                 doc_id=chunk.doc_id, chunk_id=chunk.chunk_id, chunk_hash=chunk.chunk_hash,
                                 extra=meta, vector=vec))

@@ -29,12 +29,12 @@ if TYPE_CHECKING:
     from storinfer.store import QAStore
 
 
-def exact_match(col: object, namespace: str, partition: str, question: str, now: float) -> Match | None:
+def exact_match(store: QAStore, col: object, namespace: str, partition: str, question: str, now: float) -> Match | None:
     """The unexpired pair stored under this very question, if any."""
     exact = col.get(ids=[pair_id(namespace, partition, question)], include=["documents", "metadatas"])  # type: ignore[attr-defined]
     if not exact["ids"]:
         return None
-    meta = dict(exact["metadatas"][0])
+    meta = store._read(col, exact["metadatas"])[0]
     expires = float(meta.get("expires_at", 0.0) or 0.0)
     if expires and expires <= now:
         return None
@@ -74,7 +74,7 @@ def lookup(
         return Lookup(None, reason="empty partition")
     q = clean_text(question)
     now = time.time() if now is None else now
-    exact = exact_match(col, namespace, partition, q, now)
+    exact = exact_match(store, col, namespace, partition, q, now)
     if exact is not None:
         return Lookup(exact, reason="exact", best_similarity=1.0)
     v = None if verifier is False else (verifier if isinstance(verifier, Verifier) else store.verifier)

@@ -26,7 +26,6 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,100 +37,13 @@ from storinfer.documents import Chunk, TextSplitter, as_documents, chunk_documen
 from storinfer.generate import ChunkJob, GenerationConfig, QuestionGenerator
 from storinfer.keys import Answered, chunk_keys
 from storinfer.protocols import ChatModel, Document
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, QAPair
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION
 from storinfer.rephrase import rephrase
+from storinfer.run_summary import PrecomputeSummary
 from storinfer.store import QAStore
-from storinfer.wh_questions import same_answer
+from storinfer.wh_text import same_answer
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class PrecomputeSummary:
-    """What a precompute run did; ``str()`` gives a readable table.
-
-    ``pairs_stored`` counts answers (question-answer pairs, each answered once); ``keys_stored``
-    counts the records they are stored under (each answer's question, its other wordings and
-    rephrasings).
-    """
-
-    documents: int = 0
-    chunks: int = 0
-    chunks_already_done: int = 0
-    chunks_processed: int = 0
-    stale_chunks_removed: int = 0
-    stale_pairs_removed: int = 0
-    generation_calls: int = 0
-    fact_writer_calls: int = 0
-    answer_calls: int = 0
-    rephrase_calls: int = 0
-    candidates: int = 0
-    accepted: int = 0
-    rejected_duplicate: int = 0
-    rejected_junk: int = 0
-    rejected_off_topic: int = 0
-    fact_questions: int = 0
-    """Answer-aware questions written (one per fact asked about)."""
-    fact_accepted: int = 0
-    fact_duplicates: int = 0
-    empty_answers: int = 0
-    pairs_stored: int = 0
-    keys_stored: int = 0
-    rephrasings_kept: int = 0
-    wall_seconds: float = 0.0
-    stop_reasons: dict[str, int] = field(default_factory=dict)
-    emitted: list[QAPair] = field(default_factory=list, repr=False)
-    """The key records this run stored (left out of :meth:`as_dict`)."""
-
-    @property
-    def llm_calls(self) -> int:
-        return self.generation_calls + self.fact_writer_calls + self.answer_calls + self.rephrase_calls
-
-    @property
-    def pairs_per_llm_call(self) -> float:
-        return self.pairs_stored / self.llm_calls if self.llm_calls else 0.0
-
-    @property
-    def unique_questions_per_generation_call(self) -> float:
-        return self.accepted / self.generation_calls if self.generation_calls else 0.0
-
-    @property
-    def pairs_per_hour(self) -> float:
-        return self.pairs_stored / self.wall_seconds * 3600 if self.wall_seconds else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "emitted"}
-        d["stop_reasons"] = dict(self.stop_reasons)
-        d.update(
-            llm_calls=self.llm_calls,
-            pairs_per_llm_call=round(self.pairs_per_llm_call, 3),
-            unique_questions_per_generation_call=round(self.unique_questions_per_generation_call, 3),
-            pairs_per_hour=round(self.pairs_per_hour, 1),
-        )
-        return d
-
-    def __str__(self) -> str:
-        rows = [
-            ("documents", self.documents),
-            ("chunks (done before / processed)", f"{self.chunks} ({self.chunks_already_done} / {self.chunks_processed})"),
-            ("stale chunks removed (pairs)", f"{self.stale_chunks_removed} ({self.stale_pairs_removed})"),
-            ("answer-aware questions (accepted / duplicates)", f"{self.fact_questions} ({self.fact_accepted} / {self.fact_duplicates})"),
-            ("free candidate questions", self.candidates),
-            ("free accepted", self.accepted),
-            ("free rejected as duplicates", self.rejected_duplicate),
-            ("free rejected as junk (unparsable / off-topic)", f"{self.rejected_junk + self.rejected_off_topic} "
-             f"({self.rejected_junk} / {self.rejected_off_topic})"),
-            ("empty answers dropped", self.empty_answers),
-            ("pairs stored (answers)", self.pairs_stored),
-            ("keys stored (rephrasings kept)", f"{self.keys_stored} ({self.rephrasings_kept})"),
-            ("LLM calls (questions + facts + answers + rephrasings)",
-             f"{self.llm_calls} ({self.generation_calls} + {self.fact_writer_calls} + {self.answer_calls} + {self.rephrase_calls})"),
-            ("pairs per LLM call", f"{self.pairs_per_llm_call:.2f}"),
-            ("unique questions per generation call", f"{self.unique_questions_per_generation_call:.2f}"),
-            ("wall time (pairs per hour)", f"{self.wall_seconds:.1f} s ({self.pairs_per_hour:.0f})"),
-        ]
-        width = max(len(r[0]) for r in rows)
-        return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
 class Precomputer:
@@ -359,7 +271,10 @@ class Precomputer:
         ns, part, cfg = self.namespace, self.partition, self.config
         for chunk, _v in group:  # pairs left by a run killed inside this chunk: delete, then redo it
             self.store.delete_where(namespace=ns, partition=part, chunk_id=chunk.chunk_id)
+        t = time.perf_counter()
         facts = self._facts(group, summary)
+        summary.timed("facts", t)
+        t = time.perf_counter()
         free: list[list[Answered]] = [[] for _ in group]
         if cfg.free_generation:
             jobs = []
@@ -380,7 +295,9 @@ class Precomputer:
                 summary.rejected_junk += gen.junk
                 summary.rejected_off_topic += gen.off_topic
                 summary.stop_reasons[gen.stopped] = summary.stop_reasons.get(gen.stopped, 0) + 1
+        summary.timed("free", t)
         answered = self._across_chunks([f + g for f, g in zip(facts, free)], summary)
+        t = time.perf_counter()
         # answers: one batch for the whole group
         asked = [(a, chunk) for (chunk, _v), items in zip(group, answered) for a in items
                  if not (a.generator == "facts" and cfg.fact_answers == "span")]
@@ -392,6 +309,8 @@ class Precomputer:
             for a in items:
                 if a.generator == "facts" and cfg.fact_answers == "span":
                     a.answer = str(a.meta["expected_answer"])
+        summary.timed("answers", t)
+        t = time.perf_counter()
         # rephrasings: one batch for the whole group
         if cfg.rephrasings:
             todo = [a for items in answered for a in items if a.answer and (cfg.rephrase_facts or a.generator == "free")]
@@ -399,8 +318,10 @@ class Precomputer:
                 a.rephrasings = extra
                 summary.rephrasings_kept += len(extra)
             summary.rephrase_calls += len(todo)
-        key_texts = list(dict.fromkeys(t for items in answered for a in items if a.answer
-                                       for t in (a.question, *a.variants, *a.rephrasings)))
+        summary.timed("rephrasings", t)
+        t = time.perf_counter()
+        key_texts = list(dict.fromkeys(k for items in answered for a in items if a.answer
+                                       for k in (a.question, *a.variants, *a.rephrasings)))
         vectors = dict(zip(key_texts, self.store.embedding.embed_documents(key_texts) if key_texts else []))
         for (chunk, _v), items in zip(group, answered):
             summary.empty_answers += sum(not a.answer for a in items)
@@ -416,7 +337,9 @@ class Precomputer:
             summary.chunks_processed += 1
             summary.pairs_stored += len(usable)
             summary.keys_stored += len(pairs)
+            summary.timed("store", t)
             yield len(usable)
+            t = time.perf_counter()
 
 
 def export_jsonl(store: QAStore, path: str | Path, *, namespace: str | None = None, partition: str | None = None) -> int:

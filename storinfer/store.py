@@ -1,21 +1,29 @@
 """The question-answer store, on Chroma, shared by every StorInfer part.
 
-Each record is one question-answer pair. The question is embedded (cosine space); the answer
-is the record's document; metadata keeps where it came from:
+Each record is one *key*: a question under which an answer is found. The question is embedded
+(cosine space); the answer is the record's document; metadata keeps where it came from:
 
-==============  ==============================================================
-question        the question as stored (the id is its normalised form)
-namespace       tenant / app; answers never cross namespaces
-partition       what the answer depends on besides the question (an LLM's
-                ``llm_string`` and system prompt, or a chain's name)
-origin          ``precomputed`` (offline job) or ``runtime`` (a live answer cached)
-doc_id          source document id ("" if none)
-chunk_id        source chunk id ("" if none)
-chunk_hash      hash of the chunk text the answer was made from ("" if none)
-created_at      seconds since the epoch
-expires_at      seconds since the epoch; 0 means never
-generations     (runtime entries of the LLM cache) the LangChain generations, as JSON
-==============  ==============================================================
+===============  ==============================================================
+question         the key's question (the id is its normalised form)
+namespace        tenant / app; answers never cross namespaces (kept by the collection)
+partition        what the answer depends on besides the question (an LLM's
+                 ``llm_string`` and system prompt, or a chain's name; kept by the collection)
+origin           ``precomputed`` (offline job) or ``runtime`` (a live answer cached)
+doc_id           source document id ("" if none)
+chunk_id         source chunk id ("" if none)
+chunk_hash       hash of the chunk text the answer was made from ("" if none)
+answer_id        the answer this key leads to (all keys of one answer share it)
+key_kind         ``question`` (the one answered), ``variant``, ``rephrasing``
+generator        ``free`` (the paper's generator) or ``facts`` (answer-aware)
+expected_answer  (answer-aware keys) the fact asked for, its ``answer_label`` (entity type),
+                 and its ``source_sentence`` (stored once per sentence: :mod:`storinfer.sentences`)
+created_at       seconds since the epoch
+expires_at       seconds since the epoch; absent or 0 means never
+generations      (runtime entries of the LLM cache) the LangChain generations, as JSON
+===============  ==============================================================
+
+Fields no filter needs are written together in one compact string (:func:`storinfer.records.pack`),
+and readers see them spread out again: Chroma keeps each metadata entry as a row with two indexes.
 
 Layout: each (namespace, partition) has its own Chroma collection, named
 ``<collection_name>-p-<hash>``, so a lookup searches only its own partition's index: an entry
@@ -66,7 +74,10 @@ from storinfer.records import (
     MetaValue,
     Origin,
     QAPair,
+    pack,
+    unpack,
 )
+from storinfer.sentences import SentenceTable, sentence_id
 from storinfer.text import clean_text, sha
 from storinfer.verify import Verifier
 
@@ -173,6 +184,7 @@ class QAStore:
             self.close()
             raise
         self.ledger = ChunkLedger(self.client, collection_name, self._lock)
+        self.sentences = SentenceTable(self.client, collection_name, self._lock)
         self._verifier: Verifier | None = None  # the operating point's, read once
 
     # --- opening -----------------------------------------------------------------------------
@@ -328,14 +340,12 @@ class QAStore:
                 chunk_ids = ids[start : start + limit]
                 chunk = [items[i] for i in chunk_ids]
                 vectors = self._vectors(chunk)  # outside the lock: embedding is the slow part
+                sentences: dict[str, tuple[str, dict[str, str]]] = {}
+                metadatas = [self._stored_metadata(p, now, sentences) for p in chunk]
                 with self._lock:
+                    self.sentences.put(sentences)  # before the keys naming them
                     col = self._partition_collection(namespace, partition, create=True)
-                    col.upsert(
-                        ids=chunk_ids,
-                        embeddings=vectors,
-                        documents=[p.answer for p in chunk],
-                        metadatas=[self._metadata(p, now) for p in chunk],
-                    )
+                    col.upsert(ids=chunk_ids, embeddings=vectors, documents=[p.answer for p in chunk], metadatas=metadatas)
         return list(items)
 
     def _vectors(self, pairs: list[QAPair]) -> list[list[float]]:
@@ -361,6 +371,32 @@ class QAStore:
         if p.generations:
             meta["generations"] = p.generations
         return meta
+
+    @staticmethod
+    def _stored_metadata(p: QAPair, now: float, sentences: dict[str, tuple[str, dict[str, str]]]) -> dict[str, MetaValue]:
+        """A pair's metadata as written: without what its collection knows (namespace, partition),
+        no ``expires_at`` when it never expires, its source sentence moved to the sentence table,
+        and the fields no filter needs packed (:func:`storinfer.records.pack`)."""
+        meta = QAStore._metadata(p, now)
+        meta["created_at"] = int(now)  # whole seconds are enough, and shorter
+        for key in ("namespace", "partition"):
+            meta.pop(key)
+        if not meta.get("expires_at"):
+            meta.pop("expires_at")
+        text = meta.pop("source_sentence", None)
+        if isinstance(text, str) and text:
+            sid = sentence_id(p.namespace, p.partition, p.chunk_id, text)
+            meta["sentence_id"] = sid
+            sentences[sid] = (text, {"namespace": p.namespace, "partition": p.partition, "doc_id": p.doc_id,
+                                     "chunk_id": p.chunk_id})
+        return pack(meta)
+
+    def _read(self, col: Any, metadatas: list[Any]) -> list[dict[str, Any]]:
+        """Stored metadata of one partition's records as readers see them (see :func:`unpack`)."""
+        cmeta = col.metadata or {}
+        out = [unpack(m, cmeta.get("namespace"), cmeta.get("partition")) for m in metadatas]
+        self.sentences.fill(out)
+        return out
 
     def _max_batch(self) -> int:
         try:
@@ -400,6 +436,8 @@ class QAStore:
                 for start in range(0, len(ids), self._max_batch()):
                     col.delete(ids=ids[start : start + self._max_batch()])
                 removed += len(ids)
+            if answer_id is None and origin in (None, "precomputed"):  # the sentences of what is gone
+                self.sentences.delete_where(namespace=namespace, partition=partition, doc_id=doc_id, chunk_id=chunk_id)
         return removed
 
     def clear(self, *, namespace: str = DEFAULT_NAMESPACE, partition: str | None = None, origin: Origin | None = None) -> int:
@@ -441,8 +479,8 @@ class QAStore:
             return []
         res = col.get(ids=list(ids), include=["documents", "metadatas"])
         return [
-            Match(i, m.get("question", ""), d or "", 1.0, dict(m), exact=True)
-            for i, d, m in zip(res["ids"], res["documents"], res["metadatas"])
+            Match(i, m.get("question", ""), d or "", 1.0, m, exact=True)
+            for i, d, m in zip(res["ids"], res["documents"], self._read(col, res["metadatas"]))
         ]
 
     def search(
@@ -484,10 +522,12 @@ class QAStore:
         res = col.query(query_embeddings=query, n_results=max(1, int(k)), include=["documents", "metadatas", "distances"])
         out = []
         for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]):
-            expires = float(m.get("expires_at", 0.0) or 0.0)
+            expires = float((m or {}).get("expires_at", 0.0) or 0.0)
             if expires and expires <= now:
                 continue  # expired: purge_expired() deletes it
-            out.append(Match(i, m.get("question", ""), d or "", 1.0 - float(dist), dict(m)))
+            out.append(Match(i, "", d or "", 1.0 - float(dist), m))
+        for match, meta in zip(out, self._read(col, [m.metadata for m in out])):
+            match.metadata, match.question = meta, meta.get("question", "")
         return out
 
     def lookup(
@@ -590,8 +630,8 @@ class QAStore:
                 )
                 if not res["ids"]:
                     break
-                for i, d, m in zip(res["ids"], res["documents"], res["metadatas"]):
-                    yield Match(i, m.get("question", ""), d or "", 1.0, dict(m), exact=True)
+                for i, d, m in zip(res["ids"], res["documents"], self._read(col, res["metadatas"])):
+                    yield Match(i, m.get("question", ""), d or "", 1.0, m, exact=True)
                 offset += len(res["ids"])
 
     def disk_bytes(self) -> int | None:
@@ -636,6 +676,7 @@ class QAStore:
                     col.delete(ids=ids)
                 removed += len(ids)
             self.ledger.forget_document(doc_id, namespace)
+            self.sentences.delete_where(doc_id=doc_id, namespace=namespace)
         return removed
 
     def check(self, *, sample: int = 200, page: int = 1000) -> list[str]:

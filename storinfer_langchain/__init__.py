@@ -80,4 +80,4 @@ __all__ = [
     "export_jsonl",
     "partition_for_model",
 ]
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -152,9 +152,15 @@ def test_package_installs_without_extras_and_the_engine_imports(tmp_path):
             storinfer.default_embedder()
         except ImportError as err:
             print('local:', err)
+        from storinfer.facts import load_nlp
+        try:
+            load_nlp()
+        except ImportError as err:
+            print('nlp:', err)
     """)
     out = subprocess.run([str(venv / "bin/python"), "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=str(tmp_path), env={"PATH": "/usr/bin:/bin", "ANONYMIZED_TELEMETRY": "False"})
     assert out.returncode == 0, out.stderr[-3000:]
     assert "pip install 'storinfer[langchain]'" in out.stdout
     assert "pip install 'storinfer[local]'" in out.stdout
+    assert "pip install 'storinfer[nlp]'" in out.stdout and "answer_aware=False" in out.stdout

@@ -26,8 +26,8 @@ class Scripted:
                 q = last.splitlines()[-1].rstrip("?")
                 out.append(f"1. In short, {q[0].lower() + q[1:]}?\n2. Approximately, {q[0].lower() + q[1:]}?")
             elif "Write" in last:
-                out.append("1. Who designed the Eiffel Tower?\n2. How tall is the Eiffel Tower?" if "Eiffel" in last
-                           else "1. What is the capital of Poland?\n2. How many people live in Warsaw?")
+                out.append("1. What was the Eiffel Tower built for?\n2. What is the Eiffel Tower made of?" if "Eiffel" in last
+                           else "1. What is Warsaw known for?\n2. Why did Warsaw become the capital?")
             else:
                 out.append("An answer from the text.")
         return out
@@ -60,7 +60,6 @@ def test_every_key_of_an_answer_shares_it(filled):
     for keys in multi:
         asked = [m for m in keys if m.metadata["key_kind"] == "question"]
         assert len(asked) == 1 and len({m.answer for m in keys}) == 1
-        assert all(m.metadata.get("asked_as") == asked[0].question for m in keys if m is not asked[0])
         for m in keys:  # any key finds the answer
             found = store.lookup(m.question)
             assert found.hit and found.match.answer == asked[0].answer
@@ -68,8 +67,9 @@ def test_every_key_of_an_answer_shares_it(filled):
 
 def test_invalidating_a_document_removes_all_its_keys(filled):
     store, pre, _ = filled
+    assert {m.metadata["key_kind"] for m in store.iter_pairs()} == {"question", "variant", "rephrasing"}
     eiffel = [m for m in store.iter_pairs() if m.metadata["doc_id"] == "eiffel"]
-    assert {m.metadata["key_kind"] for m in eiffel} >= {"question", "variant", "rephrasing"}
+    assert {m.metadata["key_kind"] for m in eiffel} >= {"question", "variant"}
     before = store.count()
     assert store.invalidate("eiffel") == len(eiffel)
     assert store.count() == before - len(eiffel)
@@ -82,6 +82,7 @@ def test_invalidating_a_document_removes_all_its_keys(filled):
 def test_a_changed_document_loses_all_its_old_keys(filled):
     store, pre, _ = filled
     old = {m.id for m in store.iter_pairs() if m.metadata["doc_id"] == "warsaw"}
+    assert {m.metadata["key_kind"] for m in store.iter_pairs() if m.id in old} == {"question", "variant", "rephrasing"}
     changed = [DOCS[0], Document(DOCS[1].text.replace("1.8 million", "1.9 million"), id="warsaw")]
     summary = pre.run(changed, progress=False)
     assert summary.stale_chunks_removed == 1 and summary.stale_pairs_removed == len(old)
@@ -101,3 +102,17 @@ def test_deleting_an_answer_removes_all_its_keys(filled):
     for m in keys:
         found = store.lookup(m.question)
         assert not (found.hit and found.match.metadata.get("answer_id") == answer_id)
+
+
+def test_source_sentences_are_stored_once_and_go_with_their_document(filled):
+    store, _pre, _ = filled
+    facts = [m for m in store.iter_pairs() if m.metadata["generator"] == "facts"]
+    assert facts and all(m.metadata["source_sentence"] in DOCS[0].text + DOCS[1].text for m in facts)
+    sentences = store.sentences.collection.count()
+    assert sentences == len({m.metadata["sentence_id"] for m in facts}) < len(facts)  # one row per sentence
+    found = store.lookup(facts[0].question)  # what a lookup returns carries the sentence too
+    assert found.match.metadata["source_sentence"] == facts[0].metadata["source_sentence"]
+    store.invalidate("eiffel")
+    left = store.sentences.collection.get(include=["metadatas"])["metadatas"]
+    assert left and {m["doc_id"] for m in left} == {"warsaw"}
+    assert store.check() == []

@@ -7,7 +7,8 @@ import pytest
 
 from storinfer.facts import chunk_facts, load_nlp
 from storinfer.generate_facts import FactQuestionWriter, fact_prompt, gives_away
-from storinfer.wh_questions import same_answer, write
+from storinfer.wh_questions import write
+from storinfer.wh_text import same_answer
 
 
 @pytest.fixture(scope="module")
