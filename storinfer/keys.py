@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 
 from storinfer.deduplicate import dot
 from storinfer.documents import Chunk
+from storinfer.lookalike import conflict
 from storinfer.records import MetaValue, QAPair
 from storinfer.text import sha
+from storinfer.wh_text import same_answer
 
 
 @dataclass
@@ -44,25 +46,35 @@ def answer_id(namespace: str, partition: str, chunk_id: str, question: str) -> s
 
 
 def chunk_keys(chunk: Chunk, answered: Sequence[Answered], vectors: dict[str, list[float]], *, namespace: str,
-               partition: str, threshold: float) -> list[QAPair]:
-    """The key records of one chunk's answered questions, deduplicated at ``threshold``.
+               partition: str, threshold: float) -> tuple[list[QAPair], int]:
+    """The key records of one chunk's answered questions, deduplicated at ``threshold``, and how
+    many answers they store (an answer whose own question is as close to a kept key, and asks the
+    same thing by the look-alike rules and expected answers, adds nothing: left out with its keys).
 
     ``vectors`` maps each key text to its embedding (keys missing from it are kept: they cannot
     be compared).
     """
-    kept: list[tuple[str, list[float]]] = []
+    kept: list[tuple[str, list[float], str]] = []  # (key, vector, the expected answer of its answer)
     pairs: list[QAPair] = []
+    answers = 0
     for a in answered:
         aid = answer_id(namespace, partition, chunk.chunk_id, a.question)
         kinds = [(a.question, "question")] + [(v, "variant") for v in a.variants] + [(r, "rephrasing") for r in a.rephrasings]
+        expected = str(a.meta.get("expected_answer", ""))
+        own = vectors.get(a.question)
+        if own is not None and any(
+                dot(own, vec) >= threshold and conflict(a.question, text) is None
+                and not (expected and theirs and not same_answer(expected, theirs)) for text, vec, theirs in kept):
+            continue  # asks what a kept key asks
+        answers += 1
         for text, kind in kinds:
             vec = vectors.get(text)
-            if vec is not None and any(dot(vec, other) >= threshold for _t, other in kept):
+            if vec is not None and any(dot(vec, other) >= threshold for _t, other, _e in kept):
                 continue
             if vec is not None:
-                kept.append((text, vec))
+                kept.append((text, vec, expected))
             meta: dict[str, MetaValue] = {**a.meta, "answer_id": aid, "key_kind": kind, "generator": a.generator}
             pairs.append(QAPair(text, a.answer, partition=partition, namespace=namespace, origin="precomputed",
                                 doc_id=chunk.doc_id, chunk_id=chunk.chunk_id, chunk_hash=chunk.chunk_hash,
                                 extra=meta, vector=vec))
-    return pairs
+    return pairs, answers

@@ -326,19 +326,21 @@ class Precomputer:
         for (chunk, _v), items in zip(group, answered):
             summary.empty_answers += sum(not a.answer for a in items)
             usable = [a for a in items if a.answer]
-            pairs = chunk_keys(chunk, usable, vectors, namespace=ns, partition=part, threshold=cfg.key_dedup_threshold)
+            pairs, stored = chunk_keys(chunk, usable, vectors, namespace=ns, partition=part,
+                                       threshold=cfg.key_dedup_threshold)
             self.store.add(pairs)
             summary.emitted.extend(pairs)
             self.store.ledger.mark_done(
                 chunk.record_id(ns, part),
                 {"namespace": ns, "partition": part, "doc_id": chunk.doc_id, "chunk_id": chunk.chunk_id,
-                 "chunk_hash": chunk.chunk_hash, "pairs": len(usable), "keys": len(pairs), "finished_at": time.time()},
+                 "chunk_hash": chunk.chunk_hash, "pairs": stored, "keys": len(pairs), "finished_at": time.time()},
             )
             summary.chunks_processed += 1
-            summary.pairs_stored += len(usable)
+            summary.rejected_key_duplicates += len(usable) - stored
+            summary.pairs_stored += stored
             summary.keys_stored += len(pairs)
             summary.timed("store", t)
-            yield len(usable)
+            yield stored
             t = time.perf_counter()
 
 

@@ -37,6 +37,8 @@ class PrecomputeSummary:
     fact_accepted: int = 0
     fact_duplicates: int = 0
     empty_answers: int = 0
+    rejected_key_duplicates: int = 0
+    """Answered questions whose own key was a kept key of another answer (0.99 apart): left out."""
     pairs_stored: int = 0
     keys_stored: int = 0
     rephrasings_kept: int = 0

@@ -103,7 +103,7 @@ def test_keys_of_one_chunk_are_below_the_key_threshold(precomputed, embeddings):
 def test_summary_adds_up(precomputed):
     store, _pre, s = precomputed
     assert s.documents == 3 and s.chunks == 3 and s.chunks_processed == 3
-    assert s.accepted + s.fact_accepted == s.pairs_stored + s.empty_answers
+    assert s.accepted + s.fact_accepted == s.pairs_stored + s.empty_answers + s.rejected_key_duplicates
     assert s.fact_questions == s.fact_accepted + s.fact_duplicates
     assert s.candidates == s.accepted + s.rejected_duplicate + s.rejected_off_topic
     assert s.answer_calls == s.accepted + s.fact_accepted
