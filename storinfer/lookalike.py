@@ -112,16 +112,24 @@ def _name_spans(tokens: list[str]) -> list[list[str]]:
     return spans
 
 
-def _missing_names(tokens: list[str], other_folded: set[str]) -> list[str]:
-    """Names of ``tokens`` absent from the other question. A name counts as present when its
-    head (last word: "Manning" of "Peyton Manning") is there, in any case, and the words it lacks
-    there only lead the name ("Peyton"): "California *State* University" is not "University of
-    California"."""
+def _missing_names(tokens: list[str], other: list[str]) -> list[str]:
+    """Names of ``tokens`` absent from the other question (its tokens ``other``). A name counts
+    as present when its head (last word: "Manning" of "Peyton Manning") is there, in any case,
+    and the words it lacks there only lead the name ("Peyton"), unless the other side leads the
+    same head with words of its own ("Eli Manning", "Summit Airlines" / "Juniper Airlines").
+    "California *State* University" is not "University of California"."""
+    other_folded = {_fold(t) for t in other}
+    own_folded = {_fold(t) for t in tokens}
+    other_spans = [[_fold(w) for w in span] for span in _name_spans(other)]
     out = []
     for span in _name_spans(tokens):
         present = [_fold(w) in other_folded for w in span]
         if not present[-1] or any(not p for k, p in enumerate(present) if any(present[:k])):
             out.append(" ".join(span))
+        elif not all(present):  # leading words lacking there: does the other name lead with its own?
+            head = _fold(span[-1])
+            if any(w not in own_folded for o in other_spans if head in o for w in o[: o.index(head)]):
+                out.append(" ".join(span))
     return out
 
 
@@ -209,7 +217,7 @@ def signals(query: str, candidate: str) -> dict[str, str | None]:
     if qn != cn:
         out["numbers"] = f"numbers differ: {' '.join(sorted(qn)) or '-'} / {' '.join(sorted(cn)) or '-'}"
     qf, cf = {_fold(t) for t in qt}, {_fold(t) for t in ct}
-    missing_q, missing_c = _missing_names(qt, cf), _missing_names(ct, qf)
+    missing_q, missing_c = _missing_names(qt, ct), _missing_names(ct, qt)
     if missing_q or missing_c:
         out["names"] = f"names differ: {', '.join(missing_q) or '-'} / {', '.join(missing_c) or '-'}"
     q_low = {t.lower() for t in qt} | {"not" for t in qt if t.lower().endswith("n't")}

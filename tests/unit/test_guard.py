@@ -20,6 +20,8 @@ LOOK_ALIKES = [
     ("What team did Rivera play for in Super Bowl XX?", "What position did Rivera play in Super Bowl XX?"),
     ("How many interceptions did Manning have?", "How many touchdowns did Manning have?"),
     ("Who is Tom Brady?", "Who is Tom Hanks?"),
+    ("What team did Eli Manning play for?", "What team did Peyton Manning play for?"),  # one head, other leading names
+    ("What colour is the logo of Juniper Airlines?", "What colour is the logo of Summit Airlines?"),
 ]
 # 0.1 refused this pair with a football word list (offense/defense); 0.2's rules are general and
 # let it through at the rule level: a measured loss, kept here so it stays visible.
