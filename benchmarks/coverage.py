@@ -22,7 +22,7 @@ same paragraphs in this run. Ablation (Super Bowl): free generation only, + answ
 + rephrasings. Articles reported are held out: every generator and verifier choice was fitted on
 the odd-position articles of `data/squad-dev-v1.1-24articles` (`benchmarks/coverage_data.py`).
 
-    python benchmarks/coverage.py [--quick] [--articles A B ...] [--no-ablation]
+    python benchmarks/coverage.py [--quick] [--articles A B ...] [--no-ablation] [--throughput-only]
 """
 
 from __future__ import annotations
@@ -161,7 +161,9 @@ def throughput(article: Article, chat, embedder, args) -> dict:
                                 ("new (both generators, rephrasings, batches)", GenerationConfig(), args.batch_chunks)):
         store, summary = precompute(article, docs, OUT / "throughput", config, chat, embedder, rag, batch)
         store.close()
-        out[name] = {k: summary[k] for k in ("pairs_stored", "keys_stored", "llm_calls", "wall_seconds", "pairs_per_hour")}
+        out[name] = {k: summary[k] for k in ("pairs_stored", "keys_stored", "llm_calls", "generation_calls",
+                                             "fact_writer_calls", "answer_calls", "rephrase_calls", "wall_seconds",
+                                             "pairs_per_hour", "phase_seconds")}
         out[name]["keys_per_hour"] = summary["keys_stored"] / summary["wall_seconds"] * 3600
     return out
 
@@ -199,6 +201,7 @@ def main() -> None:
     ap.add_argument("--throughput-paragraphs", type=int, default=8)
     ap.add_argument("--batch-chunks", type=int, default=8)
     ap.add_argument("--calibration-sample", type=int, default=300)
+    ap.add_argument("--throughput-only", action="store_true", help="only the throughput comparison (printed, no JSON)")
     ap.add_argument("--no-ablation", action="store_true")
     ap.add_argument("--ablation-paragraphs", type=int, default=20)
     ap.add_argument("--no-storage", action="store_true", help="skip the store-size run over all 24 articles")
@@ -228,6 +231,13 @@ def main() -> None:
     base, new = results["throughput"].values()
     results["pairs_per_hour"], results["baseline_pairs_per_hour"] = new["pairs_per_hour"], base["pairs_per_hour"]
     print(f"speed-up: {new['pairs_per_hour'] / base['pairs_per_hour']:.1f}x pairs per hour", flush=True)
+    for name, r in results["throughput"].items():
+        calls = ", ".join(f"{k.removesuffix('_calls')} {r[k]}" for k in ("generation_calls", "fact_writer_calls",
+                                                                         "answer_calls", "rephrase_calls"))
+        phases = ", ".join(f"{k} {v:.0f} s" for k, v in r["phase_seconds"].items())
+        print(f"  {name}: LLM calls {r['llm_calls']} ({calls}); time: {phases}", flush=True)
+    if args.throughput_only:
+        return
 
     print("## Super Bowl", flush=True)
     sb = article_run(superbowl, GenerationConfig(), chat, embedder, args, label="Super_Bowl_50")
