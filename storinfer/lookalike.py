@@ -112,17 +112,17 @@ def _name_spans(tokens: list[str]) -> list[list[str]]:
     return spans
 
 
-def _missing_names(tokens: list[str], other: list[str]) -> list[str]:
-    """Names of ``tokens`` absent from the other question (its tokens ``other``). A name counts
-    as present when its head (last word: "Manning" of "Peyton Manning") is there, in any case,
-    and the words it lacks there only lead the name ("Peyton"), unless the other side leads the
-    same head with words of its own ("Eli Manning", "Summit Airlines" / "Juniper Airlines").
-    "California *State* University" is not "University of California"."""
-    other_folded = {_fold(t) for t in other}
-    own_folded = {_fold(t) for t in tokens}
-    other_spans = [[_fold(w) for w in span] for span in _name_spans(other)]
+def _missing_names(spans: list[list[str]], own_folded: set[str], other_spans: list[list[str]],
+                   other_folded: set[str]) -> list[str]:
+    """Names (``spans``, from :func:`_name_spans`) of one question absent from the other (its
+    name spans and folded words). A name counts as present when its head (last word: "Manning"
+    of "Peyton Manning") is there, in any case, and the words it lacks there only lead the name
+    ("Peyton"), unless the other side leads the same head with words of its own ("Eli Manning",
+    "Summit Airlines" / "Juniper Airlines"). "California *State* University" is not "University
+    of California"."""
+    other_spans = [[_fold(w) for w in span] for span in other_spans]
     out = []
-    for span in _name_spans(tokens):
+    for span in spans:
         present = [_fold(w) in other_folded for w in span]
         if not present[-1] or any(not p for k, p in enumerate(present) if any(present[:k])):
             out.append(" ".join(span))
@@ -217,7 +217,8 @@ def signals(query: str, candidate: str) -> dict[str, str | None]:
     if qn != cn:
         out["numbers"] = f"numbers differ: {' '.join(sorted(qn)) or '-'} / {' '.join(sorted(cn)) or '-'}"
     qf, cf = {_fold(t) for t in qt}, {_fold(t) for t in ct}
-    missing_q, missing_c = _missing_names(qt, ct), _missing_names(ct, qt)
+    qs, cs = _name_spans(qt), _name_spans(ct)
+    missing_q, missing_c = _missing_names(qs, qf, cs, cf), _missing_names(cs, cf, qs, qf)
     if missing_q or missing_c:
         out["names"] = f"names differ: {', '.join(missing_q) or '-'} / {', '.join(missing_c) or '-'}"
     q_low = {t.lower() for t in qt} | {"not" for t in qt if t.lower().endswith("n't")}
