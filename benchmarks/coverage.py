@@ -2,7 +2,7 @@
 
 For each SQuAD article (the Super Bowl article, and held-out articles of other kinds), its
 paragraphs are precomputed with StorInfer's defaults (both generators, rephrasings, answers from
-the plain RAG chain: MiniLM top-1 paragraph + SmolLM2), `storinfer.calibrate` picks the operating
+the plain RAG chain: MiniLM top-1 paragraph + SmolLM2), `storinfer.match.calibrate` picks the operating
 point from probes the store makes of itself, and the article's human questions (never seen by any
 generator) are looked up the way every face looks up (`QAStore.lookup`, the hit verifier at the
 recorded point). Only precomputed pairs are in the store: no runtime answers are added.
@@ -43,10 +43,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from coverage_data import Article, articles, judge  # noqa: E402
 
 from storinfer import Document, GenerationConfig, Precomputer, QAStore  # noqa: E402
-from storinfer.calibrate import calibrate  # noqa: E402
-from storinfer.evaluation import build_rag_chain  # noqa: E402
-from storinfer.local import default_chat, default_embedder  # noqa: E402
-from storinfer.squad import best_em, best_f1  # noqa: E402
+from storinfer.evaluate.benchmark import build_rag_chain  # noqa: E402
+from storinfer.evaluate.squad import best_em, best_f1  # noqa: E402
+from storinfer.match.calibrate import calibrate  # noqa: E402
+from storinfer.models import default_chat, default_embedder  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 OUT = ROOT / "benchmarks" / "out" / "coverage"
@@ -103,7 +103,7 @@ def serve(store: QAStore, questions: list[tuple[str, tuple[str, ...], int]], ver
 def rates(records: list[dict]) -> dict:
     hits = [r for r in records if r["hit"]]
     wrong = sum(not r["right"] for r in hits)
-    from storinfer.verify import clopper_pearson_upper
+    from storinfer.match.verify import clopper_pearson_upper
 
     return {"questions": len(records), "served": len(hits), "right": len(hits) - wrong, "wrong": wrong,
             "hit_rate": len(hits) / len(records) if records else 0.0,
@@ -171,7 +171,7 @@ def throughput(article: Article, chat, embedder, args) -> dict:
 def storage(embedder) -> dict:
     """Bytes on disk per key at scale: the answer-aware keys of all 24 articles' paragraphs in one
     store (answers are the facts themselves, about as long as SmolLM2's 24-token answers)."""
-    from storinfer.locks import folder_bytes
+    from storinfer.store.locks import folder_bytes
 
     docs = [Document(p, id=f"{a.title}-p{i:03d}") for a in articles() for i, p in enumerate(a.paragraphs)]
     folder = OUT / "storage"

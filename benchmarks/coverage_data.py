@@ -3,7 +3,7 @@ verifier (`train_verifier.py`) and the coverage benchmark (`coverage.py`).
 
 Each article's paragraphs are precomputed into a store of its own (one partition), the way a
 user would; its human questions are then looked up in that store, and every candidate the
-lookup sees is judged by the strict judge (`storinfer.squad.answer_matches`): right only if the
+lookup sees is judged by the strict judge (`storinfer.evaluate.squad.answer_matches`): right only if the
 key's expected answer names what the human's gold answer names.
 
 Articles: the 24 SQuAD dev articles of `data/`; odd positions are the *fit* part (the verifier
@@ -60,7 +60,7 @@ class Looked:
 
 def judge(match: Any, gold: tuple[str, ...]) -> bool:
     """The strict judge: the key's expected answer (else its stored answer) matches a gold answer."""
-    from storinfer.squad import answer_matches
+    from storinfer.evaluate.squad import answer_matches
 
     expected = match.metadata.get("expected_answer") or match.answer
     return answer_matches(str(expected), gold)
@@ -97,7 +97,7 @@ def look_up(store: Any, article: Article, k: int = 10) -> list[Looked]:
 
 def facts_only(**overrides: Any) -> Any:
     """The answer-aware generator alone, answers taken from the facts: what the fact head learns on."""
-    from storinfer.generate import GenerationConfig
+    from storinfer.precompute.generate.free import GenerationConfig
 
     kw = dict(free_generation=False, rephrasings=0, fact_answers="span")
     kw.update(overrides)

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from coverage_data import articles, look_up  # noqa: E402
 
 from storinfer import QAStore  # noqa: E402
-from storinfer.local import default_embedder  # noqa: E402
-from storinfer.squad import answer_matches  # noqa: E402
+from storinfer.evaluate.squad import answer_matches  # noqa: E402
+from storinfer.models import default_embedder  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "coverage"
 

@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from storinfer.local import LocalEmbedder  # noqa: E402
-from storinfer.squad import load_squad  # noqa: E402
+from storinfer.evaluate.squad import load_squad  # noqa: E402
+from storinfer.models import LocalEmbedder  # noqa: E402
 
 
 def main() -> None:

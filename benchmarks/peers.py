@@ -50,11 +50,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from storinfer.deduplicate import is_duplicate  # noqa: E402
-from storinfer.generate import GenerationConfig, QuestionGenerator, parse_questions  # noqa: E402
-from storinfer.local import default_chat, default_embedder  # noqa: E402
-from storinfer.locks import folder_bytes  # noqa: E402
-from storinfer.squad import answers_agree  # noqa: E402
+from storinfer.evaluate.squad import answers_agree  # noqa: E402
+from storinfer.models import default_chat, default_embedder  # noqa: E402
+from storinfer.precompute.deduplicate import is_duplicate  # noqa: E402
+from storinfer.precompute.generate.free import GenerationConfig, QuestionGenerator, parse_questions  # noqa: E402
+from storinfer.store.locks import folder_bytes  # noqa: E402
 
 DATA = ROOT / "data"
 ARTICLES = ["Super_Bowl_50", "Warsaw", "Normans", "Nikola_Tesla", "Computational_complexity_theory"]
@@ -127,8 +127,8 @@ class GPTCacheSemantic(System):
 class StorInferSystem(System):
     def __init__(self, folder: Path, name: str, *, verifier: bool = False, pairs: list[tuple[str, str]] = ()) -> None:
         from storinfer import QAPair, QAStore
+        from storinfer.match.verify import Verifier
         from storinfer.serve import StoreFront
-        from storinfer.verify import Verifier
 
         self.name, self.folder = name, folder
         self.store_ = QAStore(folder, embedding=default_embedder())

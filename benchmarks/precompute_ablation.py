@@ -34,10 +34,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storinfer.generate import ChunkJob, GenerationConfig, QuestionGenerator  # noqa: E402
-from storinfer.local import default_chat, default_embedder  # noqa: E402
-from storinfer.lookalike import conflict  # noqa: E402
-from storinfer.squad import load_squad  # noqa: E402
+from storinfer.evaluate.squad import load_squad  # noqa: E402
+from storinfer.match.lookalike import conflict  # noqa: E402
+from storinfer.models import default_chat, default_embedder  # noqa: E402
+from storinfer.precompute.generate.free import ChunkJob, GenerationConfig, QuestionGenerator  # noqa: E402
 from storinfer.text import sha  # noqa: E402
 
 DEFAULT_SQUAD = Path(__file__).resolve().parents[1] / "data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json"
@@ -52,7 +52,7 @@ def run_mode(name: str, config: GenerationConfig, docs, chat, emb, *, facts: boo
     chunk_vecs = emb.embed_documents([d.text for d in docs])
     known_by_doc: list[list[tuple[str, list[float]]]] = [[] for _ in docs]
     if facts:
-        from storinfer.generate_facts import FactQuestionWriter
+        from storinfer.precompute.generate.fact_questions import FactQuestionWriter
 
         written = FactQuestionWriter().write_many([d.text for d in docs])
         for i, fqs in enumerate(written):

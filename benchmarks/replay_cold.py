@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_lookup import record_latency  # noqa: E402
 from langchain_core.runnables import RunnableLambda  # noqa: E402
 
-from storinfer.evaluation import build_rag_chain, percentile  # noqa: E402
-from storinfer.local import default_chat, default_embedder  # noqa: E402
-from storinfer.squad import load_squad  # noqa: E402
+from storinfer.evaluate.benchmark import build_rag_chain, percentile  # noqa: E402
+from storinfer.evaluate.squad import load_squad  # noqa: E402
+from storinfer.models import default_chat, default_embedder  # noqa: E402
 from storinfer_langchain import QAStore, StorInferChain  # noqa: E402
 
 SQUAD = ROOT / "data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json"

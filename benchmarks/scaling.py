@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_lookup import FIRST, SECOND, pct, record_latency  # noqa: E402
 
-from storinfer.local import LocalEmbedder  # noqa: E402
+from storinfer.models import LocalEmbedder  # noqa: E402
 from storinfer_langchain import QAPair, QAStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

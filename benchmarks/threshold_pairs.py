@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storinfer.local import default_embedder as default_embeddings  # noqa: E402
-from storinfer.lookalike import conflict  # noqa: E402
-from storinfer.squad import answers_agree, load_squad  # noqa: E402
+from storinfer.evaluate.squad import answers_agree, load_squad  # noqa: E402
+from storinfer.match.lookalike import conflict  # noqa: E402
+from storinfer.models import default_embedder as default_embeddings  # noqa: E402
 from storinfer.text import normalize_question  # noqa: E402
 
 DEFAULT_SQUAD = Path(__file__).resolve().parents[1] / "data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json"

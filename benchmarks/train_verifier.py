@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from coverage_data import articles, build_store, facts_only, look_up  # noqa: E402
 from verifier_data import Stream, banking, candidates, clinc, squad  # noqa: E402
 
-from storinfer.local import default_embedder  # noqa: E402
-from storinfer.pair_features import FACT_FEATURES, QUESTION_FEATURES, TYPED, Query, fact_features, question_features  # noqa: E402
-from storinfer.verify import Head, Verifier, clopper_pearson_upper, fact_refusal, question_refusal  # noqa: E402
+from storinfer.match.features import FACT_FEATURES, QUESTION_FEATURES, TYPED, Query, fact_features, question_features  # noqa: E402
+from storinfer.match.verify import Head, Verifier, clopper_pearson_upper, fact_refusal, question_refusal  # noqa: E402
+from storinfer.models import default_embedder  # noqa: E402
 
 TARGET = 0.01
 K = 8
@@ -153,8 +153,8 @@ def squad_pairs(embedder) -> list[tuple[float, float, bool, bool, bool]]:
     for the other would see it: (cosine, typed, refused by a rule, answers agree, features)."""
     import itertools
 
+    from storinfer.evaluate.squad import answers_agree
     from storinfer.records import Match
-    from storinfer.squad import answers_agree
 
     out = []
     for art in articles("fit"):

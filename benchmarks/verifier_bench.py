@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from legacy_guard import conflict as legacy_conflict  # noqa: E402
 from verifier_data import Stream, banking, candidates, clinc, squad  # noqa: E402
 
-from storinfer.local import default_embedder  # noqa: E402
-from storinfer.pair_features import Query  # noqa: E402
-from storinfer.verify import Verifier, clopper_pearson_upper  # noqa: E402
+from storinfer.match.features import Query  # noqa: E402
+from storinfer.match.verify import Verifier, clopper_pearson_upper  # noqa: E402
+from storinfer.models import default_embedder  # noqa: E402
 
 OLD_THRESHOLD = 0.95
 

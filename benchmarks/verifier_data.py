@@ -83,7 +83,7 @@ def clinc(part: str) -> Stream:
 
 
 def squad(part: str, *, only: str | None = None) -> Stream:
-    from storinfer.squad import answers_agree
+    from storinfer.evaluate.squad import answers_agree
 
     data = json.loads((DATA / "squad-dev-v1.1-24articles" / "dev-v1.1-24articles.json").read_text())["data"]
     articles = data[1::2] if part == "fit" else data[0::2]
@@ -133,7 +133,7 @@ def answer_of(stream: Stream, si: int) -> str | None:
 
 def runner_up(stream: Stream, qi: int, cands: list[tuple[int, float]], position: int) -> float | None:
     """The similarity of the best other candidate with a different answer, as a lookup computes it."""
-    from storinfer.verify import runner_up as competitor
+    from storinfer.match.verify import runner_up as competitor
 
     return competitor([(stream.stored_labels[j], sim) for j, sim in cands], position)
 

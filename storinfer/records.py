@@ -108,6 +108,8 @@ class Lookup:
     """The verifier's score of the match (None for an exact hit or an unverified one)."""
     vector: list[float] | None = field(default=None, repr=False, compare=False)
     """The question's embedding, when the lookup computed one (reused to store a miss's answer)."""
+    candidates: list[Match] = field(default_factory=list, repr=False, compare=False)
+    """The nearest keys the lookup checked, best first (empty for an exact hit)."""
 
     @property
     def hit(self) -> bool:

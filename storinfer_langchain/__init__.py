@@ -17,15 +17,8 @@ from storinfer.errors import require as _require
 _require("langchain_core", "langchain", "storinfer_langchain")
 
 from storinfer import cli as _cli  # noqa: E402
-from storinfer import evaluation as _evaluation  # noqa: E402
-from storinfer import generate as _generate  # noqa: E402
-from storinfer import loading as _loading  # noqa: E402
-from storinfer import lookalike as _lookalike  # noqa: E402
 from storinfer import serve as _serve  # noqa: E402
-from storinfer import squad as _squad  # noqa: E402
-from storinfer import stats as _stats  # noqa: E402
 from storinfer import text as _text  # noqa: E402
-from storinfer.embedder import DEFAULT_EMBEDDING_NAME  # noqa: E402
 from storinfer.errors import (  # noqa: E402
     EmbeddingMismatchError,
     SchemaVersionError,
@@ -33,8 +26,15 @@ from storinfer.errors import (  # noqa: E402
     StoreLockedError,
     StorInferError,
 )
-from storinfer.generate import GenerationConfig, QuestionGenerator  # noqa: E402
+from storinfer.evaluate import benchmark as _evaluation  # noqa: E402
+from storinfer.evaluate import squad as _squad  # noqa: E402
+from storinfer.match import lookalike as _lookalike  # noqa: E402
+from storinfer.models.identity import DEFAULT_EMBEDDING_NAME  # noqa: E402
+from storinfer.precompute import loading as _loading  # noqa: E402
+from storinfer.precompute.generate import free as _generate  # noqa: E402
+from storinfer.precompute.generate.free import GenerationConfig, QuestionGenerator  # noqa: E402
 from storinfer.records import DEFAULT_THRESHOLD, Lookup, Match, QAPair  # noqa: E402
+from storinfer.serve import stats as _stats  # noqa: E402
 from storinfer_langchain.adapters import CoreEmbeddings, LangChainChat, as_chat_model, as_documents  # noqa: E402
 from storinfer_langchain.cache import StorInferCache, partition_for_model  # noqa: E402
 from storinfer_langchain.chain import StorInferChain  # noqa: E402

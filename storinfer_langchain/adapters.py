@@ -22,7 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
-from storinfer.documents import as_documents as engine_documents
+from storinfer.precompute.documents import as_documents as engine_documents
 from storinfer.protocols import ChatModel, Conversation, Document, Embedder
 
 _ROLES = {"system": SystemMessage, "assistant": AIMessage, "user": HumanMessage}

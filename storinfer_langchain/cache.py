@@ -12,13 +12,13 @@ from langchain_core.messages import AIMessage, message_to_dict, messages_from_di
 from langchain_core.outputs import ChatGeneration, Generation
 
 from storinfer.errors import validate_threshold
-from storinfer.lookup import DEFAULT_K
+from storinfer.match.lookup import DEFAULT_K
+from storinfer.match.verify import Verifier
 from storinfer.protocols import Embedder
 from storinfer.records import DEFAULT_NAMESPACE
 from storinfer.serve import StoreFront, open_store, store_misses_option
 from storinfer.store import QAStore
 from storinfer.text import sha
-from storinfer.verify import Verifier
 from storinfer_langchain.prompt import parse_prompt, stable_llm_string
 
 
@@ -115,7 +115,7 @@ class StorInferCache(BaseCache):
         namespace: tenant / app name; answers never cross namespaces.
         similarity_threshold: the cosine floor for candidates; None (default): the verifier's.
         guard: check each candidate with the hit verifier. Keep it on (False: cosine alone).
-        verifier: the :class:`storinfer.verify.Verifier` deciding each candidate (default: the
+        verifier: the :class:`storinfer.match.verify.Verifier` deciding each candidate (default: the
             store's: the shipped one, at the operating point ``storinfer calibrate`` recorded);
             False: StorInfer 0.1's look-alike rules at ``similarity_threshold`` (0.95).
         k: nearest stored keys checked per lookup.

@@ -17,13 +17,13 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
 
-from storinfer.answer import ANSWER_KEYS, answer_text
-from storinfer.lookup import DEFAULT_K
+from storinfer.match.lookup import DEFAULT_K
+from storinfer.match.verify import Verifier
+from storinfer.precompute.answer import ANSWER_KEYS, answer_text
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup
 from storinfer.serve import StoreFront, atee, store_misses_option, tee
-from storinfer.speculate import Cancelled, aspeculate, aspeculate_stream, speculate, speculate_stream
+from storinfer.serve.speculate import Cancelled, aspeculate, aspeculate_stream, speculate, speculate_stream
 from storinfer.store import QAStore
-from storinfer.verify import Verifier
 
 
 class StorInferChain(Runnable[Any, str]):
@@ -65,7 +65,7 @@ class StorInferChain(Runnable[Any, str]):
             accepted for one release).
         ttl_seconds: answers cached at run time expire after this long (None: never).
         input_key: where the question is when the input is a dict.
-        speculative: start the chain at the same time as the lookup (:mod:`storinfer.speculate`):
+        speculative: start the chain at the same time as the lookup (:mod:`storinfer.serve.speculate`):
             a miss then pays nothing for the lookup; a hit cancels the chain (async: at once;
             sync: at its next step) and pays for what it ran meanwhile. Off by default, as that
             wastes tokens on a paid model.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 
-from storinfer.embedder import DEFAULT_EMBEDDING_NAME, embedding_name  # noqa: F401  (re-exported)
-from storinfer.local import default_embedder
+from storinfer.models import default_embedder
+from storinfer.models.identity import DEFAULT_EMBEDDING_NAME, embedding_name  # noqa: F401  (re-exported)
 from storinfer_langchain.adapters import CoreEmbeddings
 
 

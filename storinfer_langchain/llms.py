@@ -1,6 +1,7 @@
-"""The offline default LLM (SmolLM2-135M-Instruct, from ``storinfer[local]``) as a LangChain chat model.
+"""The offline default LLM (Qwen2.5-Coder-1.5B-Instruct on llama.cpp, from ``storinfer[local]``) as a
+LangChain chat model.
 
-A thin face over :class:`storinfer.local.LocalChat`: the weights are loaded once per process
+A thin face over :class:`storinfer.models.LlamaCppChat`: the weights are loaded once per process
 and shared with the engine and the LlamaIndex face. Any other LangChain chat model can be used
 wherever this one is the default.
 """
@@ -20,7 +21,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict
 
-from storinfer.local import SMOLLM2_MODEL_ID, LocalChat, default_chat
+from storinfer.models import LlamaCppChat, default_chat
 from storinfer.protocols import Conversation, Message
 
 _ROLE = {"system": "system", "human": "user", "ai": "assistant"}
@@ -36,12 +37,12 @@ def to_engine_messages(messages: Sequence[BaseMessage]) -> list[Message]:
 
 
 class LocalChatModel(BaseChatModel):
-    """The offline SmolLM2 as a LangChain chat model, safe to share across threads.
+    """The offline llama.cpp model as a LangChain chat model, safe to share across threads.
 
     * ``llm_string`` names the model and its generation settings, so two local models never
       share a cache partition;
-    * :meth:`batch` runs many prompts as one padded batch (about 4x faster on CPU than one at a
-      time) unless an LLM cache or callbacks must see each call;
+    * :meth:`batch` sends many prompts to llama.cpp's parallel slots at once unless an LLM cache
+      or callbacks must see each call;
     * ``temperature``, ``top_p`` and ``seed`` can be passed per call.
 
     Setup:
@@ -53,7 +54,8 @@ class LocalChatModel(BaseChatModel):
         ```python
         from storinfer_langchain import default_chat_model
 
-        chat = default_chat_model(max_new_tokens=64)
+        chat = default_chat_model(max_new_tokens=64)                  # Qwen2.5-1.5B
+        small = default_chat_model(model="smollm2-135m")               # or any .gguf path
         ```
 
     Usage:
@@ -65,14 +67,14 @@ class LocalChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    local: LocalChat
-    model_id: str = SMOLLM2_MODEL_ID
+    local: LlamaCppChat
+    model_id: str = ""
     generation_settings: dict[str, Any] = {}
     """Settings given to every generation (``max_new_tokens``, ``repetition_penalty``)."""
 
     @property
     def _llm_type(self) -> str:
-        return "storinfer-local-huggingface"
+        return "storinfer-llamacpp"
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -90,13 +92,31 @@ class LocalChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
-        text = self.chat_batch([to_engine_messages(messages)], temperature=kwargs.get("temperature"),
-                               top_p=kwargs.get("top_p"), seed=kwargs.get("seed"),
-                               max_new_tokens=kwargs.get("max_new_tokens"))[0]
+        if run_manager is not None and run_manager.handlers:
+            text = self._generate_streaming(messages, run_manager, **kwargs)
+        else:
+            text = self.chat_batch([to_engine_messages(messages)], temperature=kwargs.get("temperature"),
+                                   top_p=kwargs.get("top_p"), seed=kwargs.get("seed"),
+                                   max_new_tokens=kwargs.get("max_new_tokens"))[0]
         for s in stop or []:
             if s in text:
                 text = text[: text.index(s)]
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _generate_streaming(self, messages: list[BaseMessage], run_manager: CallbackManagerForLLMRun,
+                            **kwargs: Any) -> str:
+        # With callbacks, tokens go through them as they come, so a handler can stop the run at
+        # the next token (a speculative run the store answered first).
+        pieces = self.local.stream(to_engine_messages(messages), max_new_tokens=kwargs.get("max_new_tokens"),
+                                   temperature=kwargs.get("temperature"), top_p=kwargs.get("top_p"), seed=kwargs.get("seed"))
+        parts = []
+        try:
+            for piece in pieces:
+                run_manager.on_llm_new_token(piece)
+                parts.append(piece)
+        finally:
+            pieces.close()
+        return "".join(parts)
 
     def batch(self, inputs: list[Any], config: RunnableConfig | list[RunnableConfig] | None = None, *,
               return_exceptions: bool = False, **kwargs: Any) -> list[BaseMessage]:
@@ -125,12 +145,14 @@ class LocalChatModel(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        # Token by token (greedy); sampling settings or stop words take the whole-reply path.
-        if stop or any(kwargs.get(k) is not None for k in ("temperature", "top_p", "seed")):
+        # Token by token; stop words take the whole-reply path.
+        if stop:
             text = self._generate(messages, stop=stop, **kwargs).generations[0].message.content
             pieces: Iterator[str] = iter([text])
         else:
-            pieces = self.local.stream(to_engine_messages(messages), max_new_tokens=kwargs.get("max_new_tokens"))
+            pieces = self.local.stream(to_engine_messages(messages), max_new_tokens=kwargs.get("max_new_tokens"),
+                                       temperature=kwargs.get("temperature"), top_p=kwargs.get("top_p"),
+                                       seed=kwargs.get("seed"))
         try:
             for piece in pieces:
                 if run_manager:
@@ -171,11 +193,13 @@ def _has_handlers(callbacks: Any) -> bool:
 
 
 @functools.cache
-def default_chat_model(max_new_tokens: int = 128) -> LocalChatModel:
-    """The offline SmolLM2-135M-Instruct as a LangChain chat model (weights loaded once per process).
+def default_chat_model(max_new_tokens: int = 128, *, model: str | None = None) -> LocalChatModel:
+    """The offline chat model on llama.cpp as a LangChain chat model (weights loaded once per process).
 
-    Greedy decoding by default, so answers are repeatable; pass ``temperature`` / ``top_p`` /
-    ``seed`` per call to sample.
+    ``model``: ``"qwen2.5-1.5b"`` (the default: Qwen2.5-Coder-1.5B-Instruct, Q4_K_M),
+    ``"smollm2-135m"`` (small and fast), ``"qwen2.5-0.5b"``, or the path of any GGUF chat model;
+    unset, ``$STORINFER_LLM`` decides. Greedy decoding by default, so answers are repeatable;
+    pass ``temperature`` / ``top_p`` / ``seed`` per call to sample.
 
     Example:
         ```python
@@ -184,5 +208,5 @@ def default_chat_model(max_new_tokens: int = 128) -> LocalChatModel:
         print(default_chat_model().invoke("What is the capital of France?").content)
         ```
     """
-    local = default_chat(max_new_tokens)
-    return LocalChatModel(local=local, generation_settings=dict(local.settings))
+    local = default_chat(max_new_tokens, model=model)
+    return LocalChatModel(local=local, model_id=local.model_id, generation_settings=dict(local.settings))

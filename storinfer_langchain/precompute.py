@@ -18,9 +18,9 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import patch_config
 
 from storinfer import precompute as _core
-from storinfer.documents import Chunk
-from storinfer.generate import GenerationConfig
 from storinfer.precompute import PrecomputeSummary, export_jsonl  # noqa: F401  (re-exported)
+from storinfer.precompute.documents import Chunk
+from storinfer.precompute.generate.free import GenerationConfig
 from storinfer.protocols import Document
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION
 from storinfer.store import QAStore

@@ -61,7 +61,7 @@ class LlamaIndexChat:
 def as_chat_model(llm: Any, *, max_concurrency: int = 1) -> ChatModel:
     """The engine's chat model for a LlamaIndex LLM (ours hands over the engine model it wraps)."""
     if llm is None:
-        from storinfer.local import default_chat
+        from storinfer.models import default_chat
 
         return default_chat()
     inner = getattr(llm, "engine_chat", None)

@@ -1,9 +1,8 @@
-"""The engine's models (default: the offline MiniLM and SmolLM2) as LlamaIndex objects.
+"""The engine's models (default: the offline MiniLM and Qwen2.5-1.5B on llama.cpp) as LlamaIndex objects.
 
-Small adapters over :mod:`storinfer.local` rather than llama-index-embeddings-huggingface /
-llama-index-llms-huggingface, so that a process holds one MiniLM and one SmolLM2 whichever
-framework calls them, and the store's embedder is the index's embedder by construction.
-``benchmarks/llamaindex_models.py`` measures both routes.
+Small adapters over :mod:`storinfer.models` rather than llama-index-embeddings-huggingface /
+llama-index-llms-huggingface, so that a process holds one MiniLM and one LLM whichever framework
+calls them, and the store's embedder is the index's embedder by construction.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 from pydantic import ConfigDict, PrivateAttr
 
-from storinfer.embedder import DEFAULT_EMBEDDING_NAME, embedding_name
+from storinfer.models.identity import DEFAULT_EMBEDDING_NAME, embedding_name
 from storinfer.protocols import ChatModel, Embedder, Message
 
 
@@ -47,7 +46,7 @@ class StorInferEmbedding(BaseEmbedding):
 
     def __init__(self, embedder: Embedder | None = None, **kwargs: Any) -> None:
         if embedder is None:
-            from storinfer.local import default_embedder
+            from storinfer.models import default_embedder
 
             embedder = default_embedder()
         kwargs.setdefault("model_name", embedding_name(embedder) or DEFAULT_EMBEDDING_NAME)
@@ -88,7 +87,10 @@ def _to_engine(messages: Sequence[ChatMessage]) -> list[Message]:
 
 
 class StorInferLLM(CustomLLM):
-    """An engine chat model (default: the offline SmolLM2-135M-Instruct) as a LlamaIndex LLM.
+    """An engine chat model (default: the offline Qwen2.5-1.5B on llama.cpp) as a LlamaIndex LLM.
+
+    ``stream_chat`` / ``stream_complete`` stream token by token when the engine model can (the
+    llama.cpp model does); closing the stream stops the generation.
 
     Example:
         ```python
@@ -99,17 +101,21 @@ class StorInferLLM(CustomLLM):
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    context_window: int = 8192
+    context_window: int = 4096
     num_output: int = 128
-    model_name: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    model_name: str = ""
     _chat: ChatModel = PrivateAttr()
 
-    def __init__(self, chat_model: ChatModel | None = None, *, max_new_tokens: int = 128, **kwargs: Any) -> None:
+    def __init__(self, chat_model: ChatModel | None = None, *, max_new_tokens: int = 128, model: str | None = None,
+                 **kwargs: Any) -> None:
         if chat_model is None:
-            from storinfer.local import default_chat
+            from storinfer.models import default_chat
 
-            chat_model = default_chat(max_new_tokens)
+            chat_model = default_chat(max_new_tokens, model=model)
         kwargs.setdefault("num_output", max_new_tokens)
+        window = getattr(chat_model, "context_window", None)
+        if isinstance(window, int):
+            kwargs.setdefault("context_window", window)
         kwargs.setdefault("model_name", getattr(chat_model, "model_id", None) or type(chat_model).__name__)
         super().__init__(**kwargs)
         self._chat = chat_model
@@ -133,14 +139,27 @@ class StorInferLLM(CustomLLM):
         text = self._chat.chat_batch([_to_engine(messages)])[0]
         return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text))
 
+    def _pieces(self, messages: list[Message]) -> Any:
+        stream = getattr(self._chat, "stream", None)
+        if callable(stream):
+            return stream(messages, max_new_tokens=self.num_output)
+        return iter([self._chat.chat_batch([messages])[0]])  # a model that gives its reply whole
+
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        # The local model gives its reply whole; keep the chat structure (the parent would flatten
-        # the messages into one text prompt).
-        response = self.chat(messages, **kwargs)
+        # Keeps the chat structure (the parent would flatten the messages into one text prompt).
+        pieces = self._pieces(_to_engine(messages))
 
         def gen() -> ChatResponseGen:
-            yield ChatResponse(message=response.message, delta=response.message.content)
+            text = ""
+            try:
+                for piece in pieces:
+                    text += piece
+                    yield ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=piece)
+            finally:
+                close = getattr(pieces, "close", None)
+                if close:
+                    close()
 
         return gen()
 
@@ -159,10 +178,18 @@ class StorInferLLM(CustomLLM):
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        response = self.complete(prompt, formatted=formatted, **kwargs)
+        pieces = self._pieces([{"role": "user", "content": prompt}])
 
         def gen() -> CompletionResponseGen:
-            yield CompletionResponse(text=response.text, delta=response.text)
+            text = ""
+            try:
+                for piece in pieces:
+                    text += piece
+                    yield CompletionResponse(text=text, delta=piece)
+            finally:
+                close = getattr(pieces, "close", None)
+                if close:
+                    close()
 
         return gen()
 
@@ -172,6 +199,7 @@ def default_embed_model() -> StorInferEmbedding:
     return StorInferEmbedding()
 
 
-def default_llm(max_new_tokens: int = 128) -> StorInferLLM:
-    """The offline SmolLM2 as a LlamaIndex LLM (the same weights every face uses)."""
-    return StorInferLLM(max_new_tokens=max_new_tokens)
+def default_llm(max_new_tokens: int = 128, *, model: str | None = None) -> StorInferLLM:
+    """The offline LLM (Qwen2.5-1.5B on llama.cpp; ``model="smollm2-135m"`` or a .gguf path for
+    another) as a LlamaIndex LLM (the same weights every face uses)."""
+    return StorInferLLM(max_new_tokens=max_new_tokens, model=model)

@@ -19,13 +19,13 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from storinfer.lookup import DEFAULT_K
+from storinfer.match.lookup import DEFAULT_K
+from storinfer.match.verify import Verifier
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match
 from storinfer.serve import StoreFront, atee, open_store, store_misses_option, tee
-from storinfer.speculate import aspeculate, speculate
+from storinfer.serve.speculate import aspeculate, speculate
 from storinfer.store import QAStore
 from storinfer.text import content_hash
-from storinfer.verify import Verifier
 from storinfer_llamaindex.adapters import as_embedder
 
 dispatcher = instrument.get_dispatcher(__name__)
@@ -115,7 +115,7 @@ class StorInferQueryEngine(BaseQueryEngine):
         ttl_seconds: answers cached at run time expire after this long (None: never).
         streaming: answer hits as ``StreamingResponse``; default: as the wrapped engine does.
         speculative: start the wrapped engine at the same time as the lookup
-            (:mod:`storinfer.speculate`): a miss pays nothing for the lookup; a hit cancels an
+            (:mod:`storinfer.serve.speculate`): a miss pays nothing for the lookup; a hit cancels an
             async query at once, while a sync one finishes in the background, its answer dropped.
             Off by default (a hit pays for what the engine ran meanwhile).
     """

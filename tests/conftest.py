@@ -12,6 +12,9 @@ import pytest
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests that need a real LLM use the small SmolLM2-135M on llama.cpp (the offline default is
+# Qwen2.5-1.5B, which the tests of the README's examples and one end-to-end test use by name).
+os.environ.setdefault("STORINFER_LLM", "smollm2-135m")
 
 REPO = Path(__file__).resolve().parents[1]
 SQUAD = REPO / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"
@@ -48,7 +51,7 @@ def embeddings():
 
 @pytest.fixture(scope="session")
 def chat():
-    """The real offline SmolLM2 (loaded once per test session)."""
+    """The real offline SmolLM2-135M on llama.cpp (loaded once per test session)."""
     from storinfer_langchain import default_chat_model
 
     return default_chat_model(max_new_tokens=32)

@@ -125,7 +125,7 @@ def test_a_failing_store_is_a_miss_not_a_crash(store, chat, caplog, monkeypatch)
     def broken(*args, **kwargs):
         raise ConnectionError("the Chroma server went away")
 
-    monkeypatch.setattr(store, "_partition_collection", broken)  # breaks after opening
+    monkeypatch.setattr(store.layout, "partition", broken)  # breaks after opening
     reply = chat.invoke("What is the capital of France?")
     assert reply.content
     cache.flush()

@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 
 from storinfer import QAPair
-from storinfer.calibrate import Probe, calibrate, calibrate_head
+from storinfer.match.calibrate import Probe, calibrate, calibrate_head
+from storinfer.match.verify import Verifier
 from storinfer.records import Match
-from storinfer.verify import Verifier
 
 PARAPHRASES = {
     "Who won Super Bowl 50?": "1. Which team won Super Bowl 50?\n2. Who won Super Bowl 49?",  # 49: not a paraphrase

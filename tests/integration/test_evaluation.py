@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from storinfer.calibrate import calibrate
-from storinfer.evaluation import BenchmarkConfig, run_benchmark
+from storinfer.evaluate.benchmark import BenchmarkConfig, run_benchmark
+from storinfer.match.calibrate import calibrate
 from storinfer_langchain import GenerationConfig
 
 

@@ -82,7 +82,7 @@ from llama_index.core.base.llms.types import CompletionResponse, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 from storinfer import GenerationConfig, QAStore
-from storinfer.local import default_chat
+from storinfer.models import default_chat
 from storinfer_llamaindex import StorInferEmbedding, StorInferQueryEngine, precompute
 
 class MyLLM(CustomLLM):  # a user's own LlamaIndex LLM over the offline model: not one of ours
@@ -152,7 +152,7 @@ def test_package_installs_without_extras_and_the_engine_imports(tmp_path):
             storinfer.default_embedder()
         except ImportError as err:
             print('local:', err)
-        from storinfer.facts import load_nlp
+        from storinfer.precompute.generate.facts import load_nlp
         try:
             load_nlp()
         except ImportError as err:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storinfer.generate import MASK_INTRO, GenerationConfig, QuestionGenerator
+from storinfer.precompute.generate.free import MASK_INTRO, GenerationConfig, QuestionGenerator
 
 CHUNK = (
     "Super Bowl 50 was an American football game to determine the champion of the National Football League "

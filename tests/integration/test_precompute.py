@@ -19,10 +19,10 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
 
-from storinfer.generate import GenerationConfig
-from storinfer.lookalike import conflict
+from storinfer.match.lookalike import conflict
+from storinfer.precompute.generate.free import GenerationConfig
+from storinfer.precompute.generate.wh_text import same_answer
 from storinfer.text import content_hash
-from storinfer.wh_text import same_answer
 from storinfer_langchain import QAStore
 from storinfer_langchain.precompute import Precomputer, export_jsonl
 

@@ -188,8 +188,8 @@ def test_chroma_server_mode(tmp_path, embeddings):
 
 
 def test_a_recorded_operating_point_puts_every_client_on_the_verifier(tmp_path, embeddings):
+    from storinfer.match.verify import Verifier
     from storinfer.serve import StoreFront
-    from storinfer.verify import Verifier
 
     path = tmp_path / "op"
     with QAStore(path, embedding=embeddings) as store:

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from storinfer.errors import StoreConfigError, validate_threshold
-from storinfer.locks import check_local_path as _check_local_path
+from storinfer.store.locks import check_local_path as _check_local_path
 
 
 @pytest.mark.parametrize("bad", [math.nan, -0.1, 1.5, "high", None, math.inf])

@@ -1,9 +1,9 @@
 """How the benchmark judges hits and sweeps thresholds (pure logic, no models)."""
 
-from storinfer.calibrate import served_candidate
-from storinfer.evaluation import Judge, sweep
+from storinfer.evaluate.benchmark import Judge, sweep
+from storinfer.evaluate.squad import SquadQuestion, best_f1, exact_match, normalize_answer
+from storinfer.match.calibrate import served_candidate
 from storinfer.records import Match
-from storinfer.squad import SquadQuestion, best_f1, exact_match, normalize_answer
 
 PARAS = {"p0": "The Denver Broncos defeated the Carolina Panthers 24-10 at Levi's Stadium.",
          "p1": "Coldplay headlined the halftime show with Beyonce and Bruno Mars."}

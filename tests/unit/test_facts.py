@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from storinfer.facts import chunk_facts, load_nlp
-from storinfer.generate_facts import FactQuestionWriter, fact_prompt, gives_away
-from storinfer.wh_questions import write
-from storinfer.wh_text import same_answer
+from storinfer.precompute.generate.fact_questions import FactQuestionWriter, fact_prompt, gives_away
+from storinfer.precompute.generate.facts import chunk_facts, load_nlp
+from storinfer.precompute.generate.wh_questions import write
+from storinfer.precompute.generate.wh_text import same_answer
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_an_llm_writer_is_asked_per_fact_and_checked():
 
 
 def test_fact_prompt_is_few_shot():
-    from storinfer.facts import Fact
+    from storinfer.precompute.generate.facts import Fact
 
     msgs = fact_prompt(Fact("1889", "DATE", "The tower was completed in 1889.", None))
     assert msgs[0]["role"] == "system" and msgs[-1]["content"] == "Sentence: The tower was completed in 1889.\nAnswer: 1889"

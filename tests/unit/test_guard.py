@@ -2,7 +2,7 @@
 
 import pytest
 
-from storinfer.lookalike import conflict, question_type
+from storinfer.match.lookalike import conflict, question_type
 
 # Each of these embeds at cosine 0.93-0.99 with all-MiniLM-L6-v2 but has another gold answer
 # in SQuAD (see benchmarks/threshold_pairs.py).

@@ -26,8 +26,8 @@ sys.meta_path.insert(0, _Block())
 ENGINE_RUN = """
 import hashlib, math, pkgutil, importlib, tempfile
 import storinfer
-for mod in pkgutil.iter_modules(storinfer.__path__):
-    importlib.import_module(f"storinfer.{mod.name}")
+for mod in pkgutil.walk_packages(storinfer.__path__, "storinfer."):
+    importlib.import_module(mod.name)
 
 class WordEmbedder:  # a tiny embedder: hashed words, L2-normalised
     def embed_documents(self, texts):
@@ -83,6 +83,127 @@ def test_a_face_without_its_extra_names_the_install(face, missing, extra):
 def test_llamaindex_face_imports_no_langchain():
     out = _run(BLOCK.format(blocked=("langchain", "langchain_core")) + "import storinfer_llamaindex; print('ok')")
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
+# --- the folders show the flow; no import circle; small modules ----------------------------------
+ENGINE = REPO / "storinfer"
+STEPS = {"documents": "precompute/documents.py", "generate": "precompute/generate", "deduplicate": "precompute/deduplicate.py",
+         "answer": "precompute/answer.py", "store": "store", "lookup": "match/lookup.py", "verify": "match/verify.py",
+         "serve": "serve"}
+
+
+def test_each_step_of_the_flow_has_its_place():
+    for step, where in STEPS.items():
+        assert (ENGINE / where).exists(), f"{step}: {where}"
+    top = sorted(p.name for p in ENGINE.iterdir() if not p.name.startswith("__"))
+    assert top == ["_compat.py", "cli.py", "errors.py", "evaluate", "match", "models", "precompute", "protocols.py",
+                   "records.py", "serve", "store", "text.py"], top
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in ENGINE.rglob("*.py"):
+        rel = path.relative_to(REPO).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the engine modules it imports, anywhere in its body (lazy imports count)."""
+    import ast
+
+    mods = _modules()
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for name, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in mods else node.module for a in node.names]
+            for t in targets:
+                while t and t not in mods:
+                    t = t.rpartition(".")[0]
+                if t and t != "storinfer" and t != name:  # every import passes the root package; not a circle
+                    graph[name].add(t)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circle_between_engine_modules():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the finder finds one
+    assert _cycles(import_graph()) == []
+
+
+def test_lower_folders_never_import_higher_ones():
+    """models and match import no store; the store imports no precompute, serve or evaluate."""
+    graph = import_graph()
+    forbidden = {"storinfer.models": ("storinfer.store", "storinfer.match", "storinfer.precompute", "storinfer.serve",
+                                      "storinfer.evaluate"),
+                 "storinfer.match": ("storinfer.store", "storinfer.serve", "storinfer.evaluate"),
+                 "storinfer.store": ("storinfer.precompute", "storinfer.serve", "storinfer.evaluate"),
+                 "storinfer.serve": ("storinfer.precompute", "storinfer.evaluate")}
+    bad = [f"{m} -> {t}" for m, targets in graph.items() for low, high in forbidden.items()
+           if m == low or m.startswith(low + ".") for t in targets if t.startswith(high)]
+    assert not bad, bad
+
+
+def test_no_module_is_much_over_400_lines():
+    long = {str(p.relative_to(REPO)): n for p in [*ENGINE.rglob("*.py"), *(REPO / "storinfer_langchain").glob("*.py"),
+                                                   *(REPO / "storinfer_llamaindex").glob("*.py")]
+            if (n := len(p.read_text().splitlines())) > 420}
+    assert not long, long
+
+
+def test_old_module_paths_import_the_new_modules_with_a_warning():
+    import importlib
+
+    from storinfer import _compat
+
+    for old, new in _compat.MOVED.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sys.modules.pop(f"storinfer.{old}", None)
+            module = importlib.import_module(f"storinfer.{old}")
+        assert module is importlib.import_module(f"storinfer.{new}"), old
+        assert any(issubclass(w.category, DeprecationWarning) and f"storinfer.{new}" in str(w.message) for w in caught), old
+    from storinfer.lookup import DEFAULT_K  # noqa: F401  (a name of the old module)
+    from storinfer.verify import Verifier, clopper_pearson_upper  # noqa: F401
+
+    from storinfer.store import DEFAULT_COLLECTION, MAX_QUERY_CHARS, SCHEMA_VERSION, QAStore  # noqa: F401
 
 
 # --- a fresh clone stands on its own ---------------------------------------------------------
@@ -141,7 +262,7 @@ def test_old_store_misses_names_warn_and_still_work():
 def test_splitter_cuts_as_langchains_did():
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from storinfer.documents import TextSplitter
+    from storinfer.precompute.documents import TextSplitter
 
     article = json.loads((REPO / "data/squad-dev-v1.1-superbowl/dev-v1.1-superbowl.json").read_text())["data"][0]
     texts = [p["context"] for p in article["paragraphs"]]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from storinfer.generate import GenerationConfig, parse_questions, question_problem
+from storinfer.precompute.generate.free import GenerationConfig, parse_questions, question_problem
 
 
 def test_numbered_bulleted_and_labelled_lines():

@@ -66,7 +66,7 @@ def test_object_addresses_are_dropped_from_llm_string():
 
 
 def test_streamed_pieces_are_trimmed_like_the_whole_reply():
-    from storinfer.local import _trimmed
+    from storinfer.models.llamacpp import trimmed as _trimmed
 
     pieces = ["\n", "  The", " capital", " is", " Paris.", "\n", " "]
     assert "".join(_trimmed(iter(pieces))) == "".join(pieces).strip()

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from storinfer.lookalike import answer_mismatch
-from storinfer.pair_features import FACT_FEATURES, QUESTION_FEATURES, Query, fact_features, question_features
+from storinfer.match.features import FACT_FEATURES, QUESTION_FEATURES, Query, fact_features, question_features
+from storinfer.match.lookalike import answer_mismatch
+from storinfer.match.verify import Verifier, asks_typed_answer, clopper_pearson_upper, features, refusal_kind, runner_up
 from storinfer.records import Match
-from storinfer.verify import Verifier, asks_typed_answer, clopper_pearson_upper, features, refusal_kind, runner_up
 
 V = Verifier.default()
 SENTENCE = "The Super Bowl 50 halftime show was headlined by the British rock group Coldplay."

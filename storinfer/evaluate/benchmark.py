@@ -1,0 +1,367 @@
+"""Benchmark and evaluation on human questions: hits, wrong hits, latency, answer quality, storage.
+
+One run (``run_benchmark``):
+
+1. builds the *plain chain*, a RAG chain over the documents (MiniLM retrieval, SmolLM2 answer);
+2. precomputes question-answer pairs for the documents, answered by that same chain;
+3. replays the human questions, in a fixed shuffled order, through (a) the plain chain and
+   (b) the same chain behind :class:`StorInferChain` (answers to misses are cached), timing
+   each, and scores both with SQuAD exact match and token F1;
+4. judges every hit: a **wrong hit** is one whose served answer scores clearly worse against
+   the gold answers than the plain chain's (F1 lower by 0.5 or more), or whose matched question
+   asks something else (for a cached human question: its gold answers disagree with the
+   query's; for a generated one: the query's gold answer is nowhere in the paragraph the stored
+   pair was made from);
+5. sweeps the similarity threshold over the precomputed pairs alone, with and without the
+   look-alike guard (hit rate vs wrong-hit rate), and runs :func:`calibrate`, which picks a
+   threshold from generated data only, then reads off how that threshold does on the humans.
+
+Results are a JSON file, a Markdown table and a PNG of the threshold curve.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storinfer.evaluate.squad import SquadQuestion, answer_matches, answers_agree, best_em, best_f1
+from storinfer.match.calibrate import calibrate, served_candidate
+from storinfer.match.verify import Verifier
+from storinfer.precompute import Precomputer
+from storinfer.precompute.generate.free import GenerationConfig
+from storinfer.protocols import ChatModel, Document, Embedder
+from storinfer.serve import StoreFront
+from storinfer.store import Match, QAStore
+from storinfer.text import normalize_question
+
+logger = logging.getLogger(__name__)
+
+RAG_SYSTEM = "Answer the question using the context. Reply with a short phrase only."
+WRONG_F1_DROP = 0.5
+
+
+class RagAnswerer:
+    """The plain chain: the top-``k`` documents by embedding similarity, then the LLM answers from them.
+
+    A function ``question -> answer`` with ``batch(questions)``, as :class:`Precomputer` takes.
+    """
+
+    def __init__(self, docs: Sequence[Document], embeddings: Embedder, chat: ChatModel, *, k: int = 1) -> None:
+        import numpy as np
+
+        self.docs, self.embeddings, self.chat, self.k = list(docs), embeddings, chat, k
+        self._matrix = np.asarray(embeddings.embed_documents([d.text for d in self.docs]), dtype=np.float32)
+        self._matrix /= np.linalg.norm(self._matrix, axis=1, keepdims=True) + 1e-12
+
+    def context(self, question: str) -> str:
+        import numpy as np
+
+        q = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
+        top = np.argsort(-(self._matrix @ q))[: self.k]
+        return "\n\n".join(self.docs[i].text for i in top)
+
+    def conversation(self, question: str) -> list[dict[str, str]]:
+        return [{"role": "system", "content": RAG_SYSTEM},
+                {"role": "user", "content": f"Context:\n{self.context(question)}\n\nQuestion: {question}"}]
+
+    def batch(self, questions: Sequence[str]) -> list[str]:
+        return [a.strip() for a in self.chat.chat_batch([self.conversation(q) for q in questions])]
+
+    def __call__(self, question: str) -> str:
+        return self.batch([question])[0]
+
+
+def build_rag_chain(docs: Sequence[Document], embeddings: Embedder, chat: ChatModel, *, k: int = 1) -> RagAnswerer:
+    """The plain chain (see :class:`RagAnswerer`)."""
+    return RagAnswerer(docs, embeddings, chat, k=k)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def latency_summary(ms: Sequence[float]) -> dict[str, float]:
+    return {"p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95), "mean_ms": statistics.fmean(ms) if ms else math.nan}
+
+
+# --- judging hits ------------------------------------------------------------------------------
+@dataclass
+class Judge:
+    """Decides whether a served answer is a wrong hit (see the module docstring)."""
+
+    paragraphs: dict[str, str]  # doc_id -> text
+    gold_by_question: dict[str, tuple[str, ...]]  # normalised human question -> gold answers
+
+    def asks_something_else(self, query: SquadQuestion, m: Match) -> bool:
+        """A cached human question asks something else when its gold answers disagree with the
+        query's; a precomputed pair when its expected answer (or, without one, its stored answer)
+        does not name what the query's gold answer names (the strict judge,
+        :func:`storinfer.evaluate.squad.answer_matches`)."""
+        gold = self.gold_by_question.get(normalize_question(m.question))
+        if m.metadata.get("origin") == "runtime" and gold is not None:
+            return not answers_agree(query.answers, gold)
+        expected = m.metadata.get("expected_answer") or m.answer
+        return not answer_matches(str(expected), query.answers)
+
+    def wrong(self, query: SquadQuestion, m: Match, plain_f1: float) -> tuple[bool, str]:
+        served_f1 = best_f1(m.answer, query.answers)
+        if served_f1 <= plain_f1 - WRONG_F1_DROP:
+            return True, f"answer F1 {served_f1:.2f} vs plain {plain_f1:.2f}"
+        if self.asks_something_else(query, m):
+            return True, "matched question asks something else"
+        return False, ""
+
+
+# --- the threshold sweep over precomputed pairs ------------------------------------------------
+def sweep(questions: Sequence[SquadQuestion], candidates: dict[str, list[Match]], plain_f1: dict[str, float],
+          judge: Judge, thresholds: Sequence[float]) -> list[dict[str, Any]]:
+    """Hit rate and wrong-hit rate over the precomputed pairs at each threshold (the cosine floor):
+    the look-alike rules (``guard``, the default path), cosine alone (``no_guard``) and the hit
+    verifier (``verifier``, at this floor for every question, its own cut)."""
+    verifier = Verifier.default()
+    rows = []
+    for t in thresholds:
+        row: dict[str, Any] = {"threshold": round(float(t), 3)}
+        for key, guard, v in (("guard", True, None), ("no_guard", False, None), ("verifier", True, verifier)):
+            hits = wrong = 0
+            for q in questions:
+                m = served_candidate(q.question, candidates[q.id], t, guard, verifier=v)
+                if m is None:
+                    continue
+                hits += 1
+                wrong += judge.wrong(q, m, plain_f1[q.id])[0]
+            row[f"{key}_hits"] = hits
+            row[f"{key}_wrong"] = wrong
+            row[f"{key}_hit_rate"] = hits / len(questions) if questions else 0.0
+            row[f"{key}_wrong_rate"] = wrong / hits if hits else 0.0
+        rows.append(row)
+    return rows
+
+
+# --- the whole benchmark ---------------------------------------------------------------------
+@dataclass
+class BenchmarkConfig:
+    paragraphs: int | None = None  # None: all
+    questions: int | None = None  # None: all
+    threshold: float | None = None  # None: the calibrated one
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    answer_tokens: int = 24
+    calibration_sample: int = 300
+    target_wrong_rate: float = 0.01
+    seed: int = 0
+
+
+def run_benchmark(
+    squad_path: str | Path,
+    out_dir: str | Path,
+    *,
+    config: BenchmarkConfig | None = None,
+    embeddings: Embedder | None = None,
+    chat: ChatModel | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the whole benchmark (see the module docstring); write results into ``out_dir``."""
+    from tqdm.auto import tqdm
+
+    from storinfer.evaluate.squad import load_squad
+    from storinfer.models import default_chat, default_embedder
+
+    cfg = config or BenchmarkConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    embeddings = embeddings or default_embedder()
+    chat = chat or default_chat(max_new_tokens=cfg.answer_tokens)
+    docs, questions = load_squad(squad_path)
+    docs = docs[: cfg.paragraphs] if cfg.paragraphs else docs
+    questions = [q for q in questions if q.paragraph < len(docs)]
+    random.Random(cfg.seed).shuffle(questions)
+    questions = questions[: cfg.questions] if cfg.questions else questions
+    plain = build_rag_chain(docs, embeddings, chat)
+
+    store_dir = out / "store"
+    if store_dir.exists():
+        import shutil
+
+        shutil.rmtree(store_dir)
+    store = QAStore(store_dir, embedding=embeddings)
+    partition = "rag"
+    # 1. precompute, answered by the plain chain
+    pre = Precomputer(store, llm=chat, answer_with=plain, partition=partition, config=cfg.generation)
+    summary = pre.run(docs, progress=progress)
+    precomputed_pairs = summary.pairs_stored
+    precomputed_keys = store.count()
+    disk_after_precompute = store.disk_bytes() or 0
+
+    # 2. calibration on generated data only, recorded in the store (the replay serves with it)
+    calibration = calibrate(store, chat, partition=partition, target_wrong_rate=cfg.target_wrong_rate,
+                            sample=cfg.calibration_sample, record=True)
+    threshold = cfg.threshold  # None: the verifier at the calibrated operating point
+
+    judge = Judge(paragraphs={d.id: d.text for d in docs},
+                  gold_by_question={normalize_question(q.question): q.answers for q in questions})
+    # 3. precomputed-only candidates for the sweep (before runtime answers are added)
+    candidates = {q.id: store.search(q.question, partition=partition, k=10) for q in questions}
+
+    # 4. the replay: (a) plain chain, (b) the same chain behind StorInfer, question by question
+    fast = StoreFront(store, partition=partition, similarity_threshold=threshold, on_miss="the chain")
+    plain(questions[0].question)  # warm-up, not timed
+    records = []
+    for q in tqdm(questions, desc="replay", unit="question", disable=not progress):
+        t0 = time.perf_counter()
+        a = plain(q.question)
+        t1 = time.perf_counter()
+        b, found = fast.answer(q.question, plain)
+        t2 = time.perf_counter()
+        rec: dict[str, Any] = {
+            "id": q.id, "question": q.question, "gold": list(q.answers), "paragraph": q.paragraph,
+            "plain_answer": a, "plain_ms": (t1 - t0) * 1000, "plain_f1": best_f1(a, q.answers), "plain_em": best_em(a, q.answers),
+            "storinfer_answer": b, "storinfer_ms": (t2 - t1) * 1000, "hit": found.hit, "reason": found.reason,
+            "storinfer_f1": best_f1(b, q.answers), "storinfer_em": best_em(b, q.answers),
+        }
+        if found.match is not None:
+            m = found.match
+            wrong, why = judge.wrong(q, m, rec["plain_f1"])
+            rec.update(similarity=m.similarity, matched_question=m.question, matched_origin=m.metadata.get("origin"),
+                       matched_doc=m.metadata.get("doc_id"), wrong_hit=wrong, wrong_why=why)
+        records.append(rec)
+    store.purge_expired()
+    disk_final = store.disk_bytes() or 0
+    pairs_final = store.count()
+
+    # 5. sweep and report
+    thresholds = [round(0.80 + 0.01 * i, 2) for i in range(20)]
+    plain_f1 = {r["id"]: r["plain_f1"] for r in records}
+    sweep_rows = sweep(questions, candidates, plain_f1, judge, thresholds)
+    at_calibrated = next((r for r in sweep_rows if r["threshold"] == calibration.threshold), None)
+    results = summarize(records, summary.as_dict(), precomputed_pairs, pairs_final, disk_after_precompute, disk_final,
+                        threshold, calibration, sweep_rows, at_calibrated, fast.stats())
+    results["storage"]["precomputed_keys"] = precomputed_keys
+    results["config"] = {"paragraphs": len(docs), "questions": len(questions), "threshold": threshold,
+                         "generation": asdict(cfg.generation), "answer_tokens": cfg.answer_tokens, "seed": cfg.seed}
+    (out / "results.json").write_text(json.dumps({**results, "records": records}, indent=2, default=str))
+    (out / "results.md").write_text(markdown(results, records))
+    plot_threshold_curve(sweep_rows, calibration.threshold, out / "threshold_curve.png")
+    store.close()
+    return results
+
+
+def summarize(records, precompute_summary, precomputed_pairs, pairs_final, disk_pre, disk_final, threshold,
+              calibration, sweep_rows, at_calibrated, chain_stats) -> dict[str, Any]:
+    n = len(records)
+    hits = [r for r in records if r["hit"]]
+    misses = [r for r in records if not r["hit"]]
+    wrong = [r for r in hits if r.get("wrong_hit")]
+    plain_ms = [r["plain_ms"] for r in records]
+    si_ms = [r["storinfer_ms"] for r in records]
+    return {
+        "questions": n,
+        "threshold": threshold,
+        "plain": {"em": statistics.fmean(r["plain_em"] for r in records), "f1": statistics.fmean(r["plain_f1"] for r in records),
+                  **latency_summary(plain_ms)},
+        "storinfer": {"em": statistics.fmean(r["storinfer_em"] for r in records),
+                      "f1": statistics.fmean(r["storinfer_f1"] for r in records),
+                      **latency_summary(si_ms),
+                      "hit_rate": len(hits) / n, "hits": len(hits),
+                      "hits_precomputed": sum(r.get("matched_origin") == "precomputed" for r in hits),
+                      "hits_runtime": sum(r.get("matched_origin") == "runtime" for r in hits),
+                      "wrong_hits": len(wrong), "wrong_hit_rate": len(wrong) / len(hits) if hits else 0.0,
+                      "wrong_hits_of_all_questions": len(wrong) / n,
+                      "hit_path": latency_summary([r["storinfer_ms"] for r in hits]),
+                      "miss_overhead_ms": (statistics.fmean(r["storinfer_ms"] for r in misses)
+                                           - statistics.fmean(r["plain_ms"] for r in misses)) if misses else math.nan,
+                      "guard_rejections": chain_stats["guard_rejections"]},
+        "latency_reduction": 1 - sum(si_ms) / sum(plain_ms),
+        "storage": {"precomputed_pairs": precomputed_pairs, "pairs_after_replay": pairs_final,
+                    "bytes_after_precompute": disk_pre, "bytes_final": disk_final,
+                    "bytes_per_pair": disk_final / pairs_final if pairs_final else math.nan},
+        "precompute": precompute_summary,
+        "calibration": {"threshold": calibration.threshold, "target_wrong_rate": calibration.target_wrong_rate,
+                        "fallback": calibration.fallback,
+                        "paraphrase_probes": calibration.probes, "table": calibration.table,
+                        "heads": {h.head: {"floor": h.floor, "cut": h.cut, "served": h.hits, "wrong": h.wrong,
+                                           "upper_95": h.upper_bound, "fallback": h.fallback}
+                                  for h in calibration.heads.values()},
+                        "on_human_questions": at_calibrated},
+        "sweep": sweep_rows,
+    }
+
+
+def markdown(results: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    p, s = results["plain"], results["storinfer"]
+    lines = [
+        f"# StorInfer benchmark: {results['questions']} human questions, threshold {results['threshold']}",
+        "",
+        "| system | EM | F1 | p50 ms | p95 ms | mean ms | hit rate | wrong hits |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| plain chain | {p['em']:.3f} | {p['f1']:.3f} | {p['p50_ms']:.0f} | {p['p95_ms']:.0f} | {p['mean_ms']:.0f} | - | - |",
+        f"| with StorInfer | {s['em']:.3f} | {s['f1']:.3f} | {s['p50_ms']:.0f} | {s['p95_ms']:.0f} | {s['mean_ms']:.0f} | "
+        f"{s['hit_rate']:.1%} ({s['hits_precomputed']} precomputed, {s['hits_runtime']} cached) | "
+        f"{s['wrong_hits']} ({s['wrong_hit_rate']:.1%} of hits) |",
+        "",
+        f"End-to-end latency reduction: **{results['latency_reduction']:.1%}**. "
+        f"Hit path p50 {s['hit_path']['p50_ms']:.1f} ms, p95 {s['hit_path']['p95_ms']:.1f} ms; "
+        f"miss overhead {s['miss_overhead_ms']:.1f} ms on average.",
+        "",
+        f"Storage: {results['storage']['pairs_after_replay']} pairs ({results['storage']['precomputed_pairs']} precomputed), "
+        f"{results['storage']['bytes_final'] / 1e6:.1f} MB, {results['storage']['bytes_per_pair']:.0f} bytes per pair.",
+        f"Precompute: {results['precompute']['pairs_stored']} pairs in {results['precompute']['wall_seconds']:.0f} s, "
+        f"{results['precompute']['pairs_per_llm_call']:.2f} pairs per LLM call.",
+        "",
+        f"Calibrated threshold (generated paraphrases only, target wrong-hit rate "
+        f"{results['calibration']['target_wrong_rate']:.0%}, {results['calibration']['paraphrase_probes']} probes): "
+        + ", ".join(f"{name} head floor {h['floor']}, cut {h['cut']}" for name, h in results["calibration"]["heads"].items())
+        + (" (too few probes to choose: the measured default)." if results["calibration"].get("fallback") else "."),
+        "",
+        "## Threshold sweep over precomputed pairs (human questions)",
+        "",
+        "| threshold | hits (guard) | wrong (guard) | hits (verifier) | wrong (verifier) | hits (no guard) | wrong (no guard) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results["sweep"]:
+        lines.append(f"| {r['threshold']:.2f} | {r['guard_hits']} | {r['guard_wrong']} | {r.get('verifier_hits', '')} | "
+                     f"{r.get('verifier_wrong', '')} | {r['no_guard_hits']} | {r['no_guard_wrong']} |")
+    lines += ["", "## Every hit", "", "| query | matched | sim | origin | wrong? |", "|---|---|---|---|---|"]
+    for r in records:
+        if r["hit"]:
+            flag = f"**yes**: {r['wrong_why']}" if r.get("wrong_hit") else "no"
+            lines.append(f"| {r['question']} | {r['matched_question']} | {r['similarity']:.3f} | {r['matched_origin']} | {flag} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_threshold_curve(rows: list[dict[str, Any]], calibrated: float, path: Path) -> None:
+    """Hit rate against wrong-hit rate, one point per threshold, guard on and off."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, label, style in (("guard", "old: look-alike rules", "o-"), ("verifier", "new: hit verifier", "^-"),
+                              ("no_guard", "cosine only", "s--")):
+        if f"{key}_hit_rate" not in rows[0]:
+            continue
+        xs = [100 * r[f"{key}_wrong_rate"] for r in rows]
+        ys = [100 * r[f"{key}_hit_rate"] for r in rows]
+        ax.plot(xs, ys, style, label=label, markersize=4)
+        for r, x, y in zip(rows, xs, ys):
+            if r["threshold"] in (0.8, 0.85, 0.9, 0.95, calibrated):
+                ax.annotate(f"{r['threshold']:.2f}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("wrong hits (% of hits)")
+    ax.set_ylabel("hit rate (% of human questions)")
+    ax.set_title(f"Precomputed pairs vs human questions; calibrated threshold {calibrated:.2f}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,101 @@
+"""Labels: what traffic taught the store about its own decisions, per partition.
+
+Every miss that had a candidate runs the app's chain, and the chain's answer says whether the
+candidate's stored answer would have done (:mod:`storinfer.match.judge`); an explored hit says
+the same of a would-be hit. Each verdict is a *label*: the candidate's verifier head, its score
+and cosine, whether it was right, where the label came from (``miss``, ``explore``, ``judge``)
+and the probability that such a case was labelled at all (1 for a miss, the exploration share
+for a hit), so the refit (:mod:`storinfer.match.refit`) can weigh them.
+
+Labels live in the side collection ``<collection_name>-labels`` of the same Chroma client, so
+every client of the store (local, or many processes on one Chroma server) writes and reads the
+same labels.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from storinfer.store.ledger import where
+
+SOURCES = ("miss", "explore", "judge")
+
+
+@dataclass
+class Label:
+    """One verdict on a candidate the store had for a question."""
+
+    namespace: str
+    partition: str
+    head: str  # "question" | "fact"
+    score: float  # the verifier's score of the candidate
+    cosine: float
+    right: bool  # the candidate's stored answer would have been right
+    source: str = "miss"  # "miss" | "explore" | "judge"
+    probability: float = 1.0  # chance that a case like this got labelled (exploration share for hits)
+    answer: str = ""  # the candidate's answer id (or text hash)
+    rules_ok: bool = True  # the candidate broke no hard rule
+    created_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            msg = f"label source must be one of {SOURCES}, not {self.source!r}"
+            raise ValueError(msg)
+        if not 0.0 < self.probability <= 1.0:
+            msg = f"label probability must be in (0, 1], got {self.probability!r}"
+            raise ValueError(msg)
+
+
+class LabelTable:
+    """The labels side collection (Chroma still wants a vector: a constant one)."""
+
+    def __init__(self, client: Any, collection_name: str, lock: threading.RLock) -> None:
+        self._client = client
+        self._name = f"{collection_name}-labels"
+        self._lock = lock
+        self._col: Any | None = None
+
+    @property
+    def collection(self) -> Any:
+        if self._col is None:
+            self._col = self._client.get_or_create_collection(self._name, embedding_function=None)
+        return self._col
+
+    def add(self, labels: Iterable[Label]) -> int:
+        """Store labels; return how many."""
+        rows = [asdict(lb) for lb in labels]
+        if not rows:
+            return 0
+        for r in rows:
+            r["right"] = int(r["right"])
+            r["rules_ok"] = int(r["rules_ok"])
+        ids = [uuid.uuid4().hex for _ in rows]
+        with self._lock:
+            self.collection.add(ids=ids, embeddings=[[1.0]] * len(ids), metadatas=rows)
+        return len(rows)
+
+    def records(self, *, namespace: str, partition: str, since: float | None = None) -> list[Label]:
+        """The labels of one partition (optionally only those written after ``since``), oldest first."""
+        cond = where(namespace=namespace, partition=partition)
+        if since is not None:
+            cond = {"$and": [cond, {"created_at": {"$gt": float(since)}}]}
+        res = self.collection.get(where=cond, include=["metadatas"])
+        out = [Label(**{**m, "right": bool(m["right"]), "rules_ok": bool(m.get("rules_ok", 1))}) for m in res["metadatas"]]
+        return sorted(out, key=lambda lb: lb.created_at)
+
+    def count(self, *, namespace: str | None = None, partition: str | None = None) -> int:
+        cond = where(namespace=namespace, partition=partition)
+        return len(self.collection.get(where=cond, include=[])["ids"]) if cond else self.collection.count()
+
+    def delete_where(self, *, namespace: str | None = None, partition: str | None = None) -> int:
+        cond = where(namespace=namespace, partition=partition)
+        with self._lock:
+            ids = self.collection.get(where=cond, include=[])["ids"]
+            if ids:
+                self.collection.delete(ids=ids)
+        return len(ids)
