@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -110,7 +111,39 @@ class Lookup:
     """The question's embedding, when the lookup computed one (reused to store a miss's answer)."""
     candidates: list[Match] = field(default_factory=list, repr=False, compare=False)
     """The nearest keys the lookup checked, best first (empty for an exact hit)."""
+    explored: Match | None = None
+    """A would-be hit held back to test it (exploration): the chain answers, and its answer says
+    whether this stored one would have been right."""
 
     @property
     def hit(self) -> bool:
         return self.match is not None
+
+
+LABEL_SOURCES = ("miss", "explore", "judge")
+
+
+@dataclass
+class Label:
+    """One verdict on a candidate the store had for a question."""
+
+    namespace: str
+    partition: str
+    head: str  # "question" | "fact"
+    score: float  # the verifier's score of the candidate
+    cosine: float
+    right: bool  # the candidate's stored answer would have been right
+    source: str = "miss"  # "miss" | "explore" | "judge"
+    probability: float = 1.0  # chance that a case like this got labelled (exploration share for hits)
+    answer: str = ""  # the candidate's answer id (or text hash)
+    rules_ok: bool = True  # the candidate broke no hard rule
+    typed: bool = False  # the question asks for a typed answer (who / when / how many...)
+    created_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.source not in LABEL_SOURCES:
+            msg = f"label source must be one of {LABEL_SOURCES}, not {self.source!r}"
+            raise ValueError(msg)
+        if not 0.0 < self.probability <= 1.0:
+            msg = f"label probability must be in (0, 1], got {self.probability!r}"
+            raise ValueError(msg)

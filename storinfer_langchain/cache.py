@@ -16,7 +16,7 @@ from storinfer.match.lookup import DEFAULT_K
 from storinfer.match.verify import Verifier
 from storinfer.protocols import Embedder
 from storinfer.records import DEFAULT_NAMESPACE
-from storinfer.serve import StoreFront, open_store, store_misses_option
+from storinfer.serve import DEFAULT_MAX_WRONG_RATE, StoreFront, open_store, store_misses_option
 from storinfer.store import QAStore
 from storinfer.text import sha
 from storinfer_langchain.prompt import parse_prompt, stable_llm_string
@@ -122,6 +122,11 @@ class StorInferCache(BaseCache):
         ttl_seconds: answers cached at run time expire after this long (None: never).
         store_misses: store the model's answers on a miss (``update``). The old name
             ``cache_runtime_answers=`` is accepted for one release.
+        max_wrong_rate: the share of served answers allowed to be wrong (default 0.01): each
+            partition learns its operating point from the model's answers to its misses, under
+            this bound (:mod:`storinfer.serve.decision`). None: StorInfer 0.3's fixed point.
+        explore_rate: share of would-be hits sent to the model anyway, to check them (default 0.05).
+        answer_judge: compares the model's answer with a stored one (default: text overlap).
     """
 
     def __init__(
@@ -139,6 +144,9 @@ class StorInferCache(BaseCache):
         verifier: Verifier | bool | None = None,
         ttl_seconds: float | None = None,
         store_misses: bool = True,
+        max_wrong_rate: float | None = DEFAULT_MAX_WRONG_RATE,
+        explore_rate: float = 0.05,
+        answer_judge: Any | None = None,
         cache_runtime_answers: bool | None = None,
     ) -> None:
         if similarity_threshold is not None:
@@ -151,14 +159,16 @@ class StorInferCache(BaseCache):
         self.front = StoreFront(
             open_store(store, path, host, port, embedding), namespace=namespace,
             similarity_threshold=similarity_threshold, guard=guard, k=k, verifier=verifier, store_misses=store_misses,
-            ttl_seconds=ttl_seconds, on_miss="the model",
+            ttl_seconds=ttl_seconds, on_miss="the model", max_wrong_rate=max_wrong_rate, explore_rate=explore_rate,
+            answer_judge=answer_judge,
         )
         self.store = self.front.store
         self.namespace = namespace
         self.similarity_threshold = self.front.similarity_threshold
 
     def stats(self) -> dict[str, Any]:
-        """Hit/miss counters, hit rate, and the similarity of hits (recent ones listed)."""
+        """Hit/miss counters, hit rate, the similarity of hits, and each partition's decision
+        (operating point, estimated wrong rate and bound, labels, exploration)."""
         return self.front.stats()
 
     def flush(self, timeout: float | None = None) -> bool:

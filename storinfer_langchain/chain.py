@@ -21,7 +21,7 @@ from storinfer.match.lookup import DEFAULT_K
 from storinfer.match.verify import Verifier
 from storinfer.precompute.answer import ANSWER_KEYS, answer_text
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup
-from storinfer.serve import StoreFront, atee, store_misses_option, tee
+from storinfer.serve import DEFAULT_MAX_WRONG_RATE, StoreFront, atee, store_misses_option, tee
 from storinfer.serve.speculate import Cancelled, aspeculate, aspeculate_stream, speculate, speculate_stream
 from storinfer.store import QAStore
 
@@ -69,6 +69,7 @@ class StorInferChain(Runnable[Any, str]):
             a miss then pays nothing for the lookup; a hit cancels the chain (async: at once;
             sync: at its next step) and pays for what it ran meanwhile. Off by default, as that
             wastes tokens on a paid model.
+        max_wrong_rate, explore_rate, answer_judge: the serve decision, as for :class:`StorInferCache`.
     """
 
     def __init__(
@@ -86,6 +87,9 @@ class StorInferChain(Runnable[Any, str]):
         ttl_seconds: float | None = None,
         input_key: str = "question",
         speculative: bool = False,
+        max_wrong_rate: float | None = DEFAULT_MAX_WRONG_RATE,
+        explore_rate: float = 0.05,
+        answer_judge: Any | None = None,
         cache_misses: bool | None = None,
     ) -> None:
         store_misses = store_misses_option(store_misses, cache_misses=cache_misses)
@@ -95,7 +99,8 @@ class StorInferChain(Runnable[Any, str]):
         self.chain = chain
         self.front = StoreFront(store, namespace=namespace, partition=partition, similarity_threshold=similarity_threshold,
                                 guard=guard, k=k, verifier=verifier, store_misses=store_misses, ttl_seconds=ttl_seconds,
-                                on_miss="the chain")
+                                on_miss="the chain", max_wrong_rate=max_wrong_rate, explore_rate=explore_rate,
+                                answer_judge=answer_judge)
         self.store = store
         self.input_key = input_key
         self.speculative = speculative

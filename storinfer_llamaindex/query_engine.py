@@ -22,7 +22,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from storinfer.match.lookup import DEFAULT_K
 from storinfer.match.verify import Verifier
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match
-from storinfer.serve import StoreFront, atee, open_store, store_misses_option, tee
+from storinfer.serve import DEFAULT_MAX_WRONG_RATE, StoreFront, atee, open_store, store_misses_option, tee
 from storinfer.serve.speculate import aspeculate, speculate
 from storinfer.store import QAStore
 from storinfer.text import content_hash
@@ -118,6 +118,11 @@ class StorInferQueryEngine(BaseQueryEngine):
             (:mod:`storinfer.serve.speculate`): a miss pays nothing for the lookup; a hit cancels an
             async query at once, while a sync one finishes in the background, its answer dropped.
             Off by default (a hit pays for what the engine ran meanwhile).
+        max_wrong_rate: the share of served answers allowed to be wrong (default 0.01); each
+            partition learns its operating point from the engine's answers to its misses, under
+            this bound. None: StorInfer 0.3's fixed point.
+        explore_rate: share of would-be hits answered by the engine anyway, to check them (default 0.05).
+        answer_judge: compares the engine's answer with a stored one (default: text overlap).
     """
 
     def __init__(
@@ -141,6 +146,9 @@ class StorInferQueryEngine(BaseQueryEngine):
         streaming: bool | None = None,
         speculative: bool = False,
         callback_manager: CallbackManager | None = None,
+        max_wrong_rate: float | None = DEFAULT_MAX_WRONG_RATE,
+        explore_rate: float = 0.05,
+        answer_judge: Any | None = None,
         cache_misses: bool | None = None,
     ) -> None:
         store_misses = store_misses_option(store_misses, cache_misses=cache_misses)
@@ -152,7 +160,8 @@ class StorInferQueryEngine(BaseQueryEngine):
             embedding = as_embedder(embedding)
         self.front = StoreFront(open_store(store, path, host, port, embedding), namespace=namespace, partition=partition,
                                 similarity_threshold=similarity_threshold, guard=guard, k=k, verifier=verifier,
-                                store_misses=store_misses, ttl_seconds=ttl_seconds, on_miss="the query engine")
+                                store_misses=store_misses, ttl_seconds=ttl_seconds, on_miss="the query engine",
+                                max_wrong_rate=max_wrong_rate, explore_rate=explore_rate, answer_judge=answer_judge)
         self.query_engine = query_engine
         self.store = self.front.store
         self.streaming = _is_streaming(query_engine) if streaming is None else streaming
@@ -215,12 +224,12 @@ class StorInferQueryEngine(BaseQueryEngine):
         return StreamingResponse(response_gen=_words(m.answer), source_nodes=nodes, metadata=meta)
 
     # --- misses: answer, mark, store -----------------------------------------------------------
-    def _store_answer(self, query: str, answer: str, source_nodes: list[NodeWithScore]) -> None:
+    def _store_answer(self, query: str, answer: str, source_nodes: list[NodeWithScore], found: Lookup | None = None) -> None:
         if answer.strip() == "Empty Response":
             return
         top = source_nodes[0].node if source_nodes else None
         self.front.remember(
-            query, answer,
+            query, answer, lookup=found,
             doc_id=str(getattr(top, "ref_doc_id", "") or "") if top else "",
             chunk_id=top.node_id if top else "",
             chunk_hash=content_hash(top.get_content().strip()) if top else "",
@@ -240,11 +249,13 @@ class StorInferQueryEngine(BaseQueryEngine):
     def _after_miss(self, query: str, response: Any, found: Lookup) -> Any:
         self._mark_miss(response, found)
         if isinstance(response, StreamingResponse):
-            response.response_gen = tee(response.response_gen, lambda t: self._store_answer(query, t, response.source_nodes))
+            response.response_gen = tee(response.response_gen,
+                                        lambda t: self._store_answer(query, t, response.source_nodes, found))
         elif isinstance(response, AsyncStreamingResponse):
-            response.response_gen = atee(response.response_gen, lambda t: self._store_answer(query, t, response.source_nodes))
+            response.response_gen = atee(response.response_gen,
+                                         lambda t: self._store_answer(query, t, response.source_nodes, found))
         elif isinstance(response, Response) and response.response is not None:
-            self._store_answer(query, response.response, response.source_nodes)
+            self._store_answer(query, response.response, response.source_nodes, found)
         return response
 
     # --- BaseQueryEngine -----------------------------------------------------------------------
@@ -270,6 +281,7 @@ class StorInferQueryEngine(BaseQueryEngine):
             return self._hit(found.match, asynchronous=True)
         if isinstance(response, Response) and response.response is not None:
             self._mark_miss(response, found)
-            await asyncio.to_thread(self._store_answer, query_bundle.query_str, response.response, response.source_nodes)
+            await asyncio.to_thread(self._store_answer, query_bundle.query_str, response.response, response.source_nodes,
+                                    found)
             return response
         return self._after_miss(query_bundle.query_str, response, found)

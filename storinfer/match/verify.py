@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from storinfer.match.bounds import clopper_pearson_upper
 from storinfer.match.features import (
     FACT_FEATURES,
     QUESTION_FEATURES,
@@ -319,27 +320,3 @@ def refusal_kind(reason: str) -> str:
     if reason.startswith("cosine"):
         return "floor"
     return reason.split(":")[0] or "other"
-
-
-def clopper_pearson_upper(errors: int, n: int, confidence: float = 0.95) -> float:
-    """One-sided upper confidence bound on a rate from ``errors`` in ``n`` (exact binomial)."""
-    if n == 0:
-        return 1.0
-    if errors >= n:
-        return 1.0
-    alpha = 1.0 - confidence
-
-    def cdf(p: float) -> float:  # P(X <= errors) for X ~ Binomial(n, p), in log space
-        logs = [math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p)
-                + (n - k) * math.log1p(-p) for k in range(errors + 1)]
-        top = max(logs)
-        return math.exp(top) * sum(math.exp(v - top) for v in logs)
-
-    lo, hi = errors / n, 1.0 - 1e-12
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if cdf(mid) > alpha:
-            lo = mid
-        else:
-            hi = mid
-    return hi

@@ -7,6 +7,7 @@ unknown JSON) stops the run with a list of what to fix, and the store stays as i
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from storinfer.protocols import Document
@@ -52,8 +53,6 @@ def _documents_of(path: Path, root: Path) -> list[Document]:
             raise DocumentLoadError(f"{path}: not JSON ({err})") from None
         if not (isinstance(data, dict) and isinstance(data.get("data"), list)):
             raise DocumentLoadError(f"{path}: JSON files must be SQuAD-format ({{'data': [...]}}); use .jsonl for others")
-        from storinfer.evaluate.squad import load_squad
-
         return load_squad(path)[0]
     return [Document(text, id=rel, metadata={"source": rel})]
 
@@ -87,3 +86,27 @@ def load_documents(path: str | Path, *, skip_bad_files: bool = False) -> tuple[l
         raise DocumentLoadError(f"{len(problems)} file(s) cannot be used (nothing was stored):\n  {listing}\n"
                                 "Fix them, or pass --skip-bad-files to leave them out.")
     return docs, problems
+
+
+@dataclass(frozen=True)
+class SquadQuestion:
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    paragraph: int
+
+
+def load_squad(path: str | Path) -> tuple[list[Document], list[SquadQuestion]]:
+    """Paragraphs as Documents (ids ``<title>-p<index>``) and the human questions with gold answers."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    docs: list[Document] = []
+    questions: list[SquadQuestion] = []
+    for article in data["data"]:
+        title = article.get("title", "article")
+        for i, para in enumerate(article["paragraphs"]):
+            doc_id = f"{title}-p{i:03d}"
+            docs.append(Document(para["context"], id=doc_id, metadata={"source": doc_id, "title": title}))
+            for qa in para["qas"]:
+                answers = tuple(a["text"] for a in qa["answers"])
+                questions.append(SquadQuestion(qa["id"], qa["question"].strip(), answers, len(docs) - 1))
+    return docs, questions

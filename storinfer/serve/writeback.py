@@ -74,6 +74,11 @@ class WriteBehind:
         with self._queued_lock:
             return self._queued.get(pid)
 
+    def queued_pairs(self) -> list[QAPair]:
+        """The pairs waiting in the queue (a lookup reads them too: read your own writes)."""
+        with self._queued_lock:
+            return list(self._queued.values())
+
     def submit(self, pair: QAPair) -> None:
         """Queue ``pair`` for storing; write it now if the queue is full or the writer is closed."""
         if not self._closed:

@@ -15,40 +15,13 @@ same labels.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
+from storinfer.records import Label
 from storinfer.store.ledger import where
-
-SOURCES = ("miss", "explore", "judge")
-
-
-@dataclass
-class Label:
-    """One verdict on a candidate the store had for a question."""
-
-    namespace: str
-    partition: str
-    head: str  # "question" | "fact"
-    score: float  # the verifier's score of the candidate
-    cosine: float
-    right: bool  # the candidate's stored answer would have been right
-    source: str = "miss"  # "miss" | "explore" | "judge"
-    probability: float = 1.0  # chance that a case like this got labelled (exploration share for hits)
-    answer: str = ""  # the candidate's answer id (or text hash)
-    rules_ok: bool = True  # the candidate broke no hard rule
-    created_at: float = field(default_factory=time.time)
-
-    def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            msg = f"label source must be one of {SOURCES}, not {self.source!r}"
-            raise ValueError(msg)
-        if not 0.0 < self.probability <= 1.0:
-            msg = f"label probability must be in (0, 1], got {self.probability!r}"
-            raise ValueError(msg)
 
 
 class LabelTable:
@@ -74,6 +47,7 @@ class LabelTable:
         for r in rows:
             r["right"] = int(r["right"])
             r["rules_ok"] = int(r["rules_ok"])
+            r["typed"] = int(r["typed"])
         ids = [uuid.uuid4().hex for _ in rows]
         with self._lock:
             self.collection.add(ids=ids, embeddings=[[1.0]] * len(ids), metadatas=rows)
@@ -85,7 +59,8 @@ class LabelTable:
         if since is not None:
             cond = {"$and": [cond, {"created_at": {"$gt": float(since)}}]}
         res = self.collection.get(where=cond, include=["metadatas"])
-        out = [Label(**{**m, "right": bool(m["right"]), "rules_ok": bool(m.get("rules_ok", 1))}) for m in res["metadatas"]]
+        out = [Label(**{**m, "right": bool(m["right"]), "rules_ok": bool(m.get("rules_ok", 1)), "typed": bool(m.get("typed", 0))})
+               for m in res["metadatas"]]
         return sorted(out, key=lambda lb: lb.created_at)
 
     def count(self, *, namespace: str | None = None, partition: str | None = None) -> int:

@@ -55,6 +55,7 @@ from storinfer.store.labels import LabelTable
 from storinfer.store.layout import DEFAULT_COLLECTION, Layout
 from storinfer.store.ledger import ChunkLedger
 from storinfer.store.locks import acquire_path_lock, check_local_path, folder_bytes, release_path_lock
+from storinfer.store.points import PointTable
 from storinfer.store.sentences import SentenceTable
 from storinfer.text import clean_text, pair_id
 
@@ -163,6 +164,7 @@ class QAStore:
         self.ledger = ChunkLedger(self.client, collection_name, self._lock)
         self.sentences = SentenceTable(self.client, collection_name, self._lock)
         self.labels = LabelTable(self.client, collection_name, self._lock)
+        self.points = PointTable(self.client, collection_name, self._lock)
         self._verifier: Verifier | None = None  # the operating point's, read once
 
     @property

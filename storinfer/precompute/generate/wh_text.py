@@ -90,7 +90,7 @@ def _informative(question: str, answer: str) -> bool:
 
 def same_answer(a: str, b: str) -> bool:
     """Whether two answers name the same thing: after SQuAD's normalisation, one holds the other."""
-    from storinfer.evaluate.squad import normalize_answer
+    from storinfer.text import normalize_answer
 
     x, y = normalize_answer(a).split(), normalize_answer(b).split()
     if len(x) > len(y):

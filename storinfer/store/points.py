@@ -1,0 +1,50 @@
+"""Operating points: the point each partition serves with, as its last refit left it.
+
+One record per (namespace, partition) in the side collection ``<collection_name>-points``, its
+whole state in one JSON string, written in one upsert: a refit that dies before it writes leaves
+the last good point, and every client of the store reads the same one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from storinfer.text import sha
+
+
+class PointTable:
+    """The operating points side collection (Chroma still wants a vector: a constant one)."""
+
+    def __init__(self, client: Any, collection_name: str, lock: threading.RLock) -> None:
+        self._client = client
+        self._name = f"{collection_name}-points"
+        self._lock = lock
+        self._col: Any | None = None
+
+    @property
+    def collection(self) -> Any:
+        if self._col is None:
+            self._col = self._client.get_or_create_collection(self._name, embedding_function=None)
+        return self._col
+
+    @staticmethod
+    def key(namespace: str, partition: str) -> str:
+        return sha(namespace, partition, length=24)
+
+    def get(self, namespace: str, partition: str) -> dict[str, Any] | None:
+        """The recorded point of one partition (None: none yet)."""
+        res = self.collection.get(ids=[self.key(namespace, partition)], include=["documents"])
+        return json.loads(res["documents"][0]) if res["ids"] and res["documents"][0] else None
+
+    def put(self, namespace: str, partition: str, point: dict[str, Any]) -> None:
+        """Record a partition's point (replacing the last one, in one write)."""
+        text = json.dumps(point, sort_keys=True, default=float)
+        with self._lock:
+            self.collection.upsert(ids=[self.key(namespace, partition)], embeddings=[[1.0]], documents=[text],
+                                   metadatas=[{"namespace": namespace, "partition": partition}])
+
+    def delete(self, namespace: str, partition: str) -> None:
+        with self._lock:
+            self.collection.delete(ids=[self.key(namespace, partition)])
