@@ -114,6 +114,8 @@ class Lookup:
     explored: Match | None = None
     """A would-be hit held back to test it (exploration): the chain answers, and its answer says
     whether this stored one would have been right."""
+    explore_rate: float | None = None
+    """The chance that this would-be hit was held back (so a label can stand for the hits it represents)."""
 
     @property
     def hit(self) -> bool:

@@ -15,8 +15,10 @@ its stored answer would have been right (:mod:`storinfer.store.labels`). For eve
 The new point is the one with the most volume whose bound is within ``max_wrong_rate`` and which
 holds at least ``min_labels`` labels. A point looser than the prior (the shipped, calibrated or
 cold-start one) is taken only that way: the labels must support it. When the labels inside the
-prior point break the bound, the point tightens to the best one that keeps it, or to serving
-nothing but exact repeats if none does.
+prior point are wrong more often than ``max_wrong_rate`` (served answers found wrong), the point
+tightens at once to the stricter point serving the most whose labels keep the bound (or, with
+fewer than ``min_labels`` labels, hold no wrong one), or to serving nothing but exact repeats if
+none does.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from storinfer.match.bounds import clopper_pearson_upper, max_errors_within, too_many_errors
+from storinfer.match.bounds import clopper_pearson_upper, max_errors_within
 
 FLOORS = tuple(round(0.60 + 0.01 * i, 2) for i in range(39))  # 0.60 .. 0.98
 CUTS = tuple(round(0.02 * i, 2) for i in range(50))  # 0.00 .. 0.98
@@ -90,8 +92,8 @@ def fit_head(labels: Sequence[Any], head: str, prior: dict[str, float], *, max_w
     prior_n, prior_e = int(at_prior.sum()), int((at_prior & wrong).sum())
     prior_upper = clopper_pearson_upper(prior_e, prior_n, confidence) if prior_n else 1.0
     prior_volume = float(weight[at_prior].sum())
-    # too loose, on evidence: even the lower bound of its wrong rate is above the target
-    breaks = too_many_errors(prior_e, prior_n, max_wrong_rate, confidence)
+    # too loose: served answers were found wrong there, more often than the target allows
+    breaks = prior_e > 0 and prior_e / prior_n > max_wrong_rate
 
     def within(i: int, j: int) -> bool:
         return int(e[i, j]) <= max_errors_within(int(n[i, j]), max_wrong_rate, confidence)

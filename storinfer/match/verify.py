@@ -206,6 +206,9 @@ class Verifier:
 
     question: Head
     fact: Head
+    runtime: Head | None = None
+    """The question head at its own operating point for answers stored from traffic (``origin``
+    ``runtime``), when a store has learnt one; None: runtime keys use the question head."""
 
     @classmethod
     @functools.cache
@@ -223,8 +226,8 @@ class Verifier:
     # --- operating points ------------------------------------------------------------------
     @property
     def floor(self) -> float:
-        """The lower of the two heads' cosine floors (no candidate below it can be served)."""
-        return min(self.question.floor, self.fact.floor)
+        """The lowest of the heads' cosine floors (no candidate below it can be served)."""
+        return min(self.question.floor, self.fact.floor, *([self.runtime.floor] if self.runtime else []))
 
     @property
     def cut(self) -> float:
@@ -237,8 +240,11 @@ class Verifier:
         def moved(h: Head) -> Head:
             return replace(h, floor=h.floor if floor is None else float(floor), cut=h.cut if cut is None else float(cut),
                            typed_floor=h.typed_floor if floor is None or h.typed_floor is None else float(floor))
+        if head == "runtime":
+            return replace(self, runtime=moved(self.runtime or self.question))
         return Verifier(moved(self.question) if head in (None, "question") else self.question,
-                        moved(self.fact) if head in (None, "fact") else self.fact)
+                        moved(self.fact) if head in (None, "fact") else self.fact,
+                        moved(self.runtime) if self.runtime is not None and head is None else self.runtime)
 
     def with_points(self, points: dict[str, Any]) -> Verifier:
         """This verifier at a recorded operating point: ``{"question": {floor, cut}, "fact": {...}}``
@@ -252,8 +258,15 @@ class Verifier:
                 v = v.with_operating_point(p.get("floor"), p.get("cut"), head=name)
         return v
 
+    def head_name(self, cand: Match) -> str:
+        """Which head decides ``cand``: ``fact`` (an answer-aware key), ``runtime`` (an answer stored
+        from traffic, where the store has its own point for those) or ``question``."""
+        if is_fact(cand):
+            return "fact"
+        return "runtime" if self.runtime is not None and cand.metadata.get("origin") == "runtime" else "question"
+
     def head_of(self, cand: Match) -> Head:
-        return self.fact if is_fact(cand) else self.question
+        return getattr(self, self.head_name(cand))
 
     def floor_for(self, query: str, cand: Match | None = None) -> float:
         """The cosine floor that applies to ``query`` (and this candidate's head; None: the question head)."""
@@ -265,7 +278,7 @@ class Verifier:
         """Whether candidate ``pos`` of ``cands`` (the lookup's candidates, best first) may answer ``q``."""
         cand = cands[pos]
         fact = is_fact(cand)
-        head = self.fact if fact else self.question
+        head = self.head_of(cand)
         floor = head.floor_for(q.qtype in TYPED)
         if cand.similarity < floor:
             return Verdict(False, 0.0, f"cosine {cand.similarity:.3f} below floor {floor:.2f}")

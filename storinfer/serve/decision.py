@@ -32,20 +32,22 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from storinfer.match.features import answer_key, asks_typed_answer, is_fact
+from storinfer.match.features import answer_key, asks_typed_answer
 from storinfer.match.judge import AnswerJudge, TextJudge
 from storinfer.match.refit import FLOORS, SERVE_NOTHING, refit
 from storinfer.match.verify import Verifier
 from storinfer.records import Label, Lookup
 
 logger = logging.getLogger(__name__)
-HEADS = ("question", "fact")
+HEADS = ("question", "fact", "runtime")
+"""The groups a point is learnt for: stored questions, answer-aware keys, and answers stored from
+traffic (which may be out-of-scope messages answering one another, so they get a point of their own)."""
 
 
 def prior_point(verifier: Verifier) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for h in HEADS:
-        head = getattr(verifier, h)
+        head = getattr(verifier, h) or verifier.question
         out[h] = {"floor": head.floor, "cut": head.cut}
         if head.typed_floor is not None:
             out[h]["typed_floor"] = head.typed_floor
@@ -56,13 +58,13 @@ def at_point(verifier: Verifier, point: dict[str, dict[str, Any]]) -> Verifier:
     """``verifier`` with each head at ``point``'s floor and cut; a typed floor stays at least the prior's."""
     heads = {}
     for h in HEADS:
-        head, p = getattr(verifier, h), point.get(h)
+        head, p = getattr(verifier, h) or verifier.question, point.get(h)
         if p is None:
             heads[h] = head
             continue
         typed = head.typed_floor if head.typed_floor is None else max(head.typed_floor, float(p["floor"]))
         heads[h] = replace(head, floor=float(p["floor"]), cut=float(p["cut"]), typed_floor=typed)
-    return Verifier(heads["question"], heads["fact"])
+    return Verifier(heads["question"], heads["fact"], heads["runtime"])
 
 
 _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
@@ -114,6 +116,7 @@ class Decision:
         store: the :class:`~storinfer.store.QAStore`.
         max_wrong_rate: the bound on wrong serves the point is refit for (e.g. 0.01).
         explore_rate: share of would-be hits held back and answered by the chain, to label them.
+        explore_warmup: per head, the first explorations are drawn at one would-be hit in two.
         judge: the answer judge (default :class:`~storinfer.match.judge.TextJudge`).
         refit_every: labels between refits; ``min_labels``: labels a point needs before it may widen.
         reload_seconds: how often another client's refit is read back.
@@ -125,7 +128,7 @@ class Decision:
     def __init__(self, store: Any, namespace: str, partition: str, worker: Worker, *, max_wrong_rate: float,
                  explore_rate: float = 0.05, judge: AnswerJudge | None = None, confidence: float = 0.95,
                  min_labels: int = 50, refit_every: int = 20, reload_seconds: float = 5.0, cold_start: bool = True,
-                 seed: int | None = 0, verifier: Verifier | None = None) -> None:
+                 seed: int | None = 0, verifier: Verifier | None = None, explore_warmup: int = 20) -> None:
         if not 0.0 < max_wrong_rate < 1.0:
             msg = f"max_wrong_rate must be between 0 and 1 (e.g. 0.01), got {max_wrong_rate!r}"
             raise ValueError(msg)
@@ -145,6 +148,8 @@ class Decision:
         self._since_refit = 0
         self._last_reload = 0.0
         self._cold_count = -1
+        self._explored: dict[str, int] = {}
+        self.explore_warmup = int(explore_warmup)
         self.counts = {"would_be_hits": 0, "explored": 0, "answer_cut_misses": 0, "labels": 0, "labels_wrong": 0,
                        "refits": 0}
         self._reload()
@@ -207,11 +212,23 @@ class Decision:
             self.counts["answer_cut_misses"] += 1
             return Lookup(None, reason="answer cut", best_similarity=found.best_similarity, rejected=found.rejected,
                           vector=found.vector, candidates=found.candidates, score=found.score, explored=m)
-        if self.explore_rate and self._random.random() < self.explore_rate:
+        rate = self.explore_share(self.verifier().head_name(m))
+        if rate and self._random.random() < rate:
             self.counts["explored"] += 1
+            self._explored[self.verifier().head_name(m)] = self._explored.get(self.verifier().head_name(m), 0) + 1
             return Lookup(None, reason="explore", best_similarity=found.best_similarity, rejected=found.rejected,
-                          vector=found.vector, candidates=found.candidates, score=found.score, explored=m)
+                          vector=found.vector, candidates=found.candidates, score=found.score, explored=m,
+                          explore_rate=rate)
         return found
+
+    def explore_share(self, head: str) -> float:
+        """The share of a head's would-be hits explored now: ``explore_rate``, and more at first (half
+        of them until ``explore_warmup`` are explored), so a new point is checked on served traffic
+        early. Over a stream this costs at most ``explore_warmup`` explorations per head beyond
+        ``explore_rate``."""
+        if not self.explore_rate:
+            return 0.0
+        return 0.5 if self._explored.get(head, 0) < self.explore_warmup else self.explore_rate
 
     # --- learning ------------------------------------------------------------------------------
     def label_for(self, question: str, found: Lookup, answer: str) -> Label | None:
@@ -219,7 +236,7 @@ class Decision:
         if found.reason == "exact" or found.match is not None:
             return None
         if found.reason == "explore" and found.explored is not None:
-            cand, score, source, prob = found.explored, float(found.score or 0.0), "explore", self.explore_rate
+            cand, score, source, prob = found.explored, float(found.score or 0.0), "explore", found.explore_rate or 1.0
         else:
             if not found.candidates:
                 return None
@@ -229,7 +246,7 @@ class Decision:
                 return None  # every candidate breaks a hard rule: no point would serve it
             cand, score, source, prob = found.candidates[pos], verdicts[pos].score, "miss", 1.0
         right = bool(self.judge.same(answer, cand.answer))
-        return Label(self.namespace, self.partition, "fact" if is_fact(cand) else "question", round(score, 5),
+        return Label(self.namespace, self.partition, self.verifier().head_name(cand), round(score, 5),
                      round(cand.similarity, 5), right, source=source, probability=prob, answer=answer_key(cand),
                      typed=asks_typed_answer(question))
 

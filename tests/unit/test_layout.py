@@ -228,7 +228,7 @@ def test_nothing_in_the_repository_reads_outside_it():
 
 def test_the_data_ships_with_its_licence():
     readme = (REPO / "data" / "README.md").read_text()
-    for folder in ("squad-dev-v1.1-superbowl", "squad-dev-v1.1-24articles", "banking77", "clinc150"):
+    for folder in ("squad-dev-v1.1-superbowl", "squad-dev-v1.1-24articles", "banking77", "clinc150", "nlupp-hotels"):
         assert (REPO / "data" / folder).is_dir() and folder in readme
     assert "CC BY-SA 4.0" in readme and "CC BY 4.0" in readme and "CC BY 3.0" in readme
 

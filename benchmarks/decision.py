@@ -1,0 +1,247 @@
+"""Replay: does each store learn an operating point that serves more, within the wrong-hit bound?
+
+For each stream (`benchmarks/decision_data.py`) the store starts from its knowledge base and the
+queries go, in a fixed shuffled order, through `storinfer.StoreFront` (the object behind every
+face). A miss is answered by a *recording chain* that answers with the gold answer, so that the
+answer judge's labels can be scored; its answer is stored, as an app's would be.
+
+Systems, each on a fresh copy of the same knowledge-base store:
+- `new`: the 0.4 default (`max_wrong_rate=0.01`: labels from misses and explored hits, refits);
+- `old`: 0.3's default (the shipped verifier at its shipped point, nothing learnt: `max_wrong_rate=None`).
+
+Per stream: `right` (share of matchable queries served their own answer), `wrong` (share of
+serves, with the one-sided 95% Clopper-Pearson upper bound), the first 20% of the stream apart
+from the rest, exploration per query, the answer judge's agreement with the truth on its labels,
+lookup latency and mean end-to-end latency (lookup, plus the chain's cost, `--llm-ms`, for every
+miss and explored hit). The hindsight *ceiling*: the best single cosine threshold for that stream,
+chosen after the fact at <= 1% wrong, replayed the same way (nearest key, misses stored) in memory.
+
+Which data shaped the decision: its defaults (exploration share, labels before widening, refit
+cadence) were chosen on clinc150 alone; the other streams were not looked at before this run.
+
+    python benchmarks/decision.py [--streams banking77 clinc150 ...] [--acid FOLDER] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from decision_data import Query, Stream, streams  # noqa: E402
+
+from storinfer import GenerationConfig, Precomputer, QAPair, QAStore, StoreFront  # noqa: E402
+from storinfer.match.bounds import clopper_pearson_upper  # noqa: E402
+from storinfer.match.judge import TextJudge  # noqa: E402
+from storinfer.models import default_embedder  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+OUT = ROOT / "benchmarks" / "out" / "decision"
+ALL = ["banking77", "clinc150", "acid", "nlupp_hotels", "squad_superbowl", "squad_24"]
+PARTITION = "kb"
+
+
+class _NoLLM:
+    def chat_batch(self, conversations, **_kw):
+        raise RuntimeError("this precompute calls no LLM")
+
+
+def served_text(stream: Stream, m) -> str:
+    return str(m.metadata.get("expected_answer") or m.answer) if stream.squad else m.answer
+
+
+def build(stream: Stream, folder: Path, embedder) -> int:
+    if folder.exists():
+        shutil.rmtree(folder)
+    with QAStore(folder, embedding=embedder) as store:
+        if stream.squad:
+            config = GenerationConfig(free_generation=False, rephrasings=0, fact_answers="span")
+            Precomputer(store, llm=_NoLLM(), partition=PARTITION, chunk_size=None, config=config).run(stream.docs, progress=False)
+        else:
+            store.add([QAPair(q, a, partition=PARTITION, extra={"answer_id": aid}) for q, a, aid in stream.kb])
+        return store.count()
+
+
+class RecordingJudge(TextJudge):
+    """The default judge, recording each verdict beside the truth (for the judge's accuracy)."""
+
+    def __init__(self, stream: Stream, embedder) -> None:
+        super().__init__(embedder)
+        self.stream, self.query, self.verdicts = stream, None, []
+
+    def same(self, answer: str, stored: str) -> bool:
+        verdict = super().same(answer, stored)
+        if self.query is not None:
+            self.verdicts.append((verdict, self.stream.right(self.query, stored)))
+        return verdict
+
+
+def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
+    folder = base.with_name(f"{base.name}-{system}")
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(base, folder)
+    judge = RecordingJudge(stream, embedder)
+    rows = []
+    with QAStore(folder, embedding=embedder) as store:
+        front = StoreFront(store, partition=PARTITION, max_wrong_rate=0.01 if system == "new" else None,
+                           answer_judge=judge, on_miss="the recording chain")
+        for q in stream.queries[: args.limit]:
+            t = time.perf_counter()
+            found = front.lookup(q.text)
+            ms = (time.perf_counter() - t) * 1000
+            if found.match is not None:
+                rows.append({"served": True, "right": stream.right(q, served_text(stream, found.match)), "ms": ms,
+                             "exact": found.reason == "exact", "matchable": q.matchable, "explored": False})
+                continue
+            judge.query = q
+            front.remember(q.text, q.answers[0], lookup=found)
+            judge.query = None
+            rows.append({"served": False, "right": False, "ms": ms, "exact": False, "matchable": q.matchable,
+                         "explored": found.reason == "explore"})
+        front.flush()
+        stats = front.stats()
+    agree = sum(v == t for v, t in judge.verdicts)
+    false_same = sum(v and not t for v, t in judge.verdicts)
+    out = {"all": summary(rows, args), "first_20": summary(rows[: len(rows) // 5], args),
+           "after_20": summary(rows[len(rows) // 5:], args),
+           "judge": {"labels": len(judge.verdicts), "agree": agree / len(judge.verdicts) if judge.verdicts else None,
+                     "false_same": false_same, "false_different": sum(t and not v for v, t in judge.verdicts)},
+           "decision": stats.get("decision", {}).get(PARTITION)}
+    shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def summary(rows: list[dict], args) -> dict:
+    served = [r for r in rows if r["served"]]
+    wrong = sum(not r["right"] for r in served)
+    matchable = sum(r["matchable"] for r in rows) or 1
+    ran = sum(not r["served"] for r in rows)
+    ms = [r["ms"] for r in rows]
+    return {"queries": len(rows), "served": len(served), "right": (len(served) - wrong) / matchable, "wrong": wrong / len(served) if served else 0.0,
+            "wrong_n": wrong, "wrong_upper": clopper_pearson_upper(wrong, len(served)),
+            "explored": sum(r["explored"] for r in rows), "explore_per_query": sum(r["explored"] for r in rows) / max(1, len(rows)),
+            "lookup_p50_ms": statistics.median(ms) if ms else 0.0, "lookup_mean_ms": statistics.fmean(ms) if ms else 0.0,
+            "e2e_mean_ms": (statistics.fmean(ms) if ms else 0.0) + ran / max(1, len(rows)) * args.llm_ms}
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    return m / (np.linalg.norm(m, axis=1, keepdims=True) + 1e-12)
+
+
+def ceiling(stream: Stream, store_folder: Path, embedder, args) -> dict:
+    """The best single cosine threshold, with hindsight, replayed in memory (nearest key served
+    when at or above it; every miss stored)."""
+    with QAStore(store_folder, embedding=embedder) as store:
+        kb = list(store.iter_pairs(partition=PARTITION))
+        ids = [m.id for m in kb]
+        col = store.layout.partition("default", PARTITION, create=False)
+        vecs = {}
+        for start in range(0, len(ids), 5000):
+            res = col.get(ids=ids[start:start + 5000], include=["embeddings"])
+            vecs.update(dict(zip(res["ids"], res["embeddings"])))
+    kb_vec = _unit(np.asarray([vecs[i] for i in ids], dtype=np.float32))
+    kb_text = [served_text(stream, m) for m in kb]
+    queries: list[Query] = stream.queries[: args.limit]
+    qv = _unit(np.asarray(embedder.embed_documents([q.text for q in queries]), dtype=np.float32))
+    kb_best, kb_arg = np.empty(len(queries), np.float32), np.empty(len(queries), np.int64)
+    for s in range(0, len(queries), 512):
+        sims = qv[s:s + 512] @ kb_vec.T
+        kb_arg[s:s + 512] = sims.argmax(axis=1)
+        kb_best[s:s + 512] = sims.max(axis=1)
+    qq = qv @ qv.T
+    matchable = sum(q.matchable for q in queries) or 1
+    rows = []
+    for t in [round(0.70 + 0.01 * i, 2) for i in range(30)]:
+        rt_best = np.full(len(queries), -1.0, np.float32)
+        rt_arg = np.full(len(queries), -1, np.int64)
+        right = wrong = 0
+        for i, q in enumerate(queries):
+            use_kb = kb_best[i] >= rt_best[i]
+            sim = kb_best[i] if use_kb else rt_best[i]
+            if sim >= t:
+                text = kb_text[kb_arg[i]] if use_kb else queries[rt_arg[i]].answers[0]
+                ok = stream.right(q, text)
+                right += ok
+                wrong += not ok
+                continue
+            better = qq[i] > rt_best
+            rt_best = np.where(better, qq[i], rt_best)
+            rt_arg = np.where(better, i, rt_arg)
+            rt_best[i], rt_arg[i] = -1.0, -1  # a query does not serve itself
+        served = right + wrong
+        rows.append({"threshold": t, "right": right / matchable, "wrong": wrong / served if served else 0.0})
+    ok = [r for r in rows if r["wrong"] <= 0.01]
+    best = max(ok, key=lambda r: r["right"]) if ok else {"threshold": None, "right": 0.0, "wrong": 0.0}
+    return {"best": best, "curve": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--streams", nargs="*", default=ALL)
+    ap.add_argument("--acid", help="folder with ACID's customer_training.csv and customer_testing.csv")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N queries of each stream")
+    ap.add_argument("--llm-ms", type=float, default=2500.0, help="what a chain answer costs, for the end-to-end mean")
+    ap.add_argument("--systems", nargs="*", default=["new", "old"])
+    ap.add_argument("--json", default=str(RESULTS / "decision.json"))
+    ap.add_argument("--quick", action="store_true", help="1,000 queries per stream")
+    args = ap.parse_args()
+    if args.quick:
+        args.limit = args.limit or 1000
+    embedder = default_embedder()
+    results: dict = {"config": {"limit": args.limit, "llm_ms": args.llm_ms, "max_wrong_rate": 0.01}, "streams": {}}
+    for stream in streams(args.streams, acid_folder=args.acid):
+        t0 = time.perf_counter()
+        base = OUT / stream.name
+        keys = build(stream, base, embedder)
+        res: dict = {"keys": keys, "queries": len(stream.queries[: args.limit])}
+        for system in args.systems:
+            res[system] = replay(stream, base, system, embedder, args)
+        res["ceiling"] = ceiling(stream, base, embedder, args)
+        new, old = res.get("new", {}).get("all", {}), res.get("old", {}).get("all", {})
+        res.update(right=new.get("right"), wrong=new.get("wrong"), wrong_upper=new.get("wrong_upper"),
+                   ceiling_right=res["ceiling"]["best"]["right"], old_right=old.get("right"),
+                   explore_per_query=new.get("explore_per_query"), seconds=round(time.perf_counter() - t0, 1))
+        results["streams"][stream.name] = res
+        print(line(stream.name, res), flush=True)
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
+    print(table(results))
+
+
+def line(name: str, r: dict) -> str:
+    n, o, c = r.get("new", {}), r.get("old", {}), r["ceiling"]["best"]
+    nn, after = n.get("all", {}), n.get("after_20", {})
+    return (f"{name:16} {r['queries']:6d} q | new right {nn.get('right', 0):6.1%} wrong {nn.get('wrong', 0):5.2%} "
+            f"(upper {nn.get('wrong_upper', 1):5.2%}) after 20% {after.get('right', 0):6.1%} | old right "
+            f"{o.get('all', {}).get('right', 0):6.1%} wrong {o.get('all', {}).get('wrong', 0):5.2%} | ceiling "
+            f"{c['right']:6.1%} at {c['threshold']} | explore/q {nn.get('explore_per_query', 0):.3f} | "
+            f"judge agree {n.get('judge', {}).get('agree') or 0:.3f} | {r['seconds']:.0f} s")
+
+
+def table(results: dict) -> str:
+    rows = ["", "| stream | queries | new right | new wrong (95% upper) | right after 20% | ceiling right (threshold) | "
+            "0.3 right (wrong) | new / 0.3 | explore per query | judge agrees | lookup p50 ms | e2e mean ms new / 0.3 |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in results["streams"].items():
+        n, o, c = r["new"]["all"], r["old"]["all"], r["ceiling"]["best"]
+        x = n["right"] / o["right"] if o["right"] else float("inf")
+        rows.append(f"| {name} | {r['queries']} | {n['right']:.1%} | {n['wrong']:.2%} ({n['wrong_upper']:.2%}) | "
+                    f"{r['new']['after_20']['right']:.1%} | {c['right']:.1%} ({c['threshold']}) | {o['right']:.1%} "
+                    f"({o['wrong']:.2%}) | {x:.1f}x | {n['explore_per_query']:.3f} | "
+                    f"{(r['new']['judge']['agree'] or 0):.3f} | {n['lookup_p50_ms']:.1f} | "
+                    f"{n['e2e_mean_ms']:.0f} / {o['e2e_mean_ms']:.0f} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    main()

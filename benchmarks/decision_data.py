@@ -1,0 +1,142 @@
+"""The streams of `benchmarks/decision.py`: a knowledge base to start the store from, and queries.
+
+Each stream is what an app would see: its store starts from a knowledge base of (question,
+answer) pairs, and user queries arrive in a fixed shuffled order (seed 0). A query's `answers`
+are what the app's chain would answer (the gold intent, or SQuAD's gold answers); `matchable`
+says whether a stored answer can be right for it at all (out-of-scope queries: never).
+
+- banking77: the train split stored (10,003 queries, 77 intents), the test split replayed (3,080).
+- clinc150: train stored (15,000 in 150 intents), test (4,500) + oos_test (1,000 out-of-scope) replayed.
+- acid: customer_training stored (11,130 in 175 intents), customer_testing replayed (11,042);
+  read from `--acid FOLDER` (no licence: never in the repository).
+- nlupp_hotels: folds 0-9 stored, folds 10-19 replayed. The answer is the intent set *and* the slot
+  values (a booking for two nights is not one for three); messages without an intent (bare
+  slot answers such as "today") are out of scope.
+- squad_superbowl, squad_24: the articles' paragraphs precomputed with the answer-aware
+  generator (no LLM: `fact_answers="span"`, the stored answer is the fact itself), then the human
+  questions replayed; a served answer is right when it names what a gold answer names
+  (`storinfer.evaluate.squad.answer_matches`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@dataclass
+class Query:
+    text: str
+    answers: tuple[str, ...]  # what the chain answers; the first is what it says
+    matchable: bool = True
+
+
+@dataclass
+class Stream:
+    name: str
+    kb: list[tuple[str, str, str]]  # (question, answer, answer_id)
+    queries: list[Query]
+    squad: bool = False  # right = answer_matches (SQuAD); else the same answer text
+    docs: list = field(default_factory=list)  # SQuAD: the paragraphs to precompute
+
+    def right(self, q: Query, served: str) -> bool:
+        if not q.matchable:
+            return False
+        if self.squad:
+            from storinfer.evaluate.squad import answer_matches
+
+            return answer_matches(served, q.answers)
+        return served == q.answers[0]
+
+
+def _shuffled(items: list, seed: int = 0) -> list:
+    items = list(items)
+    random.Random(seed).shuffle(items)
+    return items
+
+
+def _intent(label: str) -> str:
+    return f"[answer for {label}]"
+
+
+def banking77() -> Stream:
+    def rows(name: str) -> list[tuple[str, str]]:
+        with open(DATA / "banking77" / name, newline="", encoding="utf-8") as fh:
+            return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
+
+    kb = [(t, _intent(c), c) for t, c in rows("train.csv")]
+    return Stream("banking77", kb, _shuffled([Query(t, (_intent(c),)) for t, c in rows("test.csv")]))
+
+
+def clinc150() -> Stream:
+    data = json.loads((DATA / "clinc150" / "data_full.json").read_text())
+    kb = [(t, _intent(c), c) for t, c in data["train"]]
+    queries = [Query(t, (_intent(c),)) for t, c in data["test"]]
+    queries += [Query(t, (f"[out of scope #{i}]",), matchable=False) for i, (t, _c) in enumerate(data["oos_test"])]
+    return Stream("clinc150", kb, _shuffled(queries))
+
+
+def acid(folder: str | Path) -> Stream:
+    def rows(name: str) -> list[tuple[str, str]]:
+        with open(Path(folder) / name, newline="", encoding="utf-8") as fh:
+            return [(r["UTTERANCES"], r["INTENT_NAME"]) for r in csv.DictReader(fh) if r["UTTERANCES"].strip()]
+
+    kb = [(t, _intent(c), c) for t, c in rows("customer_training.csv")]
+    return Stream("acid", kb, _shuffled([Query(t, (_intent(c),)) for t, c in rows("customer_testing.csv")]))
+
+
+def _nlupp_answer(item: dict) -> str | None:
+    intents = sorted(item.get("intents") or [])
+    if not intents:
+        return None
+    slots = sorted(f"{k}={v.get('text', '').lower()}" for k, v in (item.get("slots") or {}).items())
+    return "[" + "+".join(intents) + (" | " + ", ".join(slots) if slots else "") + "]"
+
+
+def nlupp_hotels() -> Stream:
+    folds = [json.loads((DATA / "nlupp-hotels" / f"fold{i}.json").read_text()) for i in range(20)]
+    kb = []
+    for item in (x for f in folds[:10] for x in f):
+        answer = _nlupp_answer(item)
+        if answer:
+            kb.append((item["text"], answer, answer))
+    queries = []
+    for i, item in enumerate(x for f in folds[10:] for x in f):
+        answer = _nlupp_answer(item)
+        queries.append(Query(item["text"], (answer or f"[no intent #{i}]",), matchable=answer is not None))
+    return Stream("nlupp_hotels", kb, _shuffled(queries))
+
+
+def squad(name: str, *, titles: list[str] | None = None) -> Stream:
+    from storinfer.protocols import Document
+
+    path = DATA / "squad-dev-v1.1-24articles" / "dev-v1.1-24articles.json"
+    articles = json.loads(path.read_text())["data"]
+    if titles:
+        articles = [a for a in articles if a["title"] in titles]
+    docs, queries = [], []
+    for a in articles:
+        for i, p in enumerate(a["paragraphs"]):
+            docs.append(Document(p["context"], id=f"{a['title']}-p{i:03d}"))
+            queries += [Query(qa["question"].strip(), tuple(x["text"] for x in qa["answers"])) for qa in p["qas"]]
+    return Stream(name, [], _shuffled(queries), squad=True, docs=docs)
+
+
+def streams(names: list[str], *, acid_folder: str | None = None) -> list[Stream]:
+    makers = {"banking77": banking77, "clinc150": clinc150, "nlupp_hotels": nlupp_hotels,
+              "acid": lambda: acid(acid_folder) if acid_folder else None,
+              "squad_superbowl": lambda: squad("squad_superbowl", titles=["Super_Bowl_50"]),
+              "squad_24": lambda: squad("squad_24")}
+    out = []
+    for n in names:
+        s = makers[n]()
+        if s is None:
+            print(f"skipped {n}: pass --acid FOLDER (the ACID csv files; no licence, so not in the repository)")
+            continue
+        out.append(s)
+    return out
