@@ -48,6 +48,22 @@ def articles(part: str | None = None, titles: list[str] | None = None) -> list[A
     return out
 
 
+def train_articles(path: str | Path, count: int, *, every: int = 1) -> list[Article]:
+    """``count`` articles of the SQuAD v1.1 *train* file (gzipped JSON), every ``every``-th in the
+    file's order: disjoint from the dev articles every benchmark reports on."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        data = json.load(fh)["data"]
+    out = []
+    for pos, a in enumerate(data[::every][:count]):
+        out.append(Article(a["title"], pos, [p["context"] for p in a["paragraphs"]],
+                           [(qa["question"].strip(), tuple(x["text"] for x in qa["answers"]), i)
+                            for i, p in enumerate(a["paragraphs"]) for qa in p["qas"]]))
+    return out
+
+
 @dataclass
 class Looked:
     """One human question's lookup candidates in its article's store, each judged."""

@@ -95,7 +95,8 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
     rows = []
     with QAStore(folder, embedding=embedder) as store:
         front = StoreFront(store, partition=PARTITION, max_wrong_rate=0.01 if system == "new" else None,
-                           answer_judge=judge, on_miss="the recording chain")
+                           answer_judge=judge, on_miss="the recording chain", explore_rate=args.explore_rate,
+                           decision_options=dict(args.decision_options))
         for q in stream.queries[: args.limit]:
             t = time.perf_counter()
             found = front.lookup(q.text)
@@ -195,7 +196,11 @@ def main() -> None:
     ap.add_argument("--systems", nargs="*", default=["new", "old"])
     ap.add_argument("--json", default=str(RESULTS / "decision.json"))
     ap.add_argument("--quick", action="store_true", help="1,000 queries per stream")
+    ap.add_argument("--explore-rate", type=float, default=0.05)
+    ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                    help="a Decision option (e.g. cold_start=0, min_labels=100), for studies on the fit stream")
     args = ap.parse_args()
+    args.decision_options = {k: (float(v) if "." in v else int(v)) for k, v in (o.split("=", 1) for o in args.option)}
     if args.quick:
         args.limit = args.limit or 1000
     embedder = default_embedder()

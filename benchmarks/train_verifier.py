@@ -6,8 +6,11 @@ Data: *fit* parts only; the held-out parts are never read here.
   intents at even positions, CLINC150 domains at even positions with `oos_train`/`oos_val`, and
   SQuAD dev articles at odd positions (one human question stored per answer, the others looked up).
 - **fact head** (keys the answer-aware generator wrote): `benchmarks/coverage_data.py`: each SQuAD
-  fit article precomputed into a store of its own, its human questions looked up there, every
-  candidate judged by the strict judge.
+  article precomputed into a store of its own, its human questions looked up there, every
+  candidate judged by the strict judge (the key's expected answer against the human's gold). With
+  `--squad-train FILE` (SQuAD v1.1 train, gzipped; disjoint from the dev set) its articles are the
+  fit data (0.4's shipped head: 90 articles, every 4th of the file); without it, the dev articles
+  at odd positions (0.3).
 
 For each head the fit data are split again by intent / article: two thirds fit a logistic model
 (hard-rule refusals left out), one third chooses the operating point: over cosine floors and score
@@ -31,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from coverage_data import articles, build_store, facts_only, look_up  # noqa: E402
+from coverage_data import articles, build_store, facts_only, look_up, train_articles  # noqa: E402
 from verifier_data import Stream, banking, candidates, clinc, squad  # noqa: E402
 
 from storinfer.match.features import FACT_FEATURES, QUESTION_FEATURES, TYPED, Query, fact_features, question_features  # noqa: E402
@@ -186,12 +189,12 @@ def typed_floor(head: Head, pairs: list) -> float | None:
     return None if best is None or best <= head.floor else round(float(best), 3)
 
 
-def fact_sets(embedder, reuse: bool = False) -> tuple[list[dict], list[dict]]:
-    """Fit-article lookups for the fact head: two thirds of the articles fit, one third validates."""
+def fact_sets(embedder, reuse: bool = False, source: list | None = None) -> tuple[list[dict], list[dict]]:
+    """Article lookups for the fact head: two thirds of the articles fit, one third validates."""
     from storinfer import QAStore
 
     fit, val = [], []
-    for i, art in enumerate(articles("fit")):
+    for i, art in enumerate(source if source is not None else articles("fit")):
         t = time.perf_counter()
         folder = OUT / "stores" / art.title
         if reuse and folder.exists():
@@ -209,10 +212,34 @@ def fact_sets(embedder, reuse: bool = False) -> tuple[list[dict], list[dict]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "storinfer" / "verifier.json"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "storinfer" / "match" / "verifier.json"))
     ap.add_argument("--reuse-stores", action="store_true", help="reuse the fit articles' stores of an earlier run")
+    ap.add_argument("--squad-train", help="SQuAD v1.1 train (train-v1.1.json.gz): the fact head's fit data")
+    ap.add_argument("--train-articles", type=int, default=90)
+    ap.add_argument("--fact-only", action="store_true", help="refit the fact head only; keep the shipped question head")
     args = ap.parse_args()
     embedder = default_embedder()
+    if args.fact_only:
+        question = Verifier.default().question
+    else:
+        question = question_head(embedder)
+    source = train_articles(args.squad_train, args.train_articles, every=4) if args.squad_train else None
+    f_fit, f_val = fact_sets(embedder, args.reuse_stores, source)
+    print("fact head", file=sys.stderr)
+    # the validation articles are judged together: each alone has too few hits to tell 1% from 0%
+    merged = {"name": "squad fit articles (validation third)", "n": sum(d["n"] for d in f_val),
+              "by_q": {(d["name"], k): v for d in f_val for k, v in d["by_q"].items()}}
+    fact = fit_head(FACT_FEATURES, f_fit, [merged], np.arange(0.50, 0.951, 0.025), np.arange(0.30, 0.996, 0.005), (None,))
+    fitted_on = (f"fact head: {len(source)} SQuAD v1.1 train articles (every 4th; disjoint from the dev set)" if source
+                 else "fact head: benchmarks/coverage_data.py, SQuAD dev articles at odd positions")
+    data = {**Verifier(question, fact).to_dict(), "target_wrong_rate": TARGET,
+            "fitted_on": "question head: benchmarks/verifier_data.py fit parts (BANKING77 even intents, CLINC150 even "
+                         "domains + oos_train/oos_val, SQuAD dev articles at odd positions); " + fitted_on}
+    Path(args.out).write_text(json.dumps(data, indent=1) + "\n")
+    print(f"written {args.out}", file=sys.stderr)
+
+
+def question_head(embedder) -> Head:
     q_fit, q_val = [], []
     for stream in (banking("fit"), clinc("fit"), squad("fit")):
         q_fit.append(stream_rows(split_stream(stream, 0), embedder))
@@ -228,18 +255,7 @@ def main() -> None:
     for d in q_val:
         right, wrong = serve(matrices(d, question), question.floor, question.cut, question.typed_floor)
         print(f"  with it, validation {d['name']}: right {right}/{d['n']}, wrong {wrong}/{right + wrong}", file=sys.stderr)
-    f_fit, f_val = fact_sets(embedder, args.reuse_stores)
-    print("fact head", file=sys.stderr)
-    # the validation articles are judged together: each alone has too few hits to tell 1% from 0%
-    merged = {"name": "squad fit articles (validation third)", "n": sum(d["n"] for d in f_val),
-              "by_q": {(d["name"], k): v for d in f_val for k, v in d["by_q"].items()}}
-    fact = fit_head(FACT_FEATURES, f_fit, [merged], np.arange(0.50, 0.951, 0.025), np.arange(0.30, 0.996, 0.005), (None,))
-    data = {**Verifier(question, fact).to_dict(), "target_wrong_rate": TARGET,
-            "fitted_on": "question head: benchmarks/verifier_data.py fit parts (BANKING77 even intents, CLINC150 even "
-                         "domains + oos_train/oos_val, SQuAD dev articles at odd positions); fact head: "
-                         "benchmarks/coverage_data.py, SQuAD dev articles at odd positions"}
-    Path(args.out).write_text(json.dumps(data, indent=1) + "\n")
-    print(f"written {args.out}", file=sys.stderr)
+    return question
 
 
 if __name__ == "__main__":

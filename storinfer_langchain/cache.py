@@ -17,6 +17,7 @@ from storinfer.match.verify import Verifier
 from storinfer.protocols import Embedder
 from storinfer.records import DEFAULT_NAMESPACE
 from storinfer.serve import DEFAULT_MAX_WRONG_RATE, StoreFront, open_store, store_misses_option
+from storinfer.serve.judge_band import JudgeBand
 from storinfer.store import QAStore
 from storinfer.text import sha
 from storinfer_langchain.prompt import parse_prompt, stable_llm_string
@@ -126,6 +127,8 @@ class StorInferCache(BaseCache):
             partition learns its operating point from the model's answers to its misses, under
             this bound (:mod:`storinfer.serve.decision`). None: StorInfer 0.3's fixed point.
         explore_rate: share of would-be hits sent to the model anyway, to check them (default 0.05).
+        judge: a LangChain chat model asked about candidates just below the cut (off by default;
+            see :mod:`storinfer.serve.judge_band`).
         answer_judge: compares the model's answer with a stored one (default: text overlap).
     """
 
@@ -147,6 +150,7 @@ class StorInferCache(BaseCache):
         max_wrong_rate: float | None = DEFAULT_MAX_WRONG_RATE,
         explore_rate: float = 0.05,
         answer_judge: Any | None = None,
+        judge: Any | None = None,
         cache_runtime_answers: bool | None = None,
     ) -> None:
         if similarity_threshold is not None:
@@ -160,7 +164,7 @@ class StorInferCache(BaseCache):
             open_store(store, path, host, port, embedding), namespace=namespace,
             similarity_threshold=similarity_threshold, guard=guard, k=k, verifier=verifier, store_misses=store_misses,
             ttl_seconds=ttl_seconds, on_miss="the model", max_wrong_rate=max_wrong_rate, explore_rate=explore_rate,
-            answer_judge=answer_judge,
+            answer_judge=answer_judge, judge=judge_band(judge),
         )
         self.store = self.front.store
         self.namespace = namespace
@@ -231,3 +235,12 @@ class StorInferCache(BaseCache):
     async def aclear(self, **kwargs: Any) -> None:
         """Async :meth:`clear` (runs in a worker thread)."""
         await asyncio.to_thread(self.clear, **kwargs)
+
+
+def judge_band(model: Any | None) -> JudgeBand | None:
+    """A judge band over ``model`` (a LangChain chat model, adapted; or an engine ChatModel)."""
+    if model is None or isinstance(model, JudgeBand):
+        return model
+    from storinfer_langchain.adapters import as_chat_model
+
+    return JudgeBand(as_chat_model(model))

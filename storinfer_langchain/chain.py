@@ -22,6 +22,7 @@ from storinfer.match.verify import Verifier
 from storinfer.precompute.answer import ANSWER_KEYS, answer_text
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup
 from storinfer.serve import DEFAULT_MAX_WRONG_RATE, StoreFront, atee, store_misses_option, tee
+from storinfer.serve.judge_band import JudgeBand
 from storinfer.serve.speculate import Cancelled, aspeculate, aspeculate_stream, speculate, speculate_stream
 from storinfer.store import QAStore
 
@@ -69,7 +70,9 @@ class StorInferChain(Runnable[Any, str]):
             a miss then pays nothing for the lookup; a hit cancels the chain (async: at once;
             sync: at its next step) and pays for what it ran meanwhile. Off by default, as that
             wastes tokens on a paid model.
-        max_wrong_rate, explore_rate, answer_judge: the serve decision, as for :class:`StorInferCache`.
+        max_wrong_rate, explore_rate, answer_judge, judge: the serve decision, as for
+            :class:`StorInferCache`. With ``speculative=True`` a judge runs beside the chain:
+            whichever decides first wins.
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class StorInferChain(Runnable[Any, str]):
         max_wrong_rate: float | None = DEFAULT_MAX_WRONG_RATE,
         explore_rate: float = 0.05,
         answer_judge: Any | None = None,
+        judge: Any | None = None,
         cache_misses: bool | None = None,
     ) -> None:
         store_misses = store_misses_option(store_misses, cache_misses=cache_misses)
@@ -100,7 +104,7 @@ class StorInferChain(Runnable[Any, str]):
         self.front = StoreFront(store, namespace=namespace, partition=partition, similarity_threshold=similarity_threshold,
                                 guard=guard, k=k, verifier=verifier, store_misses=store_misses, ttl_seconds=ttl_seconds,
                                 on_miss="the chain", max_wrong_rate=max_wrong_rate, explore_rate=explore_rate,
-                                answer_judge=answer_judge)
+                                answer_judge=answer_judge, judge=judge_band(judge))
         self.store = store
         self.input_key = input_key
         self.speculative = speculative
@@ -121,15 +125,16 @@ class StorInferChain(Runnable[Any, str]):
         msg = f"StorInferChain takes the question as a string or as a dict with {self.input_key!r}; got {type(input).__name__}."
         raise TypeError(msg)
 
-    def lookup(self, question: str) -> Lookup:
-        """The store's decision for ``question`` (counted in ``stats()``)."""
-        return self.front.lookup(question)
+    def lookup(self, question: str, race: threading.Event | None = None) -> Lookup:
+        """The store's decision for ``question`` (counted in ``stats()``); ``race``: set when the
+        chain, started beside it, has answered."""
+        return self.front.lookup(question, race=race)
 
     def invoke_with_lookup(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> tuple[str, Lookup]:
         """Like :meth:`invoke`, also returning the lookup (hit or miss, similarity, match)."""
         question = self._question(input)
         if self.speculative:
-            output, found = speculate(lambda: self.lookup(question),
+            output, found = speculate(lambda race: self.lookup(question, race),
                                       lambda cancel: self.chain.invoke(input, _stoppable(config, cancel), **kwargs))
         else:
             found = self.lookup(question)
@@ -147,7 +152,7 @@ class StorInferChain(Runnable[Any, str]):
         """Async :meth:`invoke_with_lookup` (the lookup runs in a worker thread)."""
         question = self._question(input)
         if self.speculative:
-            output, found = await aspeculate(lambda: self.lookup(question),
+            output, found = await aspeculate(lambda race: self.lookup(question, race),
                                              lambda: self.chain.ainvoke(input, config, **kwargs))
         else:
             found = await asyncio.to_thread(self.lookup, question)
@@ -185,7 +190,7 @@ class StorInferChain(Runnable[Any, str]):
             question = self._question(input)
             if self.speculative:
                 chunks, found = speculate_stream(
-                    lambda q=question: self.lookup(q),
+                    lambda race, q=question: self.lookup(q, race),
                     lambda cancel, x=input: self.chain.stream(x, _stoppable(config, cancel), **kwargs))
             else:
                 found = self.lookup(question)
@@ -200,7 +205,7 @@ class StorInferChain(Runnable[Any, str]):
         async for input in inputs:
             question = self._question(input)
             if self.speculative:
-                chunks, found = await aspeculate_stream(lambda q=question: self.lookup(q),
+                chunks, found = await aspeculate_stream(lambda race, q=question: self.lookup(q, race),
                                                         lambda x=input: self.chain.astream(x, config, **kwargs))
             else:
                 found = await asyncio.to_thread(self.lookup, question)
@@ -254,3 +259,12 @@ def _stoppable(config: RunnableConfig | None, cancel: threading.Event) -> Runnab
         manager.add_handler(stop, inherit=True)
         return patch_config(config, callbacks=manager)
     return patch_config(config, callbacks=[*(callbacks or []), stop])
+
+
+def judge_band(model: Any | None) -> JudgeBand | None:
+    """A judge band over ``model`` (a LangChain chat model, adapted; or an engine ChatModel)."""
+    if model is None or isinstance(model, JudgeBand):
+        return model
+    from storinfer_langchain.adapters import as_chat_model
+
+    return JudgeBand(as_chat_model(model))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from storinfer.match.lookup import DEFAULT_K
 from storinfer.match.verify import Verifier
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match
 from storinfer.serve import DEFAULT_MAX_WRONG_RATE, StoreFront, atee, open_store, store_misses_option, tee
+from storinfer.serve.judge_band import JudgeBand
 from storinfer.serve.speculate import aspeculate, speculate
 from storinfer.store import QAStore
 from storinfer.text import content_hash
@@ -122,6 +124,8 @@ class StorInferQueryEngine(BaseQueryEngine):
             partition learns its operating point from the engine's answers to its misses, under
             this bound. None: StorInfer 0.3's fixed point.
         explore_rate: share of would-be hits answered by the engine anyway, to check them (default 0.05).
+        judge: a LlamaIndex LLM asked about candidates just below the cut (off by default; see
+            :mod:`storinfer.serve.judge_band`). With ``speculative=True`` it runs beside the engine.
         answer_judge: compares the engine's answer with a stored one (default: text overlap).
     """
 
@@ -149,6 +153,7 @@ class StorInferQueryEngine(BaseQueryEngine):
         max_wrong_rate: float | None = DEFAULT_MAX_WRONG_RATE,
         explore_rate: float = 0.05,
         answer_judge: Any | None = None,
+        judge: Any | None = None,
         cache_misses: bool | None = None,
     ) -> None:
         store_misses = store_misses_option(store_misses, cache_misses=cache_misses)
@@ -161,7 +166,8 @@ class StorInferQueryEngine(BaseQueryEngine):
         self.front = StoreFront(open_store(store, path, host, port, embedding), namespace=namespace, partition=partition,
                                 similarity_threshold=similarity_threshold, guard=guard, k=k, verifier=verifier,
                                 store_misses=store_misses, ttl_seconds=ttl_seconds, on_miss="the query engine",
-                                max_wrong_rate=max_wrong_rate, explore_rate=explore_rate, answer_judge=answer_judge)
+                                max_wrong_rate=max_wrong_rate, explore_rate=explore_rate, answer_judge=answer_judge,
+                                judge=judge_band(judge))
         self.query_engine = query_engine
         self.store = self.front.store
         self.streaming = _is_streaming(query_engine) if streaming is None else streaming
@@ -181,8 +187,8 @@ class StorInferQueryEngine(BaseQueryEngine):
         return self.front.flush(timeout)
 
     # --- lookup --------------------------------------------------------------------------------
-    def _lookup(self, query: str) -> Lookup:
-        found = self.front.lookup(query)
+    def _lookup(self, query: str, race: threading.Event | None = None) -> Lookup:
+        found = self.front.lookup(query, race=race)
         if found.match is not None:
             m = found.match
             dispatcher.event(StorInferHitEvent(query=query, matched_question=m.question, similarity=m.similarity,
@@ -262,7 +268,8 @@ class StorInferQueryEngine(BaseQueryEngine):
     def _query(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
         query = query_bundle.query_str
         if self.speculative:
-            response, found = speculate(lambda: self._lookup(query), lambda cancel: self.query_engine.query(query_bundle))
+            response, found = speculate(lambda race: self._lookup(query, race),
+                                        lambda cancel: self.query_engine.query(query_bundle))
         else:
             found = self._lookup(query)
             response = None if found.match is not None else self.query_engine.query(query_bundle)
@@ -272,7 +279,7 @@ class StorInferQueryEngine(BaseQueryEngine):
 
     async def _aquery(self, query_bundle: QueryBundle) -> RESPONSE_TYPE:
         if self.speculative:
-            response, found = await aspeculate(lambda: self._lookup(query_bundle.query_str),
+            response, found = await aspeculate(lambda race: self._lookup(query_bundle.query_str, race),
                                                lambda: self.query_engine.aquery(query_bundle))
         else:
             found = await asyncio.to_thread(self._lookup, query_bundle.query_str)
@@ -285,3 +292,12 @@ class StorInferQueryEngine(BaseQueryEngine):
                                     found)
             return response
         return self._after_miss(query_bundle.query_str, response, found)
+
+
+def judge_band(model: Any | None) -> JudgeBand | None:
+    """A judge band over ``model`` (a LlamaIndex LLM, adapted; or an engine ChatModel)."""
+    if model is None or isinstance(model, JudgeBand):
+        return model
+    from storinfer_llamaindex.adapters import as_chat_model
+
+    return JudgeBand(as_chat_model(model))

@@ -227,6 +227,7 @@ def calibrate(
     min_probes: int = 20,
     record: bool = False,
     k: int = DEFAULT_K,
+    warn: bool = True,
 ) -> Calibration:
     """Pick each verifier head's operating point (cosine floor, score cut) for ``target_wrong_rate``,
     from probes the store makes of its own precomputed keys (see the module docstring).
@@ -255,9 +256,10 @@ def calibrate(
                                      min_served=min_probes)
         h = heads[head]
         if h.fallback:
-            logger.warning("Calibration of the %s head served %d probes (fewer than %d); keeping floor %s, cut %s. "
-                           "Store more keys per answer, or pass a chat model to paraphrase stored questions.",
-                           head, h.hits, min_probes, h.floor, h.cut)
+            if warn:
+                logger.warning("Calibration of the %s head served %d probes (fewer than %d); keeping floor %s, cut %s. "
+                               "Store more keys per answer, or pass a chat model to paraphrase stored questions.",
+                               head, h.hits, min_probes, h.floor, h.cut)
         elif record:
             store.record_operating_point(h.floor, h.cut, head=head, probes=h.probes, hits=h.hits, wrong=h.wrong,
                                          wrong_rate=h.wrong_rate, upper_bound_95=h.upper_bound,

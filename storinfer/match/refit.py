@@ -99,7 +99,7 @@ def fit_head(labels: Sequence[Any], head: str, prior: dict[str, float], *, max_w
         return int(e[i, j]) <= max_errors_within(int(n[i, j]), max_wrong_rate, confidence)
 
     strict = (f >= p_floor) & (c >= p_cut)
-    for flat in np.argsort(-volume, axis=None):
+    for flat in np.argsort(-volume, axis=None, kind="stable"):  # ties: the lowest floor, then cut
         i, j = np.unravel_index(flat, volume.shape)
         vol = float(volume[i, j])
         if breaks:

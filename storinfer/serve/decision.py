@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from storinfer.match.bounds import clopper_pearson_upper
 from storinfer.match.features import answer_key, asks_typed_answer
 from storinfer.match.judge import AnswerJudge, TextJudge
 from storinfer.match.refit import FLOORS, SERVE_NOTHING, refit
@@ -191,7 +192,7 @@ class Decision:
             return
         self._cold_count = count
         cal = calibrate(self.store, None, namespace=self.namespace, partition=self.partition,
-                        target_wrong_rate=self.max_wrong_rate, sample=300, min_probes=20)
+                        target_wrong_rate=self.max_wrong_rate, sample=300, min_probes=20, warn=False)
         tightened = {h.head: {**self.prior[h.head], "floor": h.floor, "cut": h.cut} for h in cal.heads.values()
                      if h.tightened and not h.fallback}
         if tightened:
@@ -265,6 +266,14 @@ class Decision:
         self.worker.submit(lambda: self._write(label, urgent))
         return label
 
+    def record_judge(self, question: str, cand: Any, score: float, verdict: bool) -> None:
+        """Keep a judge model's verdict as a label (``source="judge"``; the refit's bound uses the
+        chain's answers only)."""
+        label = Label(self.namespace, self.partition, self.verifier().head_name(cand), round(score, 5),
+                      round(cand.similarity, 5), bool(verdict), source="judge", answer=answer_key(cand),
+                      typed=asks_typed_answer(question))
+        self.worker.submit(lambda: self.store.labels.add([label]))
+
     def _write(self, label: Label, urgent: bool) -> None:
         self.store.labels.add([label])
         self.counts["labels"] += 1
@@ -308,6 +317,7 @@ class Decision:
         return {"operating_point": point["heads"], "answer_cuts": len(point["answer_cuts"]), "version": point["version"],
                 "source": point.get("source"), "labels_in_store": point.get("labels", 0),
                 "estimated_wrong_rate": wrong / served if served else None,
-                "wrong_rate_bound": max((f.get("upper", 1.0) for f in fit.values()), default=None) if fit else None,
+                "wrong_rate_bound": clopper_pearson_upper(wrong, served, self.confidence) if served else None,
+                "labels_inside_point": served,
                 "max_wrong_rate": self.max_wrong_rate, "explore_rate": self.explore_rate, **self.counts,
                 "serves_nothing": all(p["cut"] >= SERVE_NOTHING["cut"] for p in point["heads"].values())}

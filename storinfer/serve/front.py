@@ -27,6 +27,7 @@ from storinfer.match.lookup import DEFAULT_K
 from storinfer.match.verify import Verifier
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match, QAPair
 from storinfer.serve.decision import Decision, Worker
+from storinfer.serve.judge_band import JudgeBand
 from storinfer.serve.options import open_store, store_misses_option  # noqa: F401  (re-exported)
 from storinfer.serve.stats import LookupStats
 from storinfer.serve.streams import atee, tee  # noqa: F401  (re-exported)
@@ -62,6 +63,8 @@ class StoreFront:
         store_misses: store the answers of misses.
         ttl_seconds: remembered answers expire after this long (None: never).
         on_miss: what runs instead on a miss, for log messages ("the model", "the chain"...).
+        judge: a :class:`~storinfer.serve.judge_band.JudgeBand` asked about candidates just below
+            the cut (off by default; see that module for when it pays).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class StoreFront:
         ttl_seconds: float | None = None,
         on_miss: str = "the model",
         decision_options: dict[str, Any] | None = None,
+        judge: JudgeBand | None = None,
     ) -> None:
         if ttl_seconds is not None and not (
             isinstance(ttl_seconds, (int, float)) and math.isfinite(ttl_seconds) and ttl_seconds > 0
@@ -119,7 +123,8 @@ class StoreFront:
         self._decisions_lock = threading.Lock()
         self._worker = Worker()
         self.counters = LookupStats()
-        self._pending: OrderedDict[tuple[str, str], Lookup] = OrderedDict()
+        self.judge = judge
+        self._pending: OrderedDict[tuple[str, str], tuple[Lookup, float]] = OrderedDict()
         self._pending_lock = threading.Lock()
         self.writer = WriteBehind(store, max_pending=max_pending, on_written=self._count_written,
                                   on_error=self._count_failed) if write_behind else None
@@ -139,9 +144,12 @@ class StoreFront:
             return self._decisions[part]
 
     # --- lookups -----------------------------------------------------------------------------
-    def lookup(self, question: str, *, partition: str | None = None) -> Lookup:
+    def lookup(self, question: str, *, partition: str | None = None, race: threading.Event | None = None) -> Lookup:
         """The decision for ``question``, counted. Never raises: a failing store is logged,
-        counted as an error, and is a miss (so it costs time, never an answer)."""
+        counted as an error, and is a miss (so it costs time, never an answer).
+
+        ``race``: set when the app's chain, started beside this lookup, has answered (a judge
+        still deciding then stops: the chain won)."""
         part = partition or self.partition
         self.counters.count("lookups")
         queued = self._queued_answer(question, part)
@@ -156,6 +164,8 @@ class StoreFront:
                                       verifier=verifier, extra=self._queued_candidates(part))
             if decision is not None:
                 found = decision.admit(found)
+            if found.match is None and found.reason != "explore" and self.judge is not None and found.candidates:
+                found = self._ask_judge(clean_text(question), found, verifier or self.store.verifier, decision, race)
         except Exception:
             logger.warning("StorInfer lookup failed; running %s instead", self.on_miss, exc_info=True)
             self.counters.count("errors")
@@ -163,9 +173,28 @@ class StoreFront:
         self.counters.record(question, found)
         if found.match is None and isinstance(question, str):
             with self._pending_lock:  # for remember() after a lookup it was not handed (LangChain's cache)
-                self._pending[(part, clean_text(question))] = found
+                self._pending[(part, clean_text(question))] = (found, time.perf_counter())
                 while len(self._pending) > _PENDING:
                     self._pending.popitem(last=False)
+        return found
+
+    def _ask_judge(self, question: str, found: Lookup, verifier: Verifier, decision: Decision | None,
+                   race: threading.Event | None) -> Lookup:
+        """Serve a doubtful candidate the judge accepts (see :mod:`storinfer.serve.judge_band`)."""
+        judge = self.judge
+        assert judge is not None
+        if not judge.pays():
+            judge.counts["skipped_not_paying"] += 1
+            return found
+        for cand, score in judge.doubtful(verifier, question, found.candidates):
+            verdict = judge.ask(question, cand.question, race)
+            if verdict is None:
+                return found  # the chain answered first
+            if decision is not None:
+                decision.record_judge(question, cand, score, verdict)
+            if verdict:
+                return Lookup(cand, reason="judge", best_similarity=found.best_similarity, rejected=found.rejected,
+                              score=score, vector=found.vector, candidates=found.candidates)
         return found
 
     def _queued_answer(self, question: str, partition: str) -> Lookup | None:
@@ -213,8 +242,10 @@ class StoreFront:
         if not isinstance(answer, str) or not answer.strip() or not isinstance(question, str):
             return
         with self._pending_lock:
-            kept = self._pending.pop((part, clean_text(question)), None)
+            kept, looked_up_at = self._pending.pop((part, clean_text(question)), (None, None))
         lookup = lookup or kept
+        if self.judge is not None and looked_up_at is not None:
+            self.judge.record_miss((time.perf_counter() - looked_up_at) * 1000)
         decision = self.decision(part) if lookup is not None else None
         if decision is not None:
             try:
@@ -280,4 +311,8 @@ class StoreFront:
         out["explored"] = explored
         out["explore_per_query"] = explored / out["lookups"] if out["lookups"] else 0.0
         out["max_wrong_rate"] = self.max_wrong_rate
+        out["judge_calls"] = self.judge.counts["calls"] if self.judge is not None else 0
+        out["judge_calls_per_query"] = out["judge_calls"] / out["lookups"] if out["lookups"] else 0.0
+        if self.judge is not None:
+            out["judge"] = self.judge.stats()
         return out

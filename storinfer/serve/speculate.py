@@ -51,14 +51,16 @@ def _submit(fn: Callable[..., T], *args: Any) -> Future:
     return _POOL.submit(ctx.run, fn, *args)
 
 
-def speculate(lookup: Callable[[], Lookup], run: Callable[[threading.Event], T]) -> tuple[T | None, Lookup]:
-    """Start ``run(cancel)`` in a worker thread, then ``lookup()`` here.
+def speculate(lookup: Callable[[threading.Event], Lookup], run: Callable[[threading.Event], T]) -> tuple[T | None, Lookup]:
+    """Start ``run(cancel)`` in a worker thread, then ``lookup(finished)`` here (``finished`` is set
+    once the run has ended: a judge still deciding then stops, the run won).
 
     Hit: ``cancel`` is set and ``(None, lookup)`` returned at once. Miss: ``(run's result,
     lookup)``, once the run ends (its exceptions propagate)."""
-    cancel = threading.Event()
+    cancel, finished = threading.Event(), threading.Event()
     future = _submit(run, cancel)
-    found = lookup()
+    future.add_done_callback(lambda _f: finished.set())
+    found = lookup(finished)
     if found.match is not None:
         cancel.set()
         future.cancel()
@@ -67,11 +69,13 @@ def speculate(lookup: Callable[[], Lookup], run: Callable[[threading.Event], T])
     return future.result(), found
 
 
-async def _lookup_beside(task: asyncio.Future, lookup: Callable[[], Lookup]) -> Lookup:
-    """``lookup()`` in a worker thread while ``task`` runs; the task is cancelled on a hit (or if
-    the lookup itself fails)."""
+async def _lookup_beside(task: asyncio.Future, lookup: Callable[[threading.Event], Lookup]) -> Lookup:
+    """``lookup(finished)`` in a worker thread while ``task`` runs (``finished`` is set when the task
+    ends); the task is cancelled on a hit (or if the lookup itself fails)."""
+    finished = threading.Event()
+    task.add_done_callback(lambda _t: finished.set())
     try:
-        found = await asyncio.to_thread(lookup)
+        found = await asyncio.to_thread(lookup, finished)
     except BaseException:
         task.cancel()
         raise
@@ -81,16 +85,17 @@ async def _lookup_beside(task: asyncio.Future, lookup: Callable[[], Lookup]) -> 
     return found
 
 
-async def aspeculate(lookup: Callable[[], Lookup], run: Callable[[], Awaitable[T]]) -> tuple[T | None, Lookup]:
+async def aspeculate(lookup: Callable[[threading.Event], Lookup], run: Callable[[], Awaitable[T]]) -> tuple[T | None, Lookup]:
     """Async :func:`speculate`: ``run()`` is a task, cancelled on a hit; the lookup runs in a thread."""
     task = asyncio.ensure_future(run())
     found = await _lookup_beside(task, lookup)
     return (None, found) if found.match is not None else (await task, found)
 
 
-def speculate_stream(lookup: Callable[[], Lookup], stream: Callable[[threading.Event], Iterator[T]]
+def speculate_stream(lookup: Callable[[threading.Event], Lookup], stream: Callable[[threading.Event], Iterator[T]]
                      ) -> tuple[Iterator[T] | None, Lookup]:
-    """Start consuming ``stream(cancel)`` in a worker thread, then ``lookup()`` here.
+    """Start consuming ``stream(cancel)`` in a worker thread, then ``lookup(ended)`` here (``ended``
+    is set once the stream has ended).
 
     Hit: ``cancel`` is set, ``(None, lookup)``. Miss: an iterator over the chunks, as they come
     (the ones produced during the lookup are waiting for it)."""
@@ -108,8 +113,10 @@ def speculate_stream(lookup: Callable[[], Lookup], stream: Callable[[threading.E
         finally:
             chunks.put(_END)
 
+    ended = threading.Event()
     future = _submit(pump)
-    found = lookup()
+    future.add_done_callback(lambda _f: ended.set())
+    found = lookup(ended)
     if found.match is not None:
         cancel.set()
         future.add_done_callback(_drop)
@@ -130,7 +137,7 @@ def speculate_stream(lookup: Callable[[], Lookup], stream: Callable[[threading.E
     return read(), found
 
 
-async def aspeculate_stream(lookup: Callable[[], Lookup], stream: Callable[[], AsyncIterator[T]]
+async def aspeculate_stream(lookup: Callable[[threading.Event], Lookup], stream: Callable[[], AsyncIterator[T]]
                             ) -> tuple[AsyncIterator[T] | None, Lookup]:
     """Async :func:`speculate_stream`: a task pumps ``stream()``; cancelled on a hit."""
     chunks: asyncio.Queue[Any] = asyncio.Queue()
