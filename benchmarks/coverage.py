@@ -2,7 +2,7 @@
 
 For each SQuAD article (the Super Bowl article, and held-out articles of other kinds), its
 paragraphs are precomputed with StorInfer's defaults (both generators, rephrasings, answers from
-the plain RAG chain: MiniLM top-1 paragraph + SmolLM2), `storinfer.match.calibrate` picks the operating
+the plain RAG chain: MiniLM top-1 paragraph + the offline LLM, Qwen2.5-1.5B unless --llm), `storinfer.match.calibrate` picks the operating
 point from probes the store makes of itself, and the article's human questions (never seen by any
 generator) are looked up the way every face looks up (`QAStore.lookup`, the hit verifier at the
 recorded point). Only precomputed pairs are in the store: no runtime answers are added.
@@ -207,6 +207,8 @@ def main() -> None:
     ap.add_argument("--no-storage", action="store_true", help="skip the store-size run over all 24 articles")
     ap.add_argument("--no-quality", dest="quality", action="store_false")
     ap.add_argument("--json", default=str(RESULTS / "coverage.json"))
+    ap.add_argument("--llm", default=None, help="the offline model writing questions, rephrasings and answers "
+                    "(default: the offline default, Qwen2.5-1.5B; 'smollm2-135m' for 0.3's model)")
     args = ap.parse_args()
     if args.quick:
         args.paragraphs = args.paragraphs or 12
@@ -214,14 +216,14 @@ def main() -> None:
         args.no_ablation = args.no_storage = True
         args.throughput_paragraphs = min(args.throughput_paragraphs, 4)
     others = OTHERS if args.articles is None else args.articles
-    embedder, chat = default_embedder(), default_chat(max_new_tokens=24)
+    embedder, chat = default_embedder(), default_chat(max_new_tokens=24, model=args.llm)
     superbowl = articles(titles=["Super_Bowl_50"])[0]
     held = {a.title: a for a in articles("heldout")}
     for title in others:
         if title not in held:
             raise SystemExit(f"{title!r} is not a held-out article (even position in the 24): {sorted(held)}")
     started = time.perf_counter()
-    results: dict = {"config": {"paragraphs": args.paragraphs, "batch_chunks": args.batch_chunks, "quick": args.quick,
+    results: dict = {"model": chat.model_id, "config": {"paragraphs": args.paragraphs, "batch_chunks": args.batch_chunks, "quick": args.quick,
                                 "throughput_paragraphs": args.throughput_paragraphs}}
     print("## throughput", flush=True)
     results["throughput"] = throughput(superbowl, chat, embedder, args)
@@ -243,6 +245,8 @@ def main() -> None:
     sb = article_run(superbowl, GenerationConfig(), chat, embedder, args, label="Super_Bowl_50")
     results["superbowl"] = sb
     results["hit_rate"], results["wrong_rate"] = sb["hit_rate"], sb["wrong_rate"]
+    q = sb.get("quality") or {}
+    results["answer_f1"] = {"served": q.get("f1"), "plain": q.get("plain_f1"), "served_questions": q.get("served")}
     results["bytes_per_key"] = sb["bytes_per_key"]
     print(line(sb), flush=True)
     results["articles"] = []

@@ -102,19 +102,19 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=6, help="question-writing calls per paragraph, every mode")
     ap.add_argument("--paragraphs", type=int, default=24)
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--llm", default=None, help="offline model (default: Qwen2.5-1.5B; 'smollm2-135m' for 0.3's)")
+    ap.add_argument("--modes", nargs="*", default=None, help="only these modes (default: all five)")
     args = ap.parse_args()
 
     docs = load_squad(args.squad)[0][: args.paragraphs]
-    chat, emb = default_chat(), default_embedder()
+    chat, emb = default_chat(model=args.llm), default_embedder()
     base = GenerationConfig(max_calls_per_chunk=args.calls, max_per_chunk=100, patience=10**6)
-    results = [
-        run_mode("context mask", base, docs, chat, emb),
-        run_mode("mask of 15", replace(base, max_mask=15), docs, chat, emb),
-        run_mode("facts known, not shown", base, docs, chat, emb, facts=True),
-        run_mode("facts known and shown", replace(base, mask_known=True), docs, chat, emb, facts=True),
-        run_mode("naive sampling", replace(base, masking=False, adaptive=False), docs, chat, emb),
-    ]
-    print(f"\n{len(docs)} SQuAD paragraphs, {args.calls} question-writing calls each, same seeds\n")
+    modes = {"context mask": (base, False), "mask of 15": (replace(base, max_mask=15), False),
+             "facts known, not shown": (base, True), "facts known and shown": (replace(base, mask_known=True), True),
+             "naive sampling": (replace(base, masking=False, adaptive=False), False)}
+    results = [run_mode(name, cfg, docs, chat, emb, facts=facts) for name, (cfg, facts) in modes.items()
+               if args.modes is None or name in args.modes]
+    print(f"\n{chat.model_id}: {len(docs)} SQuAD paragraphs, {args.calls} question-writing calls each, same seeds\n")
     cols = ["generation_calls", "unique_questions", "unique_per_generation_call", "pairs_per_llm_call",
             "candidates", "rejected_duplicates", "duplicate_rate", "rejected_junk", "rejected_off_topic", "mean_mask",
             "max_mask", "wall_seconds"]

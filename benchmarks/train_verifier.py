@@ -9,7 +9,7 @@ Data: *fit* parts only; the held-out parts are never read here.
   article precomputed into a store of its own, its human questions looked up there, every
   candidate judged by the strict judge (the key's expected answer against the human's gold). With
   `--squad-train FILE` (SQuAD v1.1 train, gzipped; disjoint from the dev set) its articles are the
-  fit data (0.4's shipped head: 90 articles, every 4th of the file); without it, the dev articles
+  fit data (0.4's shipped head: 40 articles, every 4th of the file); without it, the dev articles
   at odd positions (0.3).
 
 For each head the fit data are split again by intent / article: two thirds fit a logistic model
@@ -215,7 +215,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "storinfer" / "match" / "verifier.json"))
     ap.add_argument("--reuse-stores", action="store_true", help="reuse the fit articles' stores of an earlier run")
     ap.add_argument("--squad-train", help="SQuAD v1.1 train (train-v1.1.json.gz): the fact head's fit data")
-    ap.add_argument("--train-articles", type=int, default=90)
+    ap.add_argument("--train-articles", type=int, default=40)
     ap.add_argument("--fact-only", action="store_true", help="refit the fact head only; keep the shipped question head")
     args = ap.parse_args()
     embedder = default_embedder()

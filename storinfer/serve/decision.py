@@ -121,14 +121,16 @@ class Decision:
         judge: the answer judge (default :class:`~storinfer.match.judge.TextJudge`).
         refit_every: labels between refits; ``min_labels``: labels a point needs before it may widen.
         reload_seconds: how often another client's refit is read back.
-        cold_start: tighten the prior from the store's own keys (in the background).
+        cold_start: tighten the prior from the store's own keys (in the background). Off by default:
+            on the stream the defaults were chosen on (CLINC150) it cost right answers (17.0% ->
+            16.4% of queries) without lowering the wrong ones (1.67% -> 1.86% of serves).
         seed: seeds exploration's draws (default 0: a fixed sequence, so runs repeat).
         verifier: the verifier whose point is the prior (default: the store's).
     """
 
     def __init__(self, store: Any, namespace: str, partition: str, worker: Worker, *, max_wrong_rate: float,
                  explore_rate: float = 0.05, judge: AnswerJudge | None = None, confidence: float = 0.95,
-                 min_labels: int = 50, refit_every: int = 20, reload_seconds: float = 5.0, cold_start: bool = True,
+                 min_labels: int = 50, refit_every: int = 20, reload_seconds: float = 5.0, cold_start: bool = False,
                  seed: int | None = 0, verifier: Verifier | None = None, explore_warmup: int = 20) -> None:
         if not 0.0 < max_wrong_rate < 1.0:
             msg = f"max_wrong_rate must be between 0 and 1 (e.g. 0.01), got {max_wrong_rate!r}"
