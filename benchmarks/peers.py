@@ -6,9 +6,14 @@ Systems (each starts empty, sees the queries in order, and stores the answer of 
   ``SearchDistanceEvaluation``), with our MiniLM as its embedding function, at its documented
   default ``similarity_threshold=0.8`` (cosine >= 0.6 on normalised vectors) and at 0.975
   (cosine >= 0.95, StorInfer's default floor);
-- ``storinfer-cold``: StorInfer with runtime answers only (no precompute);
-- ``storinfer-precompute``: StorInfer after a precompute over the knowledge base;
-- ``storinfer-precompute-verifier``: the same, serving through the hit verifier (opt-in).
+- ``redisvl-0.2`` / ``redisvl-0.05``: RedisVL's ``SemanticCache`` (Redis Stack 7.4 with its search
+  module, `--redis-url`; `benchmarks/redis_stack.sh` starts one offline), our MiniLM as its
+  vectorizer, at cosine distance 0.2 (cosine >= 0.8) and 0.05 (cosine >= 0.95);
+- ``storinfer-cold``: StorInfer 0.4's default (the learnt decision, ``max_wrong_rate=0.01``) with
+  runtime answers only (no precompute);
+- ``storinfer-precompute``: the same after a precompute over the knowledge base;
+- ``storinfer-0.3-precompute``: 0.3's default on the same precompute (its verifier at its point,
+  nothing learnt).
 
 Streams:
 1. ``squad``: the human questions of 5 SQuAD dev articles (Super Bowl and 4 of other kinds), in
@@ -23,14 +28,15 @@ Streams:
 
 The "LLM" answers a miss with a record of what it was asked (the intent, or the question's gold
 answers), so the judge knows what a served answer answers; SmolLM2's own latency is measured on
-a sample of real calls and end-to-end latency is mean lookup + miss share x mean LLM latency.
+a sample of real calls of the offline model (`--llm`) and end-to-end latency is mean lookup +
+miss share x mean LLM latency. StorInfer 0.4's explored hits count as misses (the chain answered).
 
 Precompute (StorInfer): the engine's question writer (its prompt, parser and deduplication) over
-each knowledge-base text with the offline SmolLM2, in batches. For SQuAD the generated question's
+each knowledge-base text with the offline model (`--llm`), in batches. For SQuAD the generated question's
 answer is judged by the paragraph's gold answers that its text contains (no answer-aware
 generation yet: issue 14), which is lenient; it is reported apart.
 
-    python benchmarks/peers.py [--quick]      # --quick: smaller streams, one SQuAD article
+    python benchmarks/peers.py [--quick] [--llm NAME] [--redis-url redis://localhost:6379]
 """
 
 from __future__ import annotations
@@ -124,8 +130,28 @@ class GPTCacheSemantic(System):
         return folder_bytes(self.folder)
 
 
+class RedisVLSemantic(System):
+    """RedisVL's SemanticCache (Redis Stack's vector search), our MiniLM as its vectorizer."""
+
+    def __init__(self, url: str, distance: float, embed: Callable[[str], list[float]], tag: str) -> None:
+        from redisvl.extensions.cache.llm import SemanticCache
+        from redisvl.utils.vectorize import CustomTextVectorizer
+
+        self.name = f"redisvl-{distance}"
+        vectorizer = CustomTextVectorizer(embed=embed, embed_many=lambda texts, **_: [embed(t) for t in texts])
+        self.cache = SemanticCache(name=f"peers-{tag}-{distance}", distance_threshold=distance, vectorizer=vectorizer,
+                                   redis_url=url, overwrite=True)
+
+    def lookup(self, query: str) -> str | None:
+        hits = self.cache.check(prompt=query, num_results=1)
+        return hits[0]["response"] if hits else None
+
+    def store(self, query: str, key: str) -> None:
+        self.cache.store(query, key)
+
+
 class StorInferSystem(System):
-    def __init__(self, folder: Path, name: str, *, verifier: bool = False, pairs: list[tuple[str, str]] = ()) -> None:
+    def __init__(self, folder: Path, name: str, *, old: bool = False, pairs: list[tuple[str, str]] = ()) -> None:
         from storinfer import QAPair, QAStore
         from storinfer.match.verify import Verifier
         from storinfer.serve import StoreFront
@@ -135,14 +161,18 @@ class StorInferSystem(System):
         if pairs:
             self.store_.add([QAPair(q, key) for q, key in pairs])
         # Synchronous writes: the next query sees every earlier answer, as with the other systems.
-        self.front = StoreFront(self.store_, write_behind=False, verifier=Verifier.default() if verifier else None)
+        # old: 0.3's default (its verifier at its shipped point, nothing learnt); else 0.4's default.
+        v03 = Verifier.from_dict(json.loads((ROOT / "benchmarks" / "verifier_0.3.json").read_text()))
+        self.front = StoreFront(self.store_, write_behind=False, verifier=v03 if old else None,
+                                max_wrong_rate=None if old else 0.01)
+        self.last = None
 
     def lookup(self, query: str) -> str | None:
-        found = self.front.lookup(query)
+        found = self.last = self.front.lookup(query)
         return found.match.answer if found.hit else None
 
     def store(self, query: str, key: str) -> None:
-        self.front.remember(query, key)
+        self.front.remember(query, key, lookup=self.last)  # an explored hit or a miss: the chain's answer labels it
 
     def disk_bytes(self) -> int | None:
         return folder_bytes(self.folder)
@@ -257,9 +287,13 @@ def main() -> None:
     atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in scratch.glob("storinfer-peers-*")])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--llm", default=None, help="the model writing the precomputed questions and timed per miss "
+                    "(default: the offline default, Qwen2.5-1.5B)")
+    ap.add_argument("--redis-url", help="a Redis Stack server (search module) for RedisVL's SemanticCache: "
+                    "benchmarks/redis_stack.sh starts one offline")
     args = ap.parse_args()
     rng = random.Random(0)
-    embedder, chat = default_embedder(), default_chat(max_new_tokens=160)
+    embedder, chat = default_embedder(), default_chat(max_new_tokens=160, model=args.llm)
     by_intent = clinc_intents(30 if args.quick else None, rng)
     streams = {
         "squad": squad_stream(ARTICLES[:1] if args.quick else ARTICLES, rng),
@@ -279,7 +313,7 @@ def main() -> None:
         chat.chat_batch([[{"role": "user", "content": q}]], max_new_tokens=64)
         llm_ms.append((time.perf_counter() - t) * 1000)
     llm_mean = statistics.fmean(llm_ms)
-    report: dict = {"streams": {}, "llm_ms_mean": llm_mean, "quick": args.quick, "precompute": {}}
+    report: dict = {"streams": {}, "llm_ms_mean": llm_mean, "llm": chat.model_id, "quick": args.quick, "precompute": {}}
     embed = embedder.embed_query
     shared = {"exact-repeats": "clinc150-zipf"}  # same knowledge base: that precompute is reused
     generated: dict[str, tuple[list, float]] = {}
@@ -299,8 +333,10 @@ def main() -> None:
             InMemoryExact(), GPTCacheSemantic(root / "g8", 0.8, embed), GPTCacheSemantic(root / "g975", 0.975, embed),
             StorInferSystem(root / "cold", "storinfer-cold"),
             StorInferSystem(root / "pre", "storinfer-precompute", pairs=keyed),
-            StorInferSystem(root / "prev", "storinfer-precompute-verifier", verifier=True, pairs=keyed),
+            StorInferSystem(root / "pre03", "storinfer-0.3-precompute", old=True, pairs=keyed),
         ]
+        if args.redis_url:
+            systems[3:3] = [RedisVLSemantic(args.redis_url, d, embed, stream) for d in (0.2, 0.05)]
         rows = run_stream(stream, queries, kb, systems, labels)
         for row in rows.values():
             row["e2e_ms_mean"] = row["lookup_ms_mean"] + (1 - row["served"] / row["queries"]) * llm_mean
@@ -308,7 +344,7 @@ def main() -> None:
         print_table(stream, rows, report["precompute"][stream])
     out = RESULTS / ("peers_quick.json" if args.quick else "peers.json")
     out.write_text(json.dumps(report, indent=1))
-    print(f"\nSmolLM2 mean latency per miss: {llm_mean:.0f} ms ({len(llm_ms)} calls); written {out.relative_to(ROOT)}")
+    print(f"\n{chat.model_id} mean latency per miss: {llm_mean:.0f} ms ({len(llm_ms)} calls); written {out.relative_to(ROOT)}")
     if not args.quick:
         plot(report, RESULTS / "peers.png")
 

@@ -1,0 +1,46 @@
+"""The README's plot, from `benchmarks/results/decision.json`: served right and wrong per stream,
+0.4's learnt decision beside 0.3's fixed one and the best cosine threshold chosen with hindsight.
+
+    python benchmarks/plot_decision.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    data = json.loads((RESULTS / "decision.json").read_text())["streams"]
+    names = list(data)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.27
+    xs = range(len(names))
+    for k, (label, get) in enumerate((("0.4 (learnt, max_wrong_rate=0.01)", lambda r: r["new"]["all"]),
+                                      ("0.3 (fixed)", lambda r: r["old"]["all"]))):
+        ax1.bar([x + (k - 1) * width for x in xs], [100 * get(data[n])["right"] for n in names], width, label=label)
+        ax2.bar([x + (k - 0.5) * width for x in xs], [100 * get(data[n])["wrong"] for n in names], width, label=label)
+    ax1.bar([x + width for x in xs], [100 * data[n]["ceiling"]["best"]["right"] for n in names], width,
+            label="best cosine threshold, with hindsight (<= 1% wrong)")
+    ax1.set_ylabel("served right (% of matchable queries)")
+    ax2.set_ylabel("wrong (% of serves)")
+    ax2.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="max_wrong_rate")
+    for ax in (ax1, ax2):
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(names, rotation=30, ha="right")
+    ax1.legend(fontsize=7)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "decision.png", dpi=110)
+    print(f"written {RESULTS / 'decision.png'}")
+
+
+if __name__ == "__main__":
+    main()
