@@ -15,6 +15,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Tests that need a real LLM use the small SmolLM2-135M on llama.cpp (the offline default is
 # Qwen2.5-1.5B, which the tests of the README's examples and one end-to-end test use by name).
 os.environ.setdefault("STORINFER_LLM", "smollm2-135m")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: one thread each for the models (and the
+    # processes they start), or the two workers' models would fight for both cores.
+    for _var in ("STORINFER_LLM_THREADS", "STORINFER_EMBED_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SQUAD = REPO / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"

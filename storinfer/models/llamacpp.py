@@ -66,7 +66,8 @@ class LlamaCppChat:
         model_id: a name for it (``llm_string``, stats); default: the file name.
         context: tokens each conversation may use (prompt and reply).
         parallel: conversations decoded together (llama.cpp slots).
-        threads: CPU threads (default: all cores); ``batch_threads`` for prompt evaluation.
+        threads: CPU threads (default: ``$STORINFER_LLM_THREADS``, else all cores); ``batch_threads``
+            for prompt evaluation.
         priority: scheduling priority of the model's threads while they work (``"low"`` lets a
             lookup on the same cores go first).
         max_new_tokens: default reply length; ``repetition_penalty``: llama.cpp's repeat penalty.
@@ -86,7 +87,7 @@ class LlamaCppChat:
         if parallel < 1 or context < 256:
             msg = f"parallel must be >= 1 and context >= 256, got parallel={parallel}, context={context}"
             raise ValueError(msg)
-        cores = os.cpu_count() or 2
+        cores = int(os.environ.get("STORINFER_LLM_THREADS", 0)) or os.cpu_count() or 2
         self._server = _engine(str(path.resolve()), int(context), int(parallel), int(threads or cores),
                                int(batch_threads or threads or cores), priority)
         self.path = path
@@ -144,8 +145,8 @@ class LlamaCppChat:
         ``cancel``, once set, stops every request at its next token (what was written is returned)."""
         requests = [self._request(c, temperature, top_p, None if seed is None else seed + i, max_new_tokens)
                     for i, c in enumerate(conversations)]
-        if self._sequential:
-            return [self._one(r, cancel) for r in requests]
+        if self._sequential:  # and each prompt evaluated whole: a reused cached prefix changes the numerics
+            return [self._one({**r, "cache_prompt": False}, cancel) for r in requests]
         return list(self._pool.map(lambda r: self._one(r, cancel), requests))
 
     def _pieces(self, request: dict[str, Any], stop: threading.Event) -> Iterator[str]:

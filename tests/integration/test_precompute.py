@@ -210,11 +210,9 @@ def _pairs(store_path: Path, embeddings) -> set[tuple[str, str, str]]:
 
 
 def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path, embeddings):
-    ref = _cli(tmp_path / "ref")
-    assert ref.returncode == 0, ref.stderr[-3000:]
-    reference = _pairs(tmp_path / "ref", embeddings)
-    assert reference
-
+    # the uninterrupted reference runs beside the run that is killed (two processes, two stores)
+    ref_log = open(tmp_path / "ref.log", "wb")  # noqa: SIM115 (closed below)
+    ref = subprocess.Popen(CLI + ["--store", str(tmp_path / "ref")], stdout=subprocess.DEVNULL, stderr=ref_log)
     proc = subprocess.Popen(CLI + ["--store", str(tmp_path / "killed")], stderr=subprocess.PIPE)
     seen = b""
     done = threading.Event()
@@ -233,6 +231,12 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(tmp_path, embeddings
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
+
+    ref.wait(timeout=900)
+    ref_log.close()
+    assert ref.returncode == 0, (tmp_path / "ref.log").read_text()[-3000:]
+    reference = _pairs(tmp_path / "ref", embeddings)
+    assert reference
 
     partial = _pairs(tmp_path / "killed", embeddings)
     assert partial < reference or partial == set()  # some, not all
