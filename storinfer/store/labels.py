@@ -14,30 +14,19 @@ same labels.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict
-from typing import Any
 
 from storinfer.records import Label
 from storinfer.store.ledger import where
+from storinfer.store.side import SideTable
 
 
-class LabelTable:
-    """The labels side collection (Chroma still wants a vector: a constant one)."""
+class LabelTable(SideTable):
+    """The labels side collection (a :class:`~storinfer.store.side.SideTable`)."""
 
-    def __init__(self, client: Any, collection_name: str, lock: threading.RLock) -> None:
-        self._client = client
-        self._name = f"{collection_name}-labels"
-        self._lock = lock
-        self._col: Any | None = None
-
-    @property
-    def collection(self) -> Any:
-        if self._col is None:
-            self._col = self._client.get_or_create_collection(self._name, embedding_function=None)
-        return self._col
+    SUFFIX = "labels"
 
     def add(self, labels: Iterable[Label]) -> int:
         """Store labels; return how many."""

@@ -7,11 +7,11 @@ finished chunks and redoes the one it was in. Records live in the side collectio
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from storinfer.records import MetaValue
+from storinfer.store.side import SideTable
 
 
 def where(**conds: Any) -> dict[str, Any] | None:
@@ -22,20 +22,10 @@ def where(**conds: Any) -> dict[str, Any] | None:
     return items[0] if len(items) == 1 else {"$and": items}
 
 
-class ChunkLedger:
-    """Finished chunks, looked up by id and metadata (Chroma still wants a vector: a constant one)."""
+class ChunkLedger(SideTable):
+    """Finished chunks, looked up by id and metadata (a :class:`~storinfer.store.side.SideTable`)."""
 
-    def __init__(self, client: Any, collection_name: str, lock: threading.RLock) -> None:
-        self._client = client
-        self._name = f"{collection_name}-chunks"
-        self._lock = lock
-        self._col: Any | None = None
-
-    @property
-    def collection(self) -> Any:
-        if self._col is None:
-            self._col = self._client.get_or_create_collection(self._name, embedding_function=None)
-        return self._col
+    SUFFIX = "chunks"
 
     def records(self, *, namespace: str, partition: str) -> dict[str, dict[str, Any]]:
         """``{record_id: metadata}`` of the finished chunks of one namespace and partition."""

@@ -8,26 +8,16 @@ the last good point, and every client of the store reads the same one.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
+from storinfer.store.side import SideTable
 from storinfer.text import sha
 
 
-class PointTable:
-    """The operating points side collection (Chroma still wants a vector: a constant one)."""
+class PointTable(SideTable):
+    """The operating points side collection (a :class:`~storinfer.store.side.SideTable`)."""
 
-    def __init__(self, client: Any, collection_name: str, lock: threading.RLock) -> None:
-        self._client = client
-        self._name = f"{collection_name}-points"
-        self._lock = lock
-        self._col: Any | None = None
-
-    @property
-    def collection(self) -> Any:
-        if self._col is None:
-            self._col = self._client.get_or_create_collection(self._name, embedding_function=None)
-        return self._col
+    SUFFIX = "points"
 
     @staticmethod
     def key(namespace: str, partition: str) -> str:

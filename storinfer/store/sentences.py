@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from storinfer.store.ledger import where
+from storinfer.store.side import SideTable
 from storinfer.text import sha
 
 CACHE = 50_000
@@ -26,22 +27,15 @@ def sentence_id(namespace: str, partition: str, chunk_id: str, text: str) -> str
     return sha(namespace, partition, chunk_id, text, length=16)
 
 
-class SentenceTable:
-    """The sentences side collection (Chroma still wants a vector: a constant one)."""
+class SentenceTable(SideTable):
+    """The sentences side collection (a :class:`~storinfer.store.side.SideTable`)."""
+
+    SUFFIX = "sentences"
 
     def __init__(self, client: Any, collection_name: str, lock: threading.RLock) -> None:
-        self._client = client
-        self._name = f"{collection_name}-sentences"
-        self._lock = lock
-        self._col: Any | None = None
+        super().__init__(client, collection_name, lock)
         self._cache: OrderedDict[str, str] = OrderedDict()
         self._cache_lock = threading.Lock()
-
-    @property
-    def collection(self) -> Any:
-        if self._col is None:
-            self._col = self._client.get_or_create_collection(self._name, embedding_function=None)
-        return self._col
 
     def put(self, rows: Mapping[str, tuple[str, Mapping[str, str]]]) -> None:
         """Store ``{sentence_id: (text, {"namespace", "partition", "doc_id", "chunk_id"})}``."""
