@@ -37,10 +37,11 @@ def test_numbers_add_up(bench):
         1 - sum(r["storinfer_ms"] for r in records) / sum(r["plain_ms"] for r in records))
     for system in ("plain", "storinfer"):
         assert 0 <= results[system]["em"] <= results[system]["f1"] + 1e-9 <= 1 + 1e-9
-    # A miss serves the chain's own answer; a hit the stored one.
+    # A miss serves the chain's own answer (the chain runs again behind StorInfer: the plain pass
+    # is a separate run); a hit the stored one.
     for r in records:
         if not r["hit"]:
-            assert r["storinfer_answer"] == r["plain_answer"]
+            assert r["chain_answer"] and r["storinfer_answer"] == r["chain_answer"]
     assert results["storage"]["precomputed_pairs"] == results["precompute"]["pairs_stored"]
     assert results["storage"]["pairs_after_replay"] >= results["storage"]["precomputed_pairs"]
     assert [r["threshold"] for r in results["sweep"]] == sorted(r["threshold"] for r in results["sweep"])
