@@ -162,9 +162,8 @@ class StorInferSystem(System):
             self.store_.add([QAPair(q, key) for q, key in pairs])
         # Synchronous writes: the next query sees every earlier answer, as with the other systems.
         # old: 0.3's default (its verifier at its shipped point, nothing learnt); else 0.4's default.
-        v03 = Verifier.from_dict(json.loads((ROOT / "benchmarks" / "verifier_0.3.json").read_text()))
-        self.front = StoreFront(self.store_, write_behind=False, verifier=v03 if old else None,
-                                max_wrong_rate=None if old else 0.01)
+        v03 = Verifier.from_dict(json.loads((ROOT / "benchmarks" / "verifier_0.3.json").read_text())) if old else None
+        self.front = StoreFront(self.store_, write_behind=False, verifier=v03, max_wrong_rate=None if old else 0.01)
         self.last = None
 
     def lookup(self, query: str) -> str | None:
