@@ -13,7 +13,7 @@ from storinfer_langchain import GenerationConfig
 def bench(tmp_path_factory, embeddings, squad_path):
     out = tmp_path_factory.mktemp("bench")
     cfg = BenchmarkConfig(paragraphs=2, questions=8, calibration_sample=8,
-                          generation=GenerationConfig(max_calls_per_chunk=1, max_per_chunk=5, max_facts_per_chunk=5,
+                          generation=GenerationConfig(max_calls_per_chunk=1, max_per_chunk=3, max_facts_per_chunk=3,
                                                       rephrasings=1))
     return run_benchmark(squad_path, out, config=cfg, embeddings=embeddings, progress=False), out
 

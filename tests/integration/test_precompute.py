@@ -21,7 +21,7 @@ from storinfer.text import content_hash
 from storinfer_langchain import QAStore
 from storinfer_langchain.precompute import Precomputer, export_jsonl
 
-SMALL = dict(max_calls_per_chunk=1, max_per_chunk=4, max_new_tokens=80, max_facts_per_chunk=6)
+SMALL = dict(max_calls_per_chunk=1, max_per_chunk=3, max_new_tokens=80, max_facts_per_chunk=3, rephrasings=1)
 
 
 def small_precomputer(store, chat, **kw):
