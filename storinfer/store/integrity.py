@@ -65,8 +65,12 @@ def _found_by_own_vector(col: Any, pid: str, vec: Any) -> bool:
     the default search width (a wider ``n_results`` widens Chroma's search), and a near-twin key
     may come first. A pair the index truly lacks is missed both times.
     """
-    for n in (10, min(max(col.count(), 1), 500)):
-        top = col.query(query_embeddings=[list(vec)], n_results=n, include=["distances"])
-        if top["ids"][0] and (pid in top["ids"][0] or top["distances"][0][0] <= 1e-3):
-            return True
-    return False
+    if _among_nearest(col, pid, vec, 10):
+        return True
+    wide = min(col.count(), 500)  # only for a pair missed at the default width
+    return wide > 10 and _among_nearest(col, pid, vec, wide)
+
+
+def _among_nearest(col: Any, pid: str, vec: Any, n: int) -> bool:
+    top = col.query(query_embeddings=[list(vec)], n_results=n, include=["distances"])
+    return bool(top["ids"][0]) and (pid in top["ids"][0] or top["distances"][0][0] <= 1e-3)

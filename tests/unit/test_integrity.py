@@ -31,3 +31,8 @@ def test_missed_at_the_default_width_is_asked_again_wider():
 def test_a_pair_the_index_lacks_is_reported():
     col = _Col(finds_at=None, count=2000)
     assert not _found_by_own_vector(col, "p", [0.1]) and col.asked == [10, 500]
+
+
+def test_a_small_partition_is_not_asked_the_same_question_twice():
+    col = _Col(finds_at=None, count=8)
+    assert not _found_by_own_vector(col, "p", [0.1]) and col.asked == [10]
