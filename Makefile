@@ -30,8 +30,10 @@ test:
 test-unit:
 	$(PY) -m pytest tests/unit
 
+# ruff, then mypy over the engine and the faces (pyproject.toml [tool.mypy] names them)
 lint:
 	$(VENV)/bin/ruff check storinfer storinfer_langchain storinfer_llamaindex tests benchmarks
+	$(VENV)/bin/mypy
 
 demo:
 	$(PY) examples/demo.py

@@ -6,15 +6,17 @@ see ``benchmarks/embedder_paths.py``):
 
 * **old**: MiniLM through PyTorch, and a miss's answer embedded again and written before the
   caller gets it back (``write_behind=False``, no vector reuse);
-* **0.3** (the fixed point, ``max_wrong_rate=None``) and **0.4** (the learnt decision, the
-  default): MiniLM through ONNX Runtime, the write queued for the background writer, the
-  lookup's vector reused.
+* **the fixed point** (``learner=None``: the verifier at its shipped point, as 0.3 served), **0.4's
+  learner** (the grid refit, ``benchmarks/baselines``) and **the learner** (the default): MiniLM
+  through ONNX Runtime, the write queued for the background writer, the lookup's vector reused.
+  Both learners are first taught from 150 labelled misses and refit, so that their lookups are
+  those of a learner past its first refit (the default evaluates its risk model per candidate).
 
 Measured per path: exact hits (re-typed questions), reworded hits (on the new path also through
 the opt-in hit verifier), and misses (lookup, then the
 caller's share of storing the answer; a 50 ms pause after each miss stands in for the model,
 which runs on every miss). Then, new path only, a miss through ``StorInferChain``
-with and without ``speculative=True`` over a chain that waits 100 ms (a model that takes no CPU,
+with and without speculation (``with_speculation()``) over a chain that waits 100 ms (a model that takes no CPU,
 so the overhead is not hidden by a slow LLM), the time to first token when streaming the
 offline LLM (Qwen2.5-1.5B unless STORINFER_LLM says otherwise; plain, behind StorInfer on a miss with and without speculation, and on a hit),
 and the model's own latency. Writes ``benchmarks/results/latency.json`` (section ``bench_lookup``).
@@ -41,9 +43,13 @@ sys.path.insert(0, str(ROOT))
 from langchain_core.output_parsers import StrOutputParser  # noqa: E402
 from langchain_core.runnables import RunnableLambda  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
+
+from grid_learner import GridLearner  # noqa: E402
+
+from storinfer import QAPair, StoreFront, ThresholdPolicy  # noqa: E402
 from storinfer.models import LocalEmbedder  # noqa: E402
-from storinfer.serve import StoreFront  # noqa: E402
-from storinfer_langchain import QAPair, QAStore, StorInferChain, default_chat_model  # noqa: E402
+from storinfer_langchain import QAStore, StorInferChain, default_chat_model  # noqa: E402
 
 FIRST = ["Northwind", "Blue River", "Silver Oak", "Redwood", "Granite", "Harbor", "Summit", "Aurora", "Cedar",
          "Falcon", "Juniper", "Lakeside", "Maple", "Orion", "Pioneer", "Quartz", "Sierra", "Tidewater", "Vertex",
@@ -105,13 +111,22 @@ def first_chunk_ms(stream: Callable[[], Iterator[object]]) -> float:
     return ms
 
 
+OLD_RULES = ThresholdPolicy(0.95, rules=True, k=4)  # 0.2's serving: the look-alike rules at 0.95, 4 candidates
+
+
 def serving_path(name: str, store: QAStore, embedder: LocalEmbedder, *, new: bool, retyped: list, reworded: list,
-                 misses: list[str], max_wrong_rate: float | None = 0.01) -> dict[str, float]:
+                 misses: list[str], learner: object = None, teach: list[str] = ()) -> dict[str, float]:
     store.embedding = embedder
     store.symmetric_embedder = new  # old: the key is embedded again
-    # old: 0.2's serving (look-alike rules at 0.95, 4 candidates); new: the hit verifier, 8 candidates
-    front = (StoreFront(store, write_behind=True, max_wrong_rate=max_wrong_rate) if new
-             else StoreFront(store, write_behind=False, verifier=False, k=4))
+    # old: 0.2's serving; new: the hit verifier, 8 candidates, with or without a learner
+    front = (StoreFront(store, write_behind=True, learner=learner) if new
+             else StoreFront(store, write_behind=False, policy=OLD_RULES, learner=None))
+    if teach:  # labelled misses, then a refit: the learner is past its prior phase
+        for q in teach:
+            found = front.lookup(q)
+            front.remember(q, "The logo is blue and white, redrawn in 2019.", lookup=found)
+        front.flush()
+        front.learning().refit_now()
     for q, _a in retyped[:20] + reworded[:20]:  # warm up
         front.lookup(q)
     exact, exact_hits = [], 0
@@ -127,7 +142,7 @@ def serving_path(name: str, store: QAStore, embedder: LocalEmbedder, *, new: boo
         right += bool(found.hit and found.match.answer == a)
     verified = []
     if new:  # the same reworded lookups on 0.2's path: look-alike rules, 4 candidates (issue 10: the verifier adds <= 2 ms)
-        rules = StoreFront(store, write_behind=False, verifier=False, k=4)
+        rules = StoreFront(store, write_behind=False, policy=OLD_RULES, learner=None)
         for q, _a in reworded:
             t = time.perf_counter()
             rules.lookup(q)
@@ -189,18 +204,24 @@ def main() -> None:
         reworded = [(r, a) for _q, r, a in sample[half:]]
         old = serving_path("old: PyTorch MiniLM, answer stored on the caller's path", store, torch, new=False,
                            retyped=retyped, reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[:200]])
-        fixed = serving_path("0.3: ONNX MiniLM, write-behind, the fixed point (max_wrong_rate=None)", store, onnx,
+        fixed = serving_path("the fixed point: ONNX MiniLM, write-behind, the shipped verifier (learner=None)", store, onnx,
                              new=True, retyped=retyped, reworded=reworded,
-                             misses=[MISS.format(n=n) for n in miss_names[600:800]], max_wrong_rate=None)
-        new = serving_path("0.4: the same, and the learnt decision (max_wrong_rate=0.01, the default)", store, onnx,
-                           new=True, retyped=retyped, reworded=reworded,
-                           misses=[MISS.format(n=n) for n in miss_names[200:400]])
-        results.update(old=old, fixed_point=fixed, new=new)
+                             misses=[MISS.format(n=n) for n in miss_names[600:800]])
+        grid = serving_path("0.4's learner (grid refit), taught 150 misses", store, onnx, new=True, retyped=retyped,
+                            reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[800:1000]],
+                            learner=GridLearner(), teach=[MISS.format(n=n) + " (taught)" for n in miss_names[1000:1150]])
+        new = serving_path("the learner (the default), taught 150 misses", store, onnx, new=True, retyped=retyped,
+                           reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[200:400]],
+                           learner=StoreFront.__init__.__kwdefaults__["learner"],
+                           teach=[MISS.format(n=n) + " (taught)" for n in miss_names[1150:1300]])
+        ratio = new["reworded_hit_ms_p50"] / fixed["reworded_hit_ms_p50"]
+        print(f"\nreworded lookup p50, the learner / the fixed point: {ratio:.2f}x")
+        results.update(old=old, fixed_point=fixed, grid_learner=grid, new=new, learner_over_fixed_p50=ratio)
 
         # A miss through StorInferChain over a model that waits 100 ms and uses no CPU.
         model = RunnableLambda(lambda q: time.sleep(SIMULATED_MODEL_S) or "The logo is green.")
         plain = [timed(lambda: model.invoke("q")) for _ in range(50)]
-        chains = {False: StorInferChain(model, store), True: StorInferChain(model, store, speculative=True)}
+        chains = {False: StorInferChain(model, store), True: StorInferChain(model, store).with_speculation()}
         extra: dict[bool, list[float]] = {}
         questions = iter(MISS.format(n=n) + " (chain)" for n in miss_names[400:])
         print(f"\n## a miss through StorInferChain, model = sleep {SIMULATED_MODEL_S * 1000:.0f} ms (no CPU)")
@@ -216,9 +237,11 @@ def main() -> None:
         # Streaming the offline LLM: time to the first token.
         chat = default_chat_model(max_new_tokens=48)
         llm = chat | StrOutputParser()
-        hit_q = next(q for q, _a in reworded if store.lookup(q).hit)
+        fixed_front = StoreFront(store, learner=None, write_behind=False)
+        hit_q = next(q for q, _a in reworded if fixed_front.lookup(q).hit)
         ttft = {"plain, miss": [], "StorInfer, miss": [], "StorInfer speculative, miss": [], "StorInfer, hit": []}
-        wrapped = {"StorInfer, miss": StorInferChain(llm, store), "StorInfer speculative, miss": StorInferChain(llm, store, speculative=True)}
+        wrapped = {"StorInfer, miss": StorInferChain(llm, store),
+                   "StorInfer speculative, miss": StorInferChain(llm, store).with_speculation()}
         llm_ms = []
         streamed = iter(MISS.format(n=n) + " (stream)" for n in miss_names[600:])
         first_chunk_ms(lambda: llm.stream("warm up"))

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from coverage_data import Article, articles, judge  # noqa: E402
 
-from storinfer import Document, GenerationConfig, Precomputer, QAStore  # noqa: E402
+from storinfer import Document, GenerationConfig, Precomputer, QAStore, StoreFront, ThresholdPolicy  # noqa: E402
 from storinfer.evaluate.benchmark import build_rag_chain  # noqa: E402
 from storinfer.evaluate.squad import best_em, best_f1  # noqa: E402
 from storinfer.match.calibrate import calibrate  # noqa: E402
@@ -86,10 +86,12 @@ def precompute(article: Article, docs: list[Document], folder: Path, config: Gen
     return store, summary.as_dict()
 
 
-def serve(store: QAStore, questions: list[tuple[str, tuple[str, ...], int]], verifier=None) -> list[dict]:
+def serve(store: QAStore, questions: list[tuple[str, tuple[str, ...], int]], policy=None) -> list[dict]:
+    """The stored pairs only, each question at the policy's point (the shipped verifier; nothing learnt or stored)."""
+    front = StoreFront(store, partition="kb", policy=policy, learner=None, store_misses=False, write_behind=False)
     out = []
     for q, gold, _p in questions:
-        found = store.lookup(q, partition="kb", verifier=verifier)
+        found = front.lookup(q)
         rec = {"question": q, "gold": list(gold), "hit": found.hit}
         if found.hit:
             m = found.match
@@ -136,7 +138,7 @@ def article_run(article: Article, config: GenerationConfig, chat, embedder, args
     cal = calibrate(store, chat, partition="kb", record=True, sample=args.calibration_sample)
     t1 = time.perf_counter()
     new = serve(store, questions)
-    old = serve(store, questions, verifier=False)
+    old = serve(store, questions, policy=ThresholdPolicy(0.95))  # 0.2's path: look-alike rules at 0.95
     res = {"title": article.title, "paragraphs": len(docs), **rates(new), "old_path": rates(old),
            "precompute": {k: summary[k] for k in ("pairs_stored", "keys_stored", "fact_accepted", "accepted",
                                                    "rephrasings_kept", "llm_calls", "wall_seconds", "pairs_per_hour")},

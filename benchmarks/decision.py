@@ -5,10 +5,11 @@ queries go, in a fixed shuffled order, through `storinfer.StoreFront` (the objec
 face). A miss is answered by a *recording chain* that answers with the gold answer, so that the
 answer judge's labels can be scored; its answer is stored, as an app's would be.
 
-Systems, each on a fresh copy of the same knowledge-base store:
-- `new`: the 0.4 default (`max_wrong_rate=0.01`: labels from misses and explored hits, refits);
-- `old`: 0.3's default (0.3's shipped verifier, `benchmarks/verifier_0.3.json`, at its shipped
-  point, nothing learnt: `max_wrong_rate=None`).
+Systems, each on a fresh copy of the same knowledge-base store, through the same `StoreFront`:
+- `new`: the default (`storinfer.Learner`, `max_wrong_rate=0.01`);
+- `0.4`: 0.4's learner, the (floor, cut) grid refit (`benchmarks/baselines/grid_learner.py`);
+- `0.3`: 0.3's default (0.3's shipped verifier, `benchmarks/verifier_0.3.json`, at its shipped
+  point, nothing learnt: `learner=None`).
 
 Per stream: `right` (share of matchable queries served their own answer), `wrong` (share of
 serves, with the one-sided 95% Clopper-Pearson upper bound), the first 20% of the stream apart
@@ -41,13 +42,23 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
 
 from decision_data import Query, Stream, streams  # noqa: E402
+from grid_learner import GridLearner  # noqa: E402
 
-from storinfer import GenerationConfig, Precomputer, QAPair, QAStore, StoreFront  # noqa: E402
+from storinfer import (  # noqa: E402
+    GenerationConfig,
+    Learner,
+    Precomputer,
+    QAPair,
+    QAStore,
+    StoreFront,
+    TextJudge,
+    Verifier,
+    VerifierPolicy,
+)
 from storinfer.match.bounds import clopper_pearson_upper  # noqa: E402
-from storinfer.match.judge import TextJudge  # noqa: E402
-from storinfer.match.verify import Verifier  # noqa: E402
 from storinfer.models import default_embedder  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -99,11 +110,7 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
     judge = RecordingJudge(stream, embedder)
     rows = []
     with QAStore(folder, embedding=embedder) as store:
-        old = Verifier.from_dict(json.loads((ROOT / "benchmarks" / "verifier_0.3.json").read_text()))
-        front = StoreFront(store, partition=PARTITION, max_wrong_rate=0.01 if system == "new" else None,
-                           verifier=None if system == "new" else old, answer_judge=judge,
-                           on_miss="the recording chain", explore_rate=args.explore_rate,
-                           decision_options=dict(args.decision_options))
+        front = StoreFront(store, partition=PARTITION, **system_options(system, judge, args))
         for q in stream.queries[: args.limit]:
             t = time.perf_counter()
             found = front.lookup(q.text)
@@ -125,9 +132,21 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
            "after_20": summary(rows[len(rows) // 5:], args),
            "judge": {"labels": len(judge.verdicts), "agree": agree / len(judge.verdicts) if judge.verdicts else None,
                      "false_same": false_same, "false_different": sum(t and not v for v, t in judge.verdicts)},
-           "decision": stats.get("decision", {}).get(PARTITION)}
+           "learner": stats.get("learner", {}).get(PARTITION)}
     shutil.rmtree(folder, ignore_errors=True)
     return out
+
+
+def system_options(system: str, judge: TextJudge, args) -> dict:
+    """The StoreFront arguments of each system (see the module docstring)."""
+    if system == "new":
+        return {"learner": Learner(answer_judge=judge, **args.learner_options)}
+    if system == "0.4":
+        return {"learner": GridLearner(answer_judge=judge, explore_rate=args.explore_rate)}
+    if system == "0.3":
+        old = Verifier.from_dict(json.loads((ROOT / "benchmarks" / "verifier_0.3.json").read_text()))
+        return {"policy": VerifierPolicy(old), "learner": None}
+    raise ValueError(f"unknown system {system!r}")
 
 
 def summary(rows: list[dict], args) -> dict:
@@ -200,14 +219,14 @@ def main() -> None:
     ap.add_argument("--acid", help="folder with ACID's customer_training.csv and customer_testing.csv")
     ap.add_argument("--limit", type=int, default=None, help="only the first N queries of each stream")
     ap.add_argument("--llm-ms", type=float, default=2500.0, help="what a chain answer costs, for the end-to-end mean")
-    ap.add_argument("--systems", nargs="*", default=["new", "old"])
+    ap.add_argument("--systems", nargs="*", default=["new", "0.4", "0.3"], choices=["new", "0.4", "0.3"])
     ap.add_argument("--json", default=str(RESULTS / "decision.json"))
     ap.add_argument("--quick", action="store_true", help="1,000 queries per stream")
-    ap.add_argument("--explore-rate", type=float, default=0.05)
+    ap.add_argument("--explore-rate", type=float, default=0.05, help="0.4's exploration share")
     ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                    help="a Decision option (e.g. cold_start=0, min_labels=100), for studies on the fit stream")
+                    help="a Learner option (e.g. margin_sd=0.5, seed=1), for studies on the fit stream")
     args = ap.parse_args()
-    args.decision_options = {k: (float(v) if "." in v else int(v)) for k, v in (o.split("=", 1) for o in args.option)}
+    args.learner_options = {k: (float(v) if "." in v else int(v)) for k, v in (o.split("=", 1) for o in args.option)}
     if args.quick:
         args.limit = args.limit or 1000
     embedder = default_embedder()
@@ -220,9 +239,10 @@ def main() -> None:
         for system in args.systems:
             res[system] = replay(stream, base, system, embedder, args)
         res["ceiling"] = ceiling(stream, base, embedder, args)
-        new, old = res.get("new", {}).get("all", {}), res.get("old", {}).get("all", {})
+        new, old, v03 = (res.get(s, {}).get("all", {}) for s in ("new", "0.4", "0.3"))
         res.update(right=new.get("right"), wrong=new.get("wrong"), wrong_upper=new.get("wrong_upper"),
-                   ceiling_right=res["ceiling"]["best"]["right"], old_right=old.get("right"),
+                   ceiling_right=res["ceiling"]["best"]["right"], old_right=old.get("right"), old_wrong=old.get("wrong"),
+                   v03_right=v03.get("right"), v03_wrong=v03.get("wrong"),
                    explore_per_query=new.get("explore_per_query"), seconds=round(time.perf_counter() - t0, 1))
         results["streams"][stream.name] = res
         print(line(stream.name, res), flush=True)
@@ -230,28 +250,36 @@ def main() -> None:
     print(table(results))
 
 
+SYSTEMS = ("new", "0.4", "0.3")
+
+
 def line(name: str, r: dict) -> str:
-    n, o, c = r.get("new", {}), r.get("old", {}), r["ceiling"]["best"]
-    nn, after = n.get("all", {}), n.get("after_20", {})
-    return (f"{name:16} {r['queries']:6d} q | new right {nn.get('right', 0):6.1%} wrong {nn.get('wrong', 0):5.2%} "
-            f"(upper {nn.get('wrong_upper', 1):5.2%}) after 20% {after.get('right', 0):6.1%} | old right "
-            f"{o.get('all', {}).get('right', 0):6.1%} wrong {o.get('all', {}).get('wrong', 0):5.2%} | ceiling "
-            f"{c['right']:6.1%} at {c['threshold']} | explore/q {nn.get('explore_per_query', 0):.3f} | "
-            f"judge agree {n.get('judge', {}).get('agree') or 0:.3f} | {r['seconds']:.0f} s")
+    parts = [f"{name:16} {r['queries']:6d} q"]
+    for system in SYSTEMS:
+        if system in r:
+            a = r[system]["all"]
+            parts.append(f"{system} right {a['right']:6.1%} wrong {a['wrong']:5.2%} (upper {a['wrong_upper']:5.2%}) "
+                         f"explore/q {a['explore_per_query']:.3f}")
+    c = r["ceiling"]["best"]
+    parts.append(f"cosine ceiling {c['right']:6.1%} at {c['threshold']}")
+    return " | ".join(parts) + f" | {r['seconds']:.0f} s"
 
 
 def table(results: dict) -> str:
-    rows = ["", "| stream | queries | new right | new wrong (95% upper) | right after 20% | ceiling right (threshold) | "
-            "0.3 right (wrong) | new / 0.3 | explore per query | judge agrees | lookup p50 ms | e2e mean ms new / 0.3 |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["", "| stream | queries | system | right | wrong (95% upper) | right after 20% | explore per query | "
+            "judge agrees | lookup p50 ms | e2e mean ms |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results["streams"].items():
-        n, o, c = r["new"]["all"], r["old"]["all"], r["ceiling"]["best"]
-        x = n["right"] / o["right"] if o["right"] else float("inf")
-        rows.append(f"| {name} | {r['queries']} | {n['right']:.1%} | {n['wrong']:.2%} ({n['wrong_upper']:.2%}) | "
-                    f"{r['new']['after_20']['right']:.1%} | {c['right']:.1%} ({c['threshold']}) | {o['right']:.1%} "
-                    f"({o['wrong']:.2%}) | {x:.1f}x | {n['explore_per_query']:.3f} | "
-                    f"{(r['new']['judge']['agree'] or 0):.3f} | {n['lookup_p50_ms']:.1f} | "
-                    f"{n['e2e_mean_ms']:.0f} / {o['e2e_mean_ms']:.0f} |")
+        for system in SYSTEMS:
+            if system not in r:
+                continue
+            a = r[system]["all"]
+            agree = r[system]["judge"]["agree"]
+            rows.append(f"| {name} | {r['queries']} | {system} | {a['right']:.1%} | {a['wrong']:.2%} ({a['wrong_upper']:.2%}) | "
+                        f"{r[system]['after_20']['right']:.1%} | {a['explore_per_query']:.3f} | "
+                        f"{'-' if agree is None else f'{agree:.3f}'} | {a['lookup_p50_ms']:.1f} | {a['e2e_mean_ms']:.0f} |")
+        c = r["ceiling"]["best"]
+        rows.append(f"| {name} | {r['queries']} | cosine ceiling (hindsight) | {c['right']:.1%} at {c['threshold']} | "
+                    f"{c['wrong']:.2%} | | | | | |")
     return "\n".join(rows)
 
 

@@ -152,18 +152,19 @@ class RedisVLSemantic(System):
 
 class StorInferSystem(System):
     def __init__(self, folder: Path, name: str, *, old: bool = False, pairs: list[tuple[str, str]] = ()) -> None:
-        from storinfer import QAPair, QAStore
-        from storinfer.match.verify import Verifier
-        from storinfer.serve import StoreFront
+        from storinfer import QAPair, QAStore, StoreFront, Verifier, VerifierPolicy
 
         self.name, self.folder = name, folder
         self.store_ = QAStore(folder, embedding=default_embedder())
         if pairs:
             self.store_.add([QAPair(q, key) for q, key in pairs])
         # Synchronous writes: the next query sees every earlier answer, as with the other systems.
-        # old: 0.3's default (its verifier at its shipped point, nothing learnt); else 0.4's default.
-        v03 = Verifier.from_dict(json.loads((ROOT / "benchmarks" / "verifier_0.3.json").read_text())) if old else None
-        self.front = StoreFront(self.store_, write_behind=False, verifier=v03, max_wrong_rate=None if old else 0.01)
+        # old: 0.3's default (its verifier at its shipped point, nothing learnt); else the default learner.
+        if old:
+            v03 = Verifier.from_dict(json.loads((ROOT / "benchmarks" / "verifier_0.3.json").read_text()))
+            self.front = StoreFront(self.store_, write_behind=False, policy=VerifierPolicy(v03), learner=None)
+        else:
+            self.front = StoreFront(self.store_, write_behind=False)
         self.last = None
 
     def lookup(self, query: str) -> str | None:

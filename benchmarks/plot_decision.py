@@ -21,14 +21,19 @@ def main() -> None:
     data = json.loads((RESULTS / "decision.json").read_text())["streams"]
     names = list(data)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    width = 0.27
+    systems = [(s, label) for s, label in (("new", "the learner (default, max_wrong_rate=0.01)"), ("0.4", "0.4 (grid refit)"),
+                                           ("0.3", "0.3 (fixed point)")) if all(s in data[n] for n in names)]
+    width = 0.8 / (len(systems) + 2)
     xs = range(len(names))
-    for k, (label, get) in enumerate((("0.4 (learnt, max_wrong_rate=0.01)", lambda r: r["new"]["all"]),
-                                      ("0.3 (fixed)", lambda r: r["old"]["all"]))):
-        ax1.bar([x + (k - 1) * width for x in xs], [100 * get(data[n])["right"] for n in names], width, label=label)
-        ax2.bar([x + (k - 0.5) * width for x in xs], [100 * get(data[n])["wrong"] for n in names], width, label=label)
-    ax1.bar([x + width for x in xs], [100 * data[n]["ceiling"]["best"]["right"] for n in names], width,
+    for k, (system, label) in enumerate(systems):
+        ax1.bar([x + (k - 1) * width for x in xs], [100 * data[n][system]["all"]["right"] for n in names], width, label=label)
+        ax2.bar([x + (k - 1) * width for x in xs], [100 * data[n][system]["all"]["wrong"] for n in names], width, label=label)
+    k = len(systems)
+    ax1.bar([x + (k - 1) * width for x in xs], [100 * data[n]["ceiling"]["best"]["right"] for n in names], width,
             label="best cosine threshold, with hindsight (<= 1% wrong)")
+    if all("verifier_ceiling" in data[n] for n in names):
+        ax1.bar([x + k * width for x in xs], [100 * data[n]["verifier_ceiling"]["right"] for n in names], width,
+                label="best verifier point, with hindsight (<= 1% wrong)")
     ax1.set_ylabel("served right (% of matchable queries)")
     ax2.set_ylabel("wrong (% of serves)")
     ax2.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="max_wrong_rate")

@@ -48,9 +48,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = QAStore(Path(tmp) / "s", embedding=embedder)
         systems = {"plain chain": plain, "plain chain (control)": plain,
-                   "StorInferChain": StorInferChain(plain, store, partition="a"),
-                   "StorInferChain speculative": StorInferChain(plain, store, partition="b", speculative=True),
-                   "StorInferChain, store_misses=False": StorInferChain(plain, store, partition="c", store_misses=False)}
+                   "StorInferChain": StorInferChain(plain, store, namespace="a"),
+                   "StorInferChain speculative": StorInferChain(plain, store, namespace="b").with_speculation(),
+                   "StorInferChain, store_misses=False": StorInferChain(plain, store, namespace="c", store_misses=False)}
         rag("warm up")
         for i, q in enumerate(asked):
             order = list(systems.items())

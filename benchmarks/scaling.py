@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_lookup import FIRST, SECOND, pct, record_latency  # noqa: E402
 
+from storinfer import QAPair, QAStore, StoreFront  # noqa: E402
 from storinfer.models import LocalEmbedder  # noqa: E402
-from storinfer_langchain import QAPair, QAStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,14 +78,15 @@ def main() -> None:
             stored = size
             sample = rng.sample(data[:size], args.lookups)
             half = len(sample) // 2
+            front = StoreFront(store, learner=None, write_behind=False)  # the shipped verifier at its point
             for q, r, _a in sample[:10]:  # warm-up
-                store.lookup(q)
-                store.lookup(r)
+                front.lookup(q)
+                front.lookup(r)
             exact, embed, hits = [], [], 0
             for i, (q, r, a) in enumerate(sample):
                 query = q.lower().rstrip("?") if i < half else r
                 t = time.perf_counter()
-                found = store.lookup(query)
+                found = front.lookup(query)
                 ms = (time.perf_counter() - t) * 1000
                 (exact if i < half else embed).append(ms)
                 hits += bool(found.hit and found.match.answer == a)
@@ -93,7 +94,7 @@ def main() -> None:
             old = []
             for _q, r, _a in sample[half:]:
                 t = time.perf_counter()
-                store.lookup(r)
+                front.lookup(r)
                 old.append((time.perf_counter() - t) * 1000)
             store.embedding = onnx
             disk = store.disk_bytes() or 0

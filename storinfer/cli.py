@@ -82,13 +82,15 @@ def _load_llm(spec: str) -> Any:
         return model
     # A framework's model: the command line is an application, so it may call on a face here.
     if type(model).__module__.startswith("langchain"):
-        from storinfer_langchain.adapters import as_chat_model
-    elif type(model).__module__.startswith("llama_index"):
-        from storinfer_llamaindex.adapters import as_chat_model
-    else:
-        msg = f"{spec} returned a {type(model).__name__}: return a storinfer ChatModel, a LangChain chat model or a LlamaIndex LLM."
-        raise TypeError(msg)
-    return as_chat_model(model)
+        from storinfer_langchain.adapters import as_chat_model as langchain_chat
+
+        return langchain_chat(model)
+    if type(model).__module__.startswith("llama_index"):
+        from storinfer_llamaindex.adapters import as_chat_model as llamaindex_chat
+
+        return llamaindex_chat(model)
+    msg = f"{spec} returned a {type(model).__name__}: return a storinfer ChatModel, a LangChain chat model or a LlamaIndex LLM."
+    raise TypeError(msg)
 
 
 def cmd_precompute(args: argparse.Namespace) -> int:

@@ -39,7 +39,7 @@ def require(module: str, extra: str, what: str) -> ModuleType:
         raise MissingExtraError(msg) from err
 
 
-def validate_threshold(value: object, name: str = "similarity_threshold") -> float:
+def validate_threshold(value: object, name: str = "threshold") -> float:
     """Return ``value`` as a float in [0, 1], or raise a :class:`StoreConfigError` that says so."""
     try:
         v = float(value)  # type: ignore[arg-type]

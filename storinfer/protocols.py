@@ -9,17 +9,15 @@ Messages are plain dicts, ``{"role": "system" | "user" | "assistant", "content":
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+Message = dict[str, str]
+"""One message: ``{"role": "system" | "user" | "assistant", "content": text}``."""
 
-class Message(TypedDict):
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-Conversation = Sequence[Message]
+Conversation = Sequence[Mapping[str, str]]
+"""A conversation: messages shaped as :class:`Message` (plain dicts)."""
 
 
 @runtime_checkable
@@ -39,11 +37,6 @@ class ChatModel(Protocol):
         seed: int | None = None,
         max_new_tokens: int | None = None,
     ) -> list[str]: ...
-
-
-def chat_one(model: ChatModel, conversation: Conversation, **settings: Any) -> str:
-    """One reply of ``model`` to one conversation."""
-    return model.chat_batch([conversation], **settings)[0]
 
 
 @runtime_checkable

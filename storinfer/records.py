@@ -1,60 +1,18 @@
-"""What the store holds and returns: a pair to store, a match found, and a lookup's outcome."""
+"""What the steps pass along: a pair to store, a match found, and a lookup's outcome with its reason."""
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal
 
 from storinfer.text import pair_id
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_PARTITION = "default"
-# 0.1's fixed cosine threshold (with the look-alike guard). Lookups now take their cosine floor
-# from the verifier's operating point (storinfer/verifier.json, or the one a store records);
-# kept for the calibration fallback and for code that imported it.
-DEFAULT_THRESHOLD = 0.95
 
 Origin = Literal["precomputed", "runtime"]
 MetaValue = str | int | float | bool
-
-
-PACKED = {"generator": "g", "key_kind": "k", "answer_label": "l", "sentence_id": "s", "fact_writer": "w",
-          "expected_answer": "e", "chunk_hash": "h", "created_at": "t", "gen_temperature": "T",
-          "gen_top_p": "P", "gen_call": "C"}
-"""Metadata no ``where`` filter needs, written together as one compact JSON string (``packed``).
-Chroma stores each metadata entry as a row with two indexes, about 150 bytes each: packing keeps a
-key near 3 KB on disk. Fields filters do use (``question``, ``origin``, ``doc_id``, ``chunk_id``,
-``answer_id``, ``expires_at``) stay separate. Reads unpack it (:func:`unpack`)."""
-_UNPACKED = {v: k for k, v in PACKED.items()}
-
-
-def pack(meta: dict[str, Any]) -> dict[str, Any]:
-    """``meta`` as stored: the :data:`PACKED` fields in one ``packed`` string."""
-    out = {k: v for k, v in meta.items() if k not in PACKED}
-    packed = {PACKED[k]: v for k, v in meta.items() if k in PACKED and v not in (None, "")}
-    if packed:
-        out["packed"] = json.dumps(packed, ensure_ascii=False, separators=(",", ":"))
-    return out
-
-
-def unpack(meta: dict[str, Any] | None, namespace: str | None = None, partition: str | None = None) -> dict[str, Any]:
-    """Stored metadata as every reader sees it: packed fields spread out, and the namespace and
-    partition (kept by the partition's collection, not by each record) filled in. Records written
-    before packing (StorInfer 0.2) read as they are."""
-    out = dict(meta or {})
-    raw = out.pop("packed", None)
-    if raw:
-        for k, v in json.loads(raw).items():
-            out.setdefault(_UNPACKED.get(k, k), v)
-    if namespace is not None:
-        out.setdefault("namespace", namespace)
-    if partition is not None:
-        out.setdefault("partition", partition)
-    out.setdefault("expires_at", 0.0)
-    out.setdefault("chunk_hash", "")  # packing leaves empty values out
-    return out
 
 
 @dataclass
@@ -96,17 +54,60 @@ class Match:
         return {k: self.metadata.get(k, "") for k in ("doc_id", "chunk_id", "chunk_hash")}
 
 
+class Reason(str, Enum):
+    """Why a lookup served what it served, or why it served nothing.
+
+    A ``str`` enum: ``Reason.EXACT == "exact"``, and ``str(reason)`` is the value, for logs and metadata.
+    """
+
+    EXACT = "exact"
+    """The same question (after normalisation) is stored: served."""
+    SIMILAR = "similar"
+    """A stored question asking the same thing: served."""
+    LLM_CHECK = "llm check"
+    """A doubtful candidate the LLM check accepted: served."""
+    EXPLORE = "explore"
+    """A would-be hit held back and answered by the chain, to check it (``Lookup.explored``)."""
+    TOO_RISKY = "too risky"
+    """The learner's estimate of the best candidate's wrong rate is above what ``max_wrong_rate`` allows."""
+    ANSWER_CUT = "answer cut"
+    """That stored answer was found wrong for a question scored like this one."""
+    BELOW_THRESHOLD = "below threshold"
+    """No candidate reaches the policy's cosine floor (or score cut)."""
+    REFUSED = "refused"
+    """Every candidate close enough broke a hard rule or scored below the cut (``Lookup.rejected`` says why)."""
+    EMPTY_PARTITION = "empty partition"
+    EMPTY_QUESTION = "empty question"
+    NOT_TEXT = "not text"
+    TOO_LONG = "too long"
+    """Longer than the store matches safely (``max_query_chars``, or what the embedder reads)."""
+    STORE_ERROR = "store error"
+    """The store failed; the chain ran instead."""
+
+    @property
+    def served(self) -> bool:
+        return self in (Reason.EXACT, Reason.SIMILAR, Reason.LLM_CHECK)
+
+    @property
+    def skipped(self) -> bool:
+        """A question the store does not match at all (counted as skipped, not as a miss)."""
+        return self in (Reason.EMPTY_QUESTION, Reason.NOT_TEXT, Reason.TOO_LONG)
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class Lookup:
     """The outcome of a lookup: a match, or why there is none (and what was refused, and why)."""
 
     match: Match | None
-    reason: str = ""
+    reason: Reason
     best_similarity: float | None = None
     rejected: list[tuple[Match, str]] = field(default_factory=list)
     """Candidates refused before the match (or all of them, on a miss), with the reason."""
     score: float | None = None
-    """The verifier's score of the match (None for an exact hit or an unverified one)."""
+    """The verifier's score of the match, or of the best candidate on a miss (None for an exact hit)."""
     vector: list[float] | None = field(default=None, repr=False, compare=False)
     """The question's embedding, when the lookup computed one (reused to store a miss's answer)."""
     candidates: list[Match] = field(default_factory=list, repr=False, compare=False)
@@ -114,38 +115,11 @@ class Lookup:
     explored: Match | None = None
     """A would-be hit held back to test it (exploration): the chain answers, and its answer says
     whether this stored one would have been right."""
-    explore_rate: float | None = None
-    """The chance that this would-be hit was held back (so a label can stand for the hits it represents)."""
+    risk: float | None = None
+    """The learner's estimated wrong rate of the best candidate (None without a learner)."""
+    note: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """What the learner keeps to turn the chain's answer into a label (its own business)."""
 
     @property
     def hit(self) -> bool:
         return self.match is not None
-
-
-LABEL_SOURCES = ("miss", "explore", "judge")
-
-
-@dataclass
-class Label:
-    """One verdict on a candidate the store had for a question."""
-
-    namespace: str
-    partition: str
-    head: str  # "question" | "fact"
-    score: float  # the verifier's score of the candidate
-    cosine: float
-    right: bool  # the candidate's stored answer would have been right
-    source: str = "miss"  # "miss" | "explore" | "judge"
-    probability: float = 1.0  # chance that a case like this got labelled (exploration share for hits)
-    answer: str = ""  # the candidate's answer id (or text hash)
-    rules_ok: bool = True  # the candidate broke no hard rule
-    typed: bool = False  # the question asks for a typed answer (who / when / how many...)
-    created_at: float = field(default_factory=time.time)
-
-    def __post_init__(self) -> None:
-        if self.source not in LABEL_SOURCES:
-            msg = f"label source must be one of {LABEL_SOURCES}, not {self.source!r}"
-            raise ValueError(msg)
-        if not 0.0 < self.probability <= 1.0:
-            msg = f"label probability must be in (0, 1], got {self.probability!r}"
-            raise ValueError(msg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,13 +12,9 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
-from storinfer.errors import validate_threshold
-from storinfer.match.lookup import DEFAULT_K
-from storinfer.match.verify import Verifier
-from storinfer.protocols import Embedder
+from storinfer.match.policy import Policy
 from storinfer.records import DEFAULT_NAMESPACE
-from storinfer.serve import DEFAULT_MAX_WRONG_RATE, StoreFront, open_store, store_misses_option
-from storinfer.serve.judge_band import JudgeBand
+from storinfer.serve import DEFAULT_LEARNER, LearnerLike, StoreFront
 from storinfer.store import QAStore
 from storinfer.text import sha
 from storinfer_langchain.prompt import parse_prompt, stable_llm_string
@@ -91,7 +88,7 @@ class StorInferCache(BaseCache):
 
     Setup:
         ```bash
-        make setup
+        pip install 'storinfer[langchain,local]'
         ```
 
     Instantiate:
@@ -99,7 +96,8 @@ class StorInferCache(BaseCache):
         from langchain_core.globals import set_llm_cache
         from storinfer_langchain import StorInferCache
 
-        set_llm_cache(StorInferCache(path="./storinfer_db"))
+        cache = StorInferCache("./storinfer_db")        # or StorInferCache(QAStore(host="localhost"))
+        set_llm_cache(cache)
         ```
 
     Usage:
@@ -111,68 +109,37 @@ class StorInferCache(BaseCache):
         ```
 
     Args:
-        store: a :class:`QAStore` to use (else one is opened from ``path`` / ``host``).
-        path, host, port, embedding: passed to :class:`QAStore` when ``store`` is not given.
+        store: a :class:`~storinfer.QAStore`, or the folder of a local one (opened with the offline
+            MiniLM embeddings; for a Chroma server, pass ``QAStore(host=..., port=...)``).
         namespace: tenant / app name; answers never cross namespaces.
-        similarity_threshold: the cosine floor for candidates; None (default): the verifier's.
-        guard: check each candidate with the hit verifier. Keep it on (False: cosine alone).
-        verifier: the :class:`storinfer.match.verify.Verifier` deciding each candidate (default: the
-            store's: the shipped one, at the operating point ``storinfer calibrate`` recorded);
-            False: StorInfer 0.1's look-alike rules at ``similarity_threshold`` (0.95).
-        k: nearest stored keys checked per lookup.
-        ttl_seconds: answers cached at run time expire after this long (None: never).
-        store_misses: store the model's answers on a miss (``update``). The old name
-            ``cache_runtime_answers=`` is accepted for one release.
-        max_wrong_rate: the share of served answers allowed to be wrong (default 0.01): each
-            partition learns its operating point from the model's answers to its misses, under
-            this bound (:mod:`storinfer.serve.decision`). None: StorInfer 0.3's fixed point.
-        explore_rate: share of would-be hits sent to the model anyway, to check them (default 0.05).
-        judge: a LangChain chat model asked about candidates just below the cut (off by default;
-            see :mod:`storinfer.serve.judge_band`).
-        answer_judge: compares the model's answer with a stored one (default: text overlap).
+        max_wrong_rate: the expected share of served answers allowed to be wrong (default: the
+            learner's, 0.01).
+        policy: how candidates are decided (default: :class:`~storinfer.VerifierPolicy`).
+        learner: how much to serve, learnt from the model's answers (default: :class:`~storinfer.Learner`);
+            None: serve at the policy's operating point and learn nothing.
+        store_misses: store the model's answers on a miss (``update``).
+        ttl_seconds: answers stored from traffic expire after this long (None: never).
     """
 
     def __init__(
         self,
-        store: QAStore | None = None,
+        store: QAStore | str | os.PathLike[str],
         *,
-        path: str | None = None,
-        host: str | None = None,
-        port: int = 8000,
-        embedding: Embedder | None = None,
         namespace: str = DEFAULT_NAMESPACE,
-        similarity_threshold: float | None = None,
-        guard: bool = True,
-        k: int = DEFAULT_K,
-        verifier: Verifier | bool | None = None,
-        ttl_seconds: float | None = None,
+        max_wrong_rate: float | None = None,
+        policy: Policy | None = None,
+        learner: LearnerLike | None = DEFAULT_LEARNER,
         store_misses: bool = True,
-        max_wrong_rate: float | None = DEFAULT_MAX_WRONG_RATE,
-        explore_rate: float = 0.05,
-        answer_judge: Any | None = None,
-        judge: Any | None = None,
-        cache_runtime_answers: bool | None = None,
+        ttl_seconds: float | None = None,
     ) -> None:
-        if similarity_threshold is not None:
-            validate_threshold(similarity_threshold)  # fail before opening a store
-        store_misses = store_misses_option(store_misses, cache_runtime_answers=cache_runtime_answers)
-        if store is None and embedding is None:
-            from storinfer_langchain.embeddings import default_embeddings
-
-            embedding = default_embeddings()
-        self.front = StoreFront(
-            open_store(store, path, host, port, embedding), namespace=namespace,
-            similarity_threshold=similarity_threshold, guard=guard, k=k, verifier=verifier, store_misses=store_misses,
-            ttl_seconds=ttl_seconds, on_miss="the model", max_wrong_rate=max_wrong_rate, explore_rate=explore_rate,
-            answer_judge=answer_judge, judge=judge_band(judge),
-        )
+        self.front = StoreFront(open_store(store), namespace=namespace, max_wrong_rate=max_wrong_rate, policy=policy,
+                                learner=learner, store_misses=store_misses, ttl_seconds=ttl_seconds)
         self.store = self.front.store
         self.namespace = namespace
-        self.similarity_threshold = self.front.similarity_threshold
 
     def stats(self) -> dict[str, Any]:
-        """Hit/miss counters, hit rate, the similarity of hits, and each partition's decision
-        (operating point, estimated wrong rate and bound, labels, exploration)."""
+        """Hit/miss counters, hit rate, the similarity of hits, and each partition's learner
+        (serving limit, expected wrong rate, labels, exploration)."""
         return self.front.stats()
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -237,10 +204,14 @@ class StorInferCache(BaseCache):
         await asyncio.to_thread(self.clear, **kwargs)
 
 
-def judge_band(model: Any | None) -> JudgeBand | None:
-    """A judge band over ``model`` (a LangChain chat model, adapted; or an engine ChatModel)."""
-    if model is None or isinstance(model, JudgeBand):
-        return model
-    from storinfer_langchain.adapters import as_chat_model
+def open_store(store: QAStore | str | os.PathLike[str]) -> QAStore:
+    """``store`` itself, or a local store in that folder with the offline MiniLM as LangChain embeddings."""
+    if isinstance(store, QAStore):
+        return store
+    if isinstance(store, (str, os.PathLike)):
+        from storinfer_langchain.embeddings import default_embeddings
 
-    return JudgeBand(as_chat_model(model))
+        return QAStore(store, embedding=default_embeddings())
+    msg = (f"store must be a QAStore or the folder of a local store, not {type(store).__name__}: "
+           "QAStore(path, embedding=...) for another embedder, QAStore(host=..., port=...) for a Chroma server.")
+    raise TypeError(msg)

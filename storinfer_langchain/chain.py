@@ -10,104 +10,102 @@ retrieval as well as the LLM on a hit. It is also the way to serve a streamed ap
 from __future__ import annotations
 
 import asyncio
+import copy
+import os
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
-from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForChainRun,
+    BaseCallbackHandler,
+    BaseCallbackManager,
+    CallbackManagerForChainRun,
+)
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
 
-from storinfer.match.lookup import DEFAULT_K
-from storinfer.match.verify import Verifier
+from storinfer.match.policy import Policy
 from storinfer.precompute.answer import ANSWER_KEYS, answer_text
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup
-from storinfer.serve import DEFAULT_MAX_WRONG_RATE, StoreFront, atee, store_misses_option, tee
-from storinfer.serve.judge_band import JudgeBand
+from storinfer.records import DEFAULT_NAMESPACE, Lookup
+from storinfer.serve import DEFAULT_LEARNER, LearnerLike, StoreFront, atee, tee
 from storinfer.serve.speculate import Cancelled, aspeculate, aspeculate_stream, speculate, speculate_stream
 from storinfer.store import QAStore
+from storinfer_langchain.cache import open_store
+
+QUESTION_KEYS = ("question", "input", "query")
 
 
 class StorInferChain(Runnable[Any, str]):
     """Answer from the store when a stored question is close enough, else run the chain.
 
-    Input: the question string, or a dict holding it under ``input_key``. Output: the answer
-    text (the stored one on a hit; the chain's, read as by :func:`answer_text`, on a miss).
-    A miss's answer is stored (``store_misses``) in the same namespace and partition, so a later
-    paraphrase hits. Precompute into the same partition to serve precomputed pairs.
+    Input: the question string, or a dict holding it under ``question``, ``input`` or ``query``.
+    Output: the answer text (the stored one on a hit; the chain's, read as by :func:`answer_text`,
+    on a miss). A miss's answer is stored (``store_misses``) in the same namespace, so a later
+    paraphrase hits. Precompute into the same namespace (partition ``default``) to serve precomputed
+    pairs; use one namespace per chain when several share a store.
 
     Setup:
         ```bash
-        make setup
+        pip install 'storinfer[langchain,local]'
         ```
 
     Instantiate:
         ```python
-        from storinfer_langchain import QAStore, StorInferChain
+        from storinfer_langchain import StorInferChain
 
-        fast_chain = StorInferChain(rag_chain, QAStore("./storinfer_db"))
+        fast_chain = StorInferChain(rag_chain, "./storinfer_db")
         ```
 
     Usage:
         ```python
         fast_chain.invoke("Who won Super Bowl 50?")
         answer, lookup = fast_chain.invoke_with_lookup("Which team won Super Bowl 50?")
-        lookup.hit, lookup.match.similarity
+        lookup.hit, lookup.reason
         for chunk in fast_chain.stream("Who won Super Bowl 50?"):   # a hit: one chunk, at once
             print(chunk, end="")
+        fast_chain.with_speculation().invoke("...")   # the chain starts beside the lookup
         fast_chain.stats()
         ```
 
     Args:
         chain: the chain users talk to (takes the question, returns the answer).
-        store: the :class:`QAStore`.
-        namespace, partition: where in the store (use the partition you precomputed into).
-        similarity_threshold, guard, k: as for :class:`StorInferCache`.
-        store_misses: store the chain's answers to missed questions (old name ``cache_misses=``,
-            accepted for one release).
-        ttl_seconds: answers cached at run time expire after this long (None: never).
-        input_key: where the question is when the input is a dict.
-        speculative: start the chain at the same time as the lookup (:mod:`storinfer.serve.speculate`):
-            a miss then pays nothing for the lookup; a hit cancels the chain (async: at once;
-            sync: at its next step) and pays for what it ran meanwhile. Off by default, as that
-            wastes tokens on a paid model.
-        max_wrong_rate, explore_rate, answer_judge, judge: the serve decision, as for
-            :class:`StorInferCache`. With ``speculative=True`` a judge runs beside the chain:
-            whichever decides first wins.
+        store: a :class:`~storinfer.QAStore`, or the folder of a local one.
+        namespace: where in the store (the tenant, or this chain's name).
+        max_wrong_rate, policy, learner, store_misses, ttl_seconds: as for
+            :class:`~storinfer_langchain.StorInferCache`.
     """
 
     def __init__(
         self,
         chain: Runnable,
-        store: QAStore,
+        store: QAStore | str | os.PathLike[str],
         *,
         namespace: str = DEFAULT_NAMESPACE,
-        partition: str = DEFAULT_PARTITION,
-        similarity_threshold: float | None = None,
-        guard: bool = True,
-        k: int = DEFAULT_K,
-        verifier: Verifier | bool | None = None,
+        max_wrong_rate: float | None = None,
+        policy: Policy | None = None,
+        learner: LearnerLike | None = DEFAULT_LEARNER,
         store_misses: bool = True,
         ttl_seconds: float | None = None,
-        input_key: str = "question",
-        speculative: bool = False,
-        max_wrong_rate: float | None = DEFAULT_MAX_WRONG_RATE,
-        explore_rate: float = 0.05,
-        answer_judge: Any | None = None,
-        judge: Any | None = None,
-        cache_misses: bool | None = None,
     ) -> None:
-        store_misses = store_misses_option(store_misses, cache_misses=cache_misses)
         if not isinstance(chain, Runnable):
             msg = f"chain must be a LangChain Runnable, not {type(chain).__name__} (wrap a function in RunnableLambda)."
             raise TypeError(msg)
         self.chain = chain
-        self.front = StoreFront(store, namespace=namespace, partition=partition, similarity_threshold=similarity_threshold,
-                                guard=guard, k=k, verifier=verifier, store_misses=store_misses, ttl_seconds=ttl_seconds,
-                                on_miss="the chain", max_wrong_rate=max_wrong_rate, explore_rate=explore_rate,
-                                answer_judge=answer_judge, judge=judge_band(judge))
-        self.store = store
-        self.input_key = input_key
-        self.speculative = speculative
+        self.front = StoreFront(open_store(store), namespace=namespace, max_wrong_rate=max_wrong_rate, policy=policy,
+                                learner=learner, store_misses=store_misses, ttl_seconds=ttl_seconds)
+        self.store = self.front.store
+        self.speculative = False
+
+    def with_speculation(self) -> StorInferChain:
+        """This chain, started beside each lookup (:mod:`storinfer.serve.speculate`): a miss then pays
+        nothing for the lookup; a hit cancels the chain (async: at once; sync: at its next step) and
+        pays for what it ran meanwhile, which wastes tokens on a paid model. Same store, learner and
+        ``stats()``. An LLM check (``VerifierPolicy(llm_check=...)``) then runs beside the chain too:
+        whichever decides first wins."""
+        other = copy.copy(self)
+        other.speculative = True
+        return other
 
     def stats(self) -> dict[str, Any]:
         """Hit/miss counters, hit rate, similarity of hits (as ``StorInferCache.stats()``)."""
@@ -120,9 +118,15 @@ class StorInferChain(Runnable[Any, str]):
     def _question(self, input: Any) -> str:
         if isinstance(input, str):
             return input
-        if isinstance(input, dict) and isinstance(input.get(self.input_key), str):
-            return input[self.input_key]
-        msg = f"StorInferChain takes the question as a string or as a dict with {self.input_key!r}; got {type(input).__name__}."
+        if isinstance(input, dict):
+            for key in QUESTION_KEYS:
+                if isinstance(input.get(key), str):
+                    return input[key]
+            texts = [v for v in input.values() if isinstance(v, str)]
+            if len(texts) == 1:
+                return texts[0]
+        msg = (f"StorInferChain takes the question as a string, or a dict holding it under one of {QUESTION_KEYS}; "
+               f"got {type(input).__name__}. Map other inputs first: {{'question': itemgetter('q')}} | fast_chain.")
         raise TypeError(msg)
 
     def lookup(self, question: str, race: threading.Event | None = None) -> Lookup:
@@ -185,37 +189,45 @@ class StorInferChain(Runnable[Any, str]):
         async for chunk in self._atransform_stream_with_config(input, self._atransform, config, **kwargs):
             yield chunk
 
-    def _transform(self, inputs: Iterator[Any], config: RunnableConfig, **kwargs: Any) -> Iterator[str]:
+    def _transform(self, inputs: Iterator[Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig,
+                   **kwargs: Any) -> Iterator[str]:
         for input in inputs:
             question = self._question(input)
             if self.speculative:
-                chunks, found = speculate_stream(
-                    lambda race, q=question: self.lookup(q, race),
-                    lambda cancel, x=input: self.chain.stream(x, _stoppable(config, cancel), **kwargs))
+                chunks, found = speculate_stream(partial(self.lookup, question),
+                                                 partial(self._stream_stoppable, input, config, kwargs))
             else:
                 found = self.lookup(question)
                 chunks = None if found.match is not None else self.chain.stream(input, config, **kwargs)
             if found.match is not None:
                 yield found.match.answer
                 continue
-            yield from tee((chunk_text(c) for c in chunks or ()),
-                           lambda text, q=question, f=found: self.front.remember(q, text.strip(), lookup=f))
+            yield from tee((chunk_text(c) for c in chunks or ()), partial(self._remember_stripped, question, found))
 
-    async def _atransform(self, inputs: AsyncIterator[Any], config: RunnableConfig, **kwargs: Any) -> AsyncIterator[str]:
+    async def _atransform(self, inputs: AsyncIterator[Any], run_manager: AsyncCallbackManagerForChainRun,
+                          config: RunnableConfig, **kwargs: Any) -> AsyncIterator[str]:
         async for input in inputs:
             question = self._question(input)
+            chunks: AsyncIterator[Any] | None
             if self.speculative:
-                chunks, found = await aspeculate_stream(lambda race, q=question: self.lookup(q, race),
-                                                        lambda x=input: self.chain.astream(x, config, **kwargs))
+                chunks, found = await aspeculate_stream(partial(self.lookup, question),
+                                                        partial(self.chain.astream, input, config, **kwargs))
             else:
                 found = await asyncio.to_thread(self.lookup, question)
                 chunks = None if found.match is not None else self.chain.astream(input, config, **kwargs)
-            if found.match is not None:
-                yield found.match.answer
+            if found.match is not None or chunks is None:
+                yield found.match.answer if found.match is not None else ""
                 continue
-            texts = (chunk_text(c) async for c in chunks)  # type: ignore[union-attr]
-            async for text in atee(texts, lambda t, q=question, f=found: self.front.remember(q, t.strip(), lookup=f)):
+            texts = (chunk_text(c) async for c in chunks)
+            async for text in atee(texts, partial(self._remember_stripped, question, found)):
                 yield text
+
+    def _stream_stoppable(self, input: Any, config: RunnableConfig, kwargs: dict[str, Any],
+                          cancel: threading.Event) -> Iterator[Any]:
+        return self.chain.stream(input, _stoppable(config, cancel), **kwargs)
+
+    def _remember_stripped(self, question: str, found: Lookup, text: str) -> None:
+        self.front.remember(question, text.strip(), lookup=found)
 
 
 def chunk_text(chunk: Any) -> str:
@@ -258,13 +270,4 @@ def _stoppable(config: RunnableConfig | None, cancel: threading.Event) -> Runnab
         manager = callbacks.copy()
         manager.add_handler(stop, inherit=True)
         return patch_config(config, callbacks=manager)
-    return patch_config(config, callbacks=[*(callbacks or []), stop])
-
-
-def judge_band(model: Any | None) -> JudgeBand | None:
-    """A judge band over ``model`` (a LangChain chat model, adapted; or an engine ChatModel)."""
-    if model is None or isinstance(model, JudgeBand):
-        return model
-    from storinfer_langchain.adapters import as_chat_model
-
-    return JudgeBand(as_chat_model(model))
+    return patch_config(config, callbacks=cast(Any, [*(callbacks or []), stop]))  # a list of handlers is what configs hold

@@ -32,7 +32,7 @@ def to_engine_messages(messages: Sequence[BaseMessage]) -> list[Message]:
     out: list[Message] = []
     for m in messages:
         text = m.content if isinstance(m.content, str) else m.text
-        out.append({"role": _ROLE.get(m.type, "user"), "content": text})  # type: ignore[typeddict-item]
+        out.append({"role": _ROLE.get(m.type, "user"), "content": text})
     return out
 
 
@@ -119,7 +119,7 @@ class LocalChatModel(BaseChatModel):
         return "".join(parts)
 
     def batch(self, inputs: list[Any], config: RunnableConfig | list[RunnableConfig] | None = None, *,
-              return_exceptions: bool = False, **kwargs: Any) -> list[BaseMessage]:
+              return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
         """Many prompts as one padded batch; LangChain's per-input ``batch`` when an LLM cache is
         active or callback handlers are attached, so caching and tracing behave as for ``invoke``."""
         from langchain_core.globals import get_llm_cache
@@ -147,7 +147,7 @@ class LocalChatModel(BaseChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         # Token by token; stop words take the whole-reply path.
         if stop:
-            text = self._generate(messages, stop=stop, **kwargs).generations[0].message.content
+            text = str(self._generate(messages, stop=stop, **kwargs).generations[0].message.content)
             pieces: Iterator[str] = iter([text])
         else:
             pieces = self.local.stream(to_engine_messages(messages), max_new_tokens=kwargs.get("max_new_tokens"),
@@ -167,21 +167,16 @@ class LocalChatModel(BaseChatModel):
                        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         # The sync stream in a worker thread, one chunk at a time, so the event loop stays free.
         chunks = self._stream(messages, stop, None, **kwargs)
-        done = object()
         try:
             while True:
-                chunk = await asyncio.to_thread(next, chunks, done)
-                if chunk is done:
+                chunk: ChatGenerationChunk | None = await asyncio.to_thread(next, chunks, None)
+                if chunk is None:
                     return
                 if run_manager:
                     await run_manager.on_llm_new_token(chunk.text)
                 yield chunk
         finally:
-            await asyncio.to_thread(chunks.close)
-
-
-# The name of the class before 0.2 (it was a ChatHuggingFace); kept for one release.
-LocalChatHuggingFace = LocalChatModel
+            await asyncio.to_thread(getattr(chunks, "close", lambda: None))
 
 
 def _has_handlers(callbacks: Any) -> bool:

@@ -49,7 +49,7 @@ class Precomputer(_core.Precomputer):
         ```
 
     Args:
-        llm: a LangChain chat model that writes questions (default: the offline SmolLM2).
+        llm: a LangChain chat model that writes questions (default: the offline Qwen2.5-1.5B).
         max_concurrency: calls in flight at once for a non-local chat model (its ``batch``).
         run_config: a LangChain ``RunnableConfig`` (callbacks, tags) for every model call.
         Others: as :class:`storinfer.Precomputer` (``config`` is its :class:`GenerationConfig`).
@@ -104,7 +104,7 @@ class PrecomputeChain(Runnable[Any, dict[str, Any]]):
 
     Args:
         store: where pairs go.
-        llm: a LangChain chat model that writes questions (default: the offline SmolLM2).
+        llm: a LangChain chat model that writes questions (default: the offline Qwen2.5-1.5B).
         answer_with: the chain that answers (a Runnable, or a function question -> answer).
         namespace, partition, chunk_size, chunk_overlap, config: as :class:`storinfer.Precomputer`.
         max_concurrency: calls in flight at once for a non-local chat model.
@@ -116,8 +116,8 @@ class PrecomputeChain(Runnable[Any, dict[str, Any]]):
                  chunk_overlap: int = 100, generation: GenerationConfig | None = None,
                  max_concurrency: int | None = None, prune: bool = False) -> None:
         self.store, self.llm, self.answer_with = store, llm, answer_with
-        self.options = {"namespace": namespace, "partition": partition, "chunk_size": chunk_size,
-                        "chunk_overlap": chunk_overlap, "config": generation}
+        self.options: dict[str, Any] = {"namespace": namespace, "partition": partition, "chunk_size": chunk_size,
+                                        "chunk_overlap": chunk_overlap, "config": generation}
         self.max_concurrency, self.prune = max_concurrency, prune
         Precomputer(store, llm=llm, answer_with=answer_with, **self.options)  # fail now on bad arguments
 

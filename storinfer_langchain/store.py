@@ -1,31 +1,10 @@
-"""The store as LangChain users see it: the engine's :class:`storinfer.QAStore` plus ``as_retriever``.
-
-Also re-exports what ``storinfer_langchain.store`` held before the engine moved to ``storinfer``
-(kept for one release).
-"""
+"""The store as LangChain users see it: the engine's :class:`storinfer.QAStore` plus ``as_retriever``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from storinfer import store as _core
-from storinfer.errors import (  # noqa: F401  (re-exported)
-    EmbeddingMismatchError,
-    SchemaVersionError,
-    StoreConfigError,
-    StoreLockedError,
-    StorInferError,
-    validate_threshold,
-)
-from storinfer.records import (  # noqa: F401  (re-exported)
-    DEFAULT_NAMESPACE,
-    DEFAULT_PARTITION,
-    DEFAULT_THRESHOLD,
-    Lookup,
-    Match,
-    QAPair,
-)
-from storinfer.store import DEFAULT_COLLECTION, MAX_QUERY_CHARS, SCHEMA_VERSION  # noqa: F401
 from storinfer_langchain.retriever import StorInferRetriever
 
 
@@ -47,7 +26,7 @@ class QAStore(_core.QAStore):
 
     Usage:
         ```python
-        store.lookup("Which team won Super Bowl 50?")
+        store.search("Which team won Super Bowl 50?", k=3)
         store.as_retriever(k=3).invoke("Who won Super Bowl 50?")
         ```
     """

@@ -82,8 +82,8 @@ class StorInferEmbedding(BaseEmbedding):
 _ROLES = {MessageRole.SYSTEM: "system", MessageRole.ASSISTANT: "assistant"}
 
 
-def _to_engine(messages: Sequence[ChatMessage]) -> list[Message]:
-    return [{"role": _ROLES.get(m.role, "user"), "content": m.content or ""} for m in messages]  # type: ignore[misc]
+def _to_engine(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    return [{"role": _ROLES.get(m.role, "user"), "content": m.content or ""} for m in messages]
 
 
 class StorInferLLM(CustomLLM):

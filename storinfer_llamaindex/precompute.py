@@ -26,7 +26,7 @@ def precompute(
     ``answer_with`` may be a LlamaIndex query engine (its ``query`` answers each question, so
     stored answers are what the app says) or a function. ``llm`` writes the questions: any
     LlamaIndex LLM (an Ollama, vLLM or OpenAI-like one, a ``CustomLLM``), run ``max_concurrency``
-    calls at a time, or None for the offline SmolLM2. Other arguments go to
+    calls at a time, or None for the offline Qwen2.5-1.5B. Other arguments go to
     :class:`storinfer.Precomputer`.
 
     Example:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import os
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import Any
 
 import llama_index.core.instrumentation as instrument
@@ -16,19 +18,15 @@ from llama_index.core.base.response.schema import (
     Response,
     StreamingResponse,
 )
-from llama_index.core.callbacks import CallbackManager
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from storinfer.match.lookup import DEFAULT_K
-from storinfer.match.verify import Verifier
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match
-from storinfer.serve import DEFAULT_MAX_WRONG_RATE, StoreFront, atee, open_store, store_misses_option, tee
-from storinfer.serve.judge_band import JudgeBand
+from storinfer.match.policy import Policy
+from storinfer.records import DEFAULT_NAMESPACE, Lookup, Match
+from storinfer.serve import DEFAULT_LEARNER, LearnerLike, StoreFront, atee, tee
 from storinfer.serve.speculate import aspeculate, speculate
 from storinfer.store import QAStore
 from storinfer.text import content_hash
-from storinfer_llamaindex.adapters import as_embedder
 
 dispatcher = instrument.get_dispatcher(__name__)
 
@@ -59,11 +57,11 @@ class StorInferMissEvent(BaseEvent):
         return "StorInferMissEvent"
 
 
-def _words(text: str) -> Iterator[str]:
+def _words(text: str) -> Generator[str, None, None]:
     yield from re.findall(r"\S+\s*", text) or [text]
 
 
-async def _awords(text: str) -> AsyncIterator[str]:
+async def _awords(text: str) -> AsyncGenerator[str, None]:
     for w in _words(text):
         yield w
 
@@ -85,95 +83,99 @@ class StorInferQueryEngine(BaseQueryEngine):
     node's ids. Each hit and miss is a LlamaIndex instrumentation event
     (:class:`StorInferHitEvent`, :class:`StorInferMissEvent`).
 
+    ``retrieve``, ``aretrieve``, ``synthesize`` and ``asynthesize`` go to the wrapped engine (as
+    ``TransformQueryEngine`` does), so LlamaIndex evaluators that retrieve work through it.
+
     Setup:
         ```bash
-        make setup
+        pip install 'storinfer[llamaindex,local]'
         ```
 
     Instantiate:
         ```python
-        from storinfer import QAStore
         from storinfer_llamaindex import StorInferQueryEngine
 
-        engine = StorInferQueryEngine(index.as_query_engine(llm=llm), QAStore("./storinfer_db"), index=index)
+        engine = StorInferQueryEngine(index.as_query_engine(llm=llm), "./storinfer_db", index=index)
         ```
 
     Usage:
         ```python
         response = engine.query("Who won Super Bowl 50?")
         response.metadata["cache_hit"], response.metadata.get("similarity")
-        engine.stats()   # hits, misses, hit rate
+        engine.with_speculation().query("...")   # the wrapped engine starts beside the lookup
+        engine.stats()   # hits, misses, hit rate, the learner
         ```
 
     Args:
-        query_engine: the engine to put the store in front of.
-        store: the :class:`QAStore` (or give ``path`` / ``host`` / ``port`` / ``embedding``).
-        index: the index behind ``query_engine``, to re-attach source nodes on hits
-            (found from a retriever query engine when omitted).
-        namespace, partition: where in the store (the LangChain side uses the same store).
-        similarity_threshold, guard, k: as for :class:`StorInferCache`.
-        store_misses: store the engine's answers to missed queries (old name ``cache_misses=``,
-            accepted for one release).
-        ttl_seconds: answers cached at run time expire after this long (None: never).
+        query_engine: the engine to put the store in front of (its callback manager is this one's).
+        store: a :class:`~storinfer.QAStore`, or the folder of a local one (the offline MiniLM).
+        index: the index behind ``query_engine``, to re-attach source nodes on hits (found from a
+            retriever query engine when omitted).
+        namespace: where in the store (the tenant, or this engine's name; the LangChain side uses the same store).
+        max_wrong_rate, policy, learner, store_misses, ttl_seconds: as for the LangChain
+            ``StorInferCache``: the expected share of served answers allowed to be wrong (default 0.01), how
+            candidates are decided, how much to serve (None: the policy's point, nothing learnt), whether
+            the engine's answers are stored, and when they expire.
         streaming: answer hits as ``StreamingResponse``; default: as the wrapped engine does.
-        speculative: start the wrapped engine at the same time as the lookup
-            (:mod:`storinfer.serve.speculate`): a miss pays nothing for the lookup; a hit cancels an
-            async query at once, while a sync one finishes in the background, its answer dropped.
-            Off by default (a hit pays for what the engine ran meanwhile).
-        max_wrong_rate: the share of served answers allowed to be wrong (default 0.01); each
-            partition learns its operating point from the engine's answers to its misses, under
-            this bound. None: StorInfer 0.3's fixed point.
-        explore_rate: share of would-be hits answered by the engine anyway, to check them (default 0.05).
-        judge: a LlamaIndex LLM asked about candidates just below the cut (off by default; see
-            :mod:`storinfer.serve.judge_band`). With ``speculative=True`` it runs beside the engine.
-        answer_judge: compares the engine's answer with a stored one (default: text overlap).
     """
 
     def __init__(
         self,
         query_engine: BaseQueryEngine,
-        store: QAStore | None = None,
+        store: QAStore | str | os.PathLike[str],
         *,
-        path: str | None = None,
-        host: str | None = None,
-        port: int = 8000,
-        embedding: Any | None = None,  # an engine embedder or a LlamaIndex embedding
         index: Any | None = None,
         namespace: str = DEFAULT_NAMESPACE,
-        partition: str = DEFAULT_PARTITION,
-        similarity_threshold: float | None = None,
-        guard: bool = True,
-        k: int = DEFAULT_K,
-        verifier: Verifier | bool | None = None,
+        max_wrong_rate: float | None = None,
+        policy: Policy | None = None,
+        learner: LearnerLike | None = DEFAULT_LEARNER,
         store_misses: bool = True,
         ttl_seconds: float | None = None,
         streaming: bool | None = None,
-        speculative: bool = False,
-        callback_manager: CallbackManager | None = None,
-        max_wrong_rate: float | None = DEFAULT_MAX_WRONG_RATE,
-        explore_rate: float = 0.05,
-        answer_judge: Any | None = None,
-        judge: Any | None = None,
-        cache_misses: bool | None = None,
     ) -> None:
-        store_misses = store_misses_option(store_misses, cache_misses=cache_misses)
         if not hasattr(query_engine, "query") or not hasattr(query_engine, "aquery"):
             msg = f"query_engine must be a LlamaIndex query engine, not {type(query_engine).__name__}."
             raise TypeError(msg)
-        super().__init__(callback_manager=callback_manager or getattr(query_engine, "callback_manager", None))
-        if embedding is not None:
-            embedding = as_embedder(embedding)
-        self.front = StoreFront(open_store(store, path, host, port, embedding), namespace=namespace, partition=partition,
-                                similarity_threshold=similarity_threshold, guard=guard, k=k, verifier=verifier,
-                                store_misses=store_misses, ttl_seconds=ttl_seconds, on_miss="the query engine",
-                                max_wrong_rate=max_wrong_rate, explore_rate=explore_rate, answer_judge=answer_judge,
-                                judge=judge_band(judge))
+        super().__init__(callback_manager=getattr(query_engine, "callback_manager", None))
+        if isinstance(store, (str, os.PathLike)):
+            store = QAStore(store)
+        self.front = StoreFront(store, namespace=namespace, max_wrong_rate=max_wrong_rate, policy=policy,
+                                learner=learner, store_misses=store_misses, ttl_seconds=ttl_seconds)
         self.query_engine = query_engine
         self.store = self.front.store
         self.streaming = _is_streaming(query_engine) if streaming is None else streaming
-        self.speculative = speculative
+        self.speculative = False
         retriever = getattr(query_engine, "retriever", None)
         self.docstore = getattr(index, "docstore", None) or getattr(retriever, "_docstore", None)
+
+    def with_speculation(self) -> StorInferQueryEngine:
+        """This engine, started beside each lookup (:mod:`storinfer.serve.speculate`): a miss pays nothing
+        for the lookup; a hit cancels an async query at once, while a sync one finishes in the
+        background, its answer dropped (it pays for what the engine ran meanwhile). Same store,
+        learner and ``stats()``."""
+        other = copy.copy(self)
+        other.speculative = True
+        return other
+
+    # --- what the wrapped engine does itself -------------------------------------------------------
+    def retrieve(self, query_bundle: QueryBundle | str) -> list[NodeWithScore]:
+        return self.query_engine.retrieve(_bundle(query_bundle))
+
+    async def aretrieve(self, query_bundle: QueryBundle | str) -> list[NodeWithScore]:
+        inner = getattr(self.query_engine, "aretrieve", None)
+        if inner is not None:
+            return await inner(_bundle(query_bundle))
+        return await asyncio.to_thread(self.query_engine.retrieve, _bundle(query_bundle))
+
+    def synthesize(self, query_bundle: QueryBundle, nodes: list[NodeWithScore],
+                   additional_source_nodes: Sequence[NodeWithScore] | None = None) -> RESPONSE_TYPE:
+        return self.query_engine.synthesize(query_bundle=query_bundle, nodes=nodes,
+                                            additional_source_nodes=additional_source_nodes)
+
+    async def asynthesize(self, query_bundle: QueryBundle, nodes: list[NodeWithScore],
+                          additional_source_nodes: Sequence[NodeWithScore] | None = None) -> RESPONSE_TYPE:
+        return await self.query_engine.asynthesize(query_bundle=query_bundle, nodes=nodes,
+                                                   additional_source_nodes=additional_source_nodes)
 
     def _get_prompt_modules(self) -> dict[str, Any]:
         return {"query_engine": self.query_engine}
@@ -194,7 +196,7 @@ class StorInferQueryEngine(BaseQueryEngine):
             dispatcher.event(StorInferHitEvent(query=query, matched_question=m.question, similarity=m.similarity,
                                                pair_id=m.id, origin=str(m.metadata.get("origin", ""))))
         else:
-            dispatcher.event(StorInferMissEvent(query=query, reason=found.reason, best_similarity=found.best_similarity))
+            dispatcher.event(StorInferMissEvent(query=query, reason=str(found.reason), best_similarity=found.best_similarity))
         return found
 
     def _source_nodes(self, m: Match) -> tuple[list[NodeWithScore], str]:
@@ -243,7 +245,7 @@ class StorInferQueryEngine(BaseQueryEngine):
 
     def _mark_miss(self, response: Any, found: Lookup) -> None:
         meta = getattr(response, "metadata", None)
-        extra = {"cache_hit": False, "miss_reason": found.reason, "best_similarity": found.best_similarity}
+        extra = {"cache_hit": False, "miss_reason": str(found.reason), "best_similarity": found.best_similarity}
         if meta is None:
             try:
                 response.metadata = extra
@@ -294,10 +296,5 @@ class StorInferQueryEngine(BaseQueryEngine):
         return self._after_miss(query_bundle.query_str, response, found)
 
 
-def judge_band(model: Any | None) -> JudgeBand | None:
-    """A judge band over ``model`` (a LlamaIndex LLM, adapted; or an engine ChatModel)."""
-    if model is None or isinstance(model, JudgeBand):
-        return model
-    from storinfer_llamaindex.adapters import as_chat_model
-
-    return JudgeBand(as_chat_model(model))
+def _bundle(query: QueryBundle | str) -> QueryBundle:
+    return QueryBundle(query) if isinstance(query, str) else query

@@ -2,7 +2,7 @@
 
 One run (``run_benchmark``):
 
-1. builds the *plain chain*, a RAG chain over the documents (MiniLM retrieval, SmolLM2 answer);
+1. builds the *plain chain*, a RAG chain over the documents (MiniLM retrieval, the offline LLM answers);
 2. precomputes question-answer pairs for the documents, answered by that same chain;
 3. replays the human questions, in a fixed shuffled order, through (a) the plain chain and
    (b) the same chain behind :class:`StorInferChain` (answers to misses are cached), timing
@@ -34,12 +34,14 @@ from typing import Any
 
 from storinfer.evaluate.squad import SquadQuestion, answer_matches, answers_agree, best_em, best_f1
 from storinfer.match.calibrate import calibrate, served_candidate
+from storinfer.match.policy import VerifierPolicy
 from storinfer.match.verify import Verifier
 from storinfer.precompute import Precomputer
 from storinfer.precompute.generate.free import GenerationConfig
 from storinfer.protocols import ChatModel, Document, Embedder
+from storinfer.records import Match
 from storinfer.serve import StoreFront
-from storinfer.store import Match, QAStore
+from storinfer.store import QAStore
 from storinfer.text import normalize_question
 
 logger = logging.getLogger(__name__)
@@ -208,7 +210,7 @@ def run_benchmark(
                             sample=cfg.calibration_sample, record=True)
     threshold = cfg.threshold  # None: the verifier at the calibrated operating point
 
-    judge = Judge(paragraphs={d.id: d.text for d in docs},
+    judge = Judge(paragraphs={str(d.id): d.text for d in docs},
                   gold_by_question={normalize_question(q.question): q.answers for q in questions})
     # 3. precomputed-only candidates for the sweep (before runtime answers are added)
     candidates = {q.id: store.search(q.question, partition=partition, k=10) for q in questions}
@@ -217,7 +219,8 @@ def run_benchmark(
     # same chain behind StorInfer. Two passes, not the two calls back to back: an engine that caches
     # prompts (llama.cpp keeps them in its slots) would answer the second call of a pair from the
     # first one's prompt, and a miss behind StorInfer would look faster than the plain chain.
-    fast = StoreFront(store, partition=partition, similarity_threshold=threshold, on_miss="the chain")
+    policy = VerifierPolicy(Verifier.default().with_operating_point(floor=threshold)) if threshold is not None else None
+    fast = StoreFront(store, partition=partition, policy=policy)
     plain(questions[0].question)  # warm-up, not timed
     plain_runs = []
     for q in tqdm(questions, desc="replay, plain", unit="question", disable=not progress):

@@ -25,11 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from storinfer.match.bounds import clopper_pearson_upper
 from storinfer.match.features import Query, answer_key, is_fact
 from storinfer.match.lookalike import conflict
 from storinfer.match.lookup import DEFAULT_K
-from storinfer.match.lookup import runner_up as _runner_up  # noqa: F401  (kept for callers of 0.2)
-from storinfer.match.verify import Verifier, clopper_pearson_upper
+from storinfer.match.point import HeadPoint, record_point, recorded_point
+from storinfer.match.verify import Verifier
 from storinfer.precompute.generate.rephrase import rephrase
 from storinfer.protocols import ChatModel
 from storinfer.records import DEFAULT_NAMESPACE, Match
@@ -180,7 +181,7 @@ def calibrate_head(probes: Sequence[Probe], verifier: Verifier, head: str, *, ta
     shipped = getattr(verifier, head)
     scored = _scored(probes, verifier, head)
     relevant = sum(1 for rows in scored if rows)
-    table = []
+    table: list[dict[str, Any]] = []
     for cut in cuts:
         for floor in floors:
             right, wrong = _serve(scored, floor, cut)
@@ -235,7 +236,7 @@ def calibrate(
     ``chat`` (optional) rewords up to ``sample`` stored questions for paraphrase probes; key probes
     need no model. A head with fewer than ``min_probes`` probes served keeps its operating point
     (``fallback``; a warning). ``record=True`` stores the chosen points, so every client of the
-    store serves with them.
+    store serves with them where no learner runs (``VerifierPolicy`` reads them).
     """
     if chat is not None and not callable(getattr(chat, "chat_batch", None)):
         msg = (f"calibrate() needs a storinfer ChatModel (with chat_batch), not {type(chat).__name__}: wrap a framework "
@@ -249,7 +250,9 @@ def calibrate(
     if chat is not None:
         asked = [m for m in pairs if m.metadata.get("key_kind", "question") == "question"][:sample]
         probes += paraphrase_probes(store, chat, namespace, partition, asked, k)
-    verifier = store.verifier
+    shipped = Verifier.default()
+    recorded = recorded_point(store, shipped.point)
+    verifier = shipped.at(recorded) if recorded is not None else shipped
     heads = {}
     for head in HEADS:
         heads[head] = calibrate_head(probes, verifier, head, target=target_wrong_rate, floors=floors, cuts=cuts,
@@ -261,7 +264,8 @@ def calibrate(
                                "Store more keys per answer, or pass a chat model to paraphrase stored questions.",
                                head, h.hits, min_probes, h.floor, h.cut)
         elif record:
-            store.record_operating_point(h.floor, h.cut, head=head, probes=h.probes, hits=h.hits, wrong=h.wrong,
-                                         wrong_rate=h.wrong_rate, upper_bound_95=h.upper_bound,
-                                         target_wrong_rate=target_wrong_rate)
+            typed = getattr(verifier, head).typed_floor
+            record_point(store, head, HeadPoint(h.floor, h.cut, None if typed is None else max(typed, h.floor)),
+                         verifier.point, probes=h.probes, hits=h.hits, wrong=h.wrong, wrong_rate=h.wrong_rate,
+                         upper_bound_95=h.upper_bound, target_wrong_rate=target_wrong_rate)
     return Calibration(target_wrong_rate, heads, len(probes))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storinfer.match.lookalike import _fold, _numbers, _tokens, question_type, signals
+from storinfer.text import normalize_answer
 
 _STOP = set(
     "a an the of to in on at for by with from as is are was were be been being do does did has have had will would "
@@ -131,7 +132,7 @@ def fact_features(q: Query, cands: Sequence[Any], pos: int) -> list[float]:
     near = [i for i, t in enumerate(st) if _fold(t) in qw - aw]
     if span and near:
         dists = [0 if span[0] <= i < span[1] else min(abs(i - span[0]), abs(i - span[1] + 1)) for i in near]
-        dmin, dmean = min(dists), sum(dists) / len(dists)
+        dmin, dmean = float(min(dists)), sum(dists) / len(dists)
     else:
         dmin = dmean = 20.0
     found = signals(q.text, c.question)
@@ -152,3 +153,29 @@ def fact_features(q: Query, cands: Sequence[Any], pos: int) -> list[float]:
 def is_fact(m: Any) -> bool:
     """Whether a candidate is an answer-aware key (it knows the answer it asks for)."""
     return bool(m.metadata.get("expected_answer"))
+
+
+def candidate_kind(m: Any) -> str:
+    """``fact`` (an answer-aware key), ``runtime`` (an answer stored from traffic) or ``question``."""
+    if is_fact(m):
+        return "fact"
+    return "runtime" if m.metadata.get("origin") == "runtime" else "question"
+
+
+def same_answer_key(m: Any) -> str:
+    """What two candidates share when serving either gives the user the same text: the normalised
+    answer (keys of one answer, and an answer stored from traffic that repeats a stored one)."""
+    return normalize_answer(str(m.answer)[:500])
+
+
+def support(cands: Sequence[Any], pos: int) -> int:
+    """How many of the candidates (this one included) would serve the same answer text."""
+    own = same_answer_key(cands[pos])
+    return sum(1 for c in cands if same_answer_key(c) == own)
+
+
+def answer_margin(cands: Sequence[Any], pos: int) -> float:
+    """Cosine of candidate ``pos`` less the best other candidate's with another answer text (0.2 when none)."""
+    own = same_answer_key(cands[pos])
+    other = next((c.similarity for i, c in enumerate(cands) if i != pos and same_answer_key(c) != own), None)
+    return cands[pos].similarity - other if other is not None else 0.2

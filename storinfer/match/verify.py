@@ -31,7 +31,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from storinfer.match.bounds import clopper_pearson_upper
 from storinfer.match.features import (
     FACT_FEATURES,
     QUESTION_FEATURES,
@@ -44,10 +43,11 @@ from storinfer.match.features import (
     question_features,
 )
 from storinfer.match.lookalike import _fold, _numbers, _tokens, answer_mismatch, signals
+from storinfer.match.point import HeadPoint, OperatingPoint
 from storinfer.records import Match
 
-__all__ = ["FACT_FEATURES", "QUESTION_FEATURES", "Head", "Verdict", "Verifier", "asks_typed_answer",
-           "clopper_pearson_upper", "content_words", "features", "refusal_kind", "runner_up"]
+__all__ = ["FACT_FEATURES", "QUESTION_FEATURES", "Head", "Verdict", "Verifier", "asks_typed_answer", "content_words",
+           "features", "refusal_kind", "runner_up"]
 
 HARD_RULES = ("numbers", "names", "negation", "question_type", "focus", "modifiers")
 WEIGHTS_PATH = Path(__file__).with_name("verifier.json")
@@ -66,9 +66,12 @@ gives some bands) are left to the learned score."""
 
 @dataclass(frozen=True)
 class Verdict:
+    """One candidate judged: ``ok`` (it may be served), its score, why not, and which head judged it."""
+
     ok: bool
     score: float
     reason: str = ""
+    head: str = "question"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,13 @@ class Head:
 
     def floor_for(self, typed: bool) -> float:
         return max(self.floor, self.typed_floor) if typed and self.typed_floor is not None else self.floor
+
+    @property
+    def point(self) -> HeadPoint:
+        return HeadPoint(self.floor, self.cut, self.typed_floor)
+
+    def at(self, point: HeadPoint) -> Head:
+        return replace(self, floor=point.floor, cut=point.cut, typed_floor=point.typed_floor)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], expected: tuple[str, ...]) -> Head:
@@ -246,17 +256,15 @@ class Verifier:
                         moved(self.fact) if head in (None, "fact") else self.fact,
                         moved(self.runtime) if self.runtime is not None and head is None else self.runtime)
 
-    def with_points(self, points: dict[str, Any]) -> Verifier:
-        """This verifier at a recorded operating point: ``{"question": {floor, cut}, "fact": {...}}``
-        (a point of StorInfer 0.2, ``{floor, cut}``, is the question head's)."""
-        v = self
-        if "floor" in points and "cut" in points:
-            points = {"question": {"floor": points["floor"], "cut": points["cut"]}}
-        for name in ("question", "fact"):
-            p = points.get(name)
-            if p:
-                v = v.with_operating_point(p.get("floor"), p.get("cut"), head=name)
-        return v
+    @property
+    def point(self) -> OperatingPoint:
+        """Where each head serves now."""
+        return OperatingPoint(self.question.point, self.fact.point, None if self.runtime is None else self.runtime.point)
+
+    def at(self, point: OperatingPoint) -> Verifier:
+        """This verifier at ``point`` (a runtime point gives answers stored from traffic a head of their own)."""
+        return Verifier(self.question.at(point.question), self.fact.at(point.fact),
+                        None if point.runtime is None else self.question.at(point.runtime))
 
     def head_name(self, cand: Match) -> str:
         """Which head decides ``cand``: ``fact`` (an answer-aware key), ``runtime`` (an answer stored
@@ -277,18 +285,35 @@ class Verifier:
     def verdict(self, q: Query, cands: Sequence[Match], pos: int) -> Verdict:
         """Whether candidate ``pos`` of ``cands`` (the lookup's candidates, best first) may answer ``q``."""
         cand = cands[pos]
-        fact = is_fact(cand)
-        head = self.head_of(cand)
+        name = self.head_name(cand)
+        head: Head = getattr(self, name)
         floor = head.floor_for(q.qtype in TYPED)
         if cand.similarity < floor:
-            return Verdict(False, 0.0, f"cosine {cand.similarity:.3f} below floor {floor:.2f}")
+            return Verdict(False, 0.0, f"cosine {cand.similarity:.3f} below floor {floor:.2f}", name)
+        ok, score, why = self.assess_one(q, cands, pos)
+        if not ok:
+            return Verdict(False, 0.0, why, name)
+        if score < head.cut:
+            return Verdict(False, score, f"verifier score {score:.3f} below cut {head.cut:.3f}", name)
+        return Verdict(True, score, "", name)
+
+    def assess_one(self, q: Query, cands: Sequence[Match], pos: int) -> tuple[bool, float, str]:
+        """``(breaks no hard rule, score, the rule broken)`` of candidate ``pos``, at no point."""
+        cand = cands[pos]
+        fact = is_fact(cand)
         broken = fact_refusal(q, cand) if fact else question_refusal(q, cand)
         if broken:
-            return Verdict(False, 0.0, f"rule: {broken}")
-        score = head.score(fact_features(q, cands, pos) if fact else question_features(q, cands, pos))
-        if score < head.cut:
-            return Verdict(False, score, f"verifier score {score:.3f} below cut {head.cut:.3f}")
-        return Verdict(True, score)
+            return False, 0.0, f"rule: {broken}"
+        return True, self.head_of(cand).score(fact_features(q, cands, pos) if fact else question_features(q, cands, pos)), ""
+
+    def assess(self, query: str | Query, cands: Sequence[Match]) -> list[Verdict]:
+        """Every candidate judged by the rules and scored, at no point (``ok``: it breaks no hard rule)."""
+        q = query if isinstance(query, Query) else Query(query)
+        out = []
+        for i, c in enumerate(cands):
+            ok, score, why = self.assess_one(q, cands, i)
+            out.append(Verdict(ok, score, why, self.head_name(c)))
+        return out
 
     def choose(self, query: str | Query, cands: Sequence[Match]) -> tuple[int | None, list[Verdict]]:
         """The candidate to serve (its position; None: none passes) and every candidate's verdict.

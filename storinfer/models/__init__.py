@@ -21,8 +21,6 @@ from storinfer.models.minilm import LocalEmbedder, default_embedder, prepare_min
 from storinfer.models.paths import is_minilm_path, minilm_path, storinfer_home
 from storinfer.models.weights import DEFAULT_MODEL, MODELS, TEST_MODEL, WeightsError, prepare, resolve
 
-LocalChat = LlamaCppChat  # the name of the offline chat model before 0.4 (then SmolLM2 on transformers)
-
 
 @functools.cache
 def _chat(path: str, model_id: str, max_new_tokens: int, parallel: int) -> LlamaCppChat:
@@ -53,6 +51,6 @@ def model_info() -> dict[str, Any]:
     return {name: {"model": w.model_id, "file": w.file, "sha256": w.sha256, "bytes": w.size} for name, w in MODELS.items()}
 
 
-__all__ = ["DEFAULT_EMBEDDING_NAME", "DEFAULT_MODEL", "MODELS", "TEST_MODEL", "LlamaCppChat", "LocalChat", "LocalEmbedder",
+__all__ = ["DEFAULT_EMBEDDING_NAME", "DEFAULT_MODEL", "MODELS", "TEST_MODEL", "LlamaCppChat", "LocalEmbedder",
            "WeightsError", "default_chat", "default_embedder", "is_minilm_path", "minilm_path", "model_info", "prepare",
            "prepare_minilm_onnx", "quiet_transformers", "resolve", "storinfer_home"]

@@ -25,7 +25,7 @@ import os
 import queue
 import threading
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -204,7 +204,7 @@ class LlamaCppChat:
             self._sequential -= 1
 
     def stream(self, conversation: Conversation, *, max_new_tokens: int | None = None, temperature: float | None = None,
-               top_p: float | None = None, seed: int | None = None, cancel: threading.Event | None = None) -> Iterator[str]:
+               top_p: float | None = None, seed: int | None = None, cancel: threading.Event | None = None) -> Generator[str, None, None]:
         """One reply, piece by piece as the tokens come (leading and trailing white space dropped,
         as ``chat_batch`` strips). Closing the iterator early, or setting ``cancel``, stops the
         generation at its next token."""

@@ -151,7 +151,7 @@ def prepare(name: str, *, force: bool = False, verify: bool = True) -> Path:
         with tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as fh:
-                    for block in iter(lambda fh=fh: fh.read(1 << 22), b""):
+                    while block := fh.read(1 << 22):
                         h.update(block)
                         out.write(block)
         size = tmp.stat().st_size

@@ -73,7 +73,7 @@ class Precomputer:
     Args:
         store: where pairs go.
         llm: a :class:`~storinfer.protocols.ChatModel` that writes questions (default: the
-            offline SmolLM2). The faces adapt LangChain and LlamaIndex models to it.
+            offline Qwen2.5-1.5B). The faces adapt LangChain and LlamaIndex models to it.
         answer_with: what answers: a function ``question -> answer`` or anything with
             ``batch(questions)`` (a LangChain Runnable); default: ``llm`` answering from the chunk
             text. It may return a string, a message, or a dict with ``answer``.
@@ -231,7 +231,7 @@ class Precomputer:
             for fq in fqs:
                 vec = next(vecs)
                 summary.fact_questions += 1
-                dup = any(dot(vec, v) >= self.config.dedup_threshold and same_answer(fq.expected_answer, a.meta["expected_answer"])
+                dup = any(dot(vec, v) >= self.config.dedup_threshold and same_answer(fq.expected_answer, str(a.meta["expected_answer"]))
                           for a, v in kept)
                 if dup or self._stored_duplicate(fq.question, vec, fq.expected_answer):
                     summary.fact_duplicates += 1

@@ -1,10 +1,16 @@
 """The store front: the lookup-or-remember logic every face shares.
 
 ``StorInferCache`` (LangChain LLM cache), ``StorInferChain`` (LangChain chain wrapper) and
-``StorInferQueryEngine`` (LlamaIndex) all go through one :class:`StoreFront`: it looks a question
-up with the same settings, serves what the partition's decision (:mod:`storinfer.serve.decision`)
-admits, counts hits and misses, treats a failing store as a miss, stores the answer of a miss
-(off the caller's path), and turns the miss's answer into a label the decision learns from.
+``StorInferQueryEngine`` (LlamaIndex) all go through one :class:`StoreFront`. A lookup goes
+front -> match -> store once:
+
+    front.lookup -> match.lookup.find (the exact key, else the k nearest: the only store read)
+                 -> learner.decide (or, without a learner, policy.decide at the policy's point)
+                 -> [policy.llm_check, for a doubtful miss]
+
+A failing store is a miss (so it costs time, never an answer). After a miss the app's chain
+answers; :meth:`StoreFront.remember` turns that answer into the learner's label and stores it
+(off the caller's path).
 
 Read your own writes: a lookup also sees the answers still queued for writing, an exact repeat
 by id and a rewording by vector, so a paraphrase asked right after its question is served.
@@ -13,6 +19,7 @@ by id and a rewording by vector, so a paraphrase asked right after its question 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import threading
@@ -21,50 +28,70 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from storinfer.errors import StoreConfigError, validate_threshold
-from storinfer.match.judge import AnswerJudge
-from storinfer.match.lookup import DEFAULT_K
-from storinfer.match.verify import Verifier
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match, QAPair
-from storinfer.serve.decision import Decision, Worker
-from storinfer.serve.judge_band import JudgeBand
-from storinfer.serve.options import open_store, store_misses_option  # noqa: F401  (re-exported)
+from storinfer.errors import StoreConfigError
+from storinfer.match.features import Query
+from storinfer.match.lookup import Candidates, find
+from storinfer.match.policy import Policy, VerifierPolicy
+from storinfer.models.identity import cosine
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match, QAPair, Reason
+from storinfer.serve.learner import Learner, LearnerLike, PartitionLearning, check_rate
 from storinfer.serve.stats import LookupStats
-from storinfer.serve.streams import atee, tee  # noqa: F401  (re-exported)
+from storinfer.serve.worker import Worker
 from storinfer.serve.writeback import WriteBehind, write_pairs
 from storinfer.store import QAStore
 from storinfer.store.encoding import metadata
 from storinfer.text import clean_text, pair_id
 
 logger = logging.getLogger(__name__)
-DEFAULT_MAX_WRONG_RATE = 0.01
+DEFAULT_LEARNER = Learner()
+"""The learner every face uses unless given another (a frozen configuration: safe to share)."""
 _PENDING = 256
 
 
+def learner_option(learner: LearnerLike | None, max_wrong_rate: float | None) -> LearnerLike | None:
+    """The learner a face runs: ``learner`` with ``max_wrong_rate`` set on it, if given."""
+    if max_wrong_rate is None:
+        return learner
+    check_rate(max_wrong_rate)
+    if learner is None:
+        msg = ("max_wrong_rate needs a learner: drop learner=None, or leave max_wrong_rate unset to serve at the "
+               "policy's operating point.")
+        raise StoreConfigError(msg)
+    return dataclasses.replace(learner, max_wrong_rate=max_wrong_rate)  # type: ignore[type-var]
+
+
 class StoreFront:
-    """Looks questions up, serves what the decision admits, remembers answers and learns from them.
+    """Looks questions up, serves what the policy or the learner admits, remembers the chain's answers.
+
+    Setup:
+        ```bash
+        pip install storinfer
+        ```
+
+    Instantiate:
+        ```python
+        from storinfer import QAStore, StoreFront
+
+        front = StoreFront(QAStore("./storinfer_db"))                   # the verifier, learnt per partition
+        ```
+
+    Usage:
+        ```python
+        answer, lookup = front.answer("Who won Super Bowl 50?", my_chain)   # a hit, or my_chain's answer
+        front.stats()["hits"], lookup.reason
+        ```
 
     Args:
-        store: the :class:`QAStore`.
+        store: the :class:`~storinfer.QAStore`.
         namespace, partition: where in the store (``partition`` can be overridden per call).
-        similarity_threshold: the cosine floor for candidates; None (default): the decision's.
-        guard: check candidates (the verifier). False: cosine alone, for measurement.
-        verifier: the :class:`~storinfer.match.verify.Verifier` whose operating point is the prior
-            (default: the store's, at the point ``storinfer calibrate`` recorded, else the shipped
-            one); False: StorInfer 0.1's look-alike rules at ``similarity_threshold`` (0.95).
-        max_wrong_rate: the share of served answers allowed to be wrong (default 0.01). Each
-            partition's operating point is refit from its labels to serve the most under it, at a
-            one-sided 95% bound. None: serve at the prior point and learn nothing (StorInfer 0.3).
-        explore_rate: share of would-be hits held back and answered by the chain, to check them
-            (each costs what a miss costs; default 0.05).
-        answer_judge: compares the chain's answer with a stored one (default: text overlap).
-        seed: seeds exploration's draws (default 0: a fixed sequence, so runs repeat).
-        k: nearest stored questions tried per lookup.
-        store_misses: store the answers of misses.
+        max_wrong_rate: the expected share of served answers allowed to be wrong, set on the learner
+            (default: the learner's own, 0.01).
+        policy: how candidates are decided (default :class:`~storinfer.match.policy.VerifierPolicy`).
+        learner: how much to serve, learnt from the chain's answers (default
+            :class:`~storinfer.serve.learner.Learner`); None: serve at the policy's point, learn nothing.
+        store_misses: store the chain's answers to missed questions.
         ttl_seconds: remembered answers expire after this long (None: never).
-        on_miss: what runs instead on a miss, for log messages ("the model", "the chain"...).
-        judge: a :class:`~storinfer.serve.judge_band.JudgeBand` asked about candidates just below
-            the cut (off by default; see that module for when it pays).
+        write_behind: store them from a background thread (False: on the caller's thread).
     """
 
     def __init__(
@@ -73,103 +100,69 @@ class StoreFront:
         *,
         namespace: str = DEFAULT_NAMESPACE,
         partition: str = DEFAULT_PARTITION,
-        similarity_threshold: float | None = None,
-        guard: bool = True,
-        k: int = DEFAULT_K,
-        verifier: Verifier | bool | None = None,
-        max_wrong_rate: float | None = DEFAULT_MAX_WRONG_RATE,
-        explore_rate: float = 0.05,
-        answer_judge: AnswerJudge | None = None,
-        seed: int | None = 0,
+        max_wrong_rate: float | None = None,
+        policy: Policy | None = None,
+        learner: LearnerLike | None = DEFAULT_LEARNER,
         store_misses: bool = True,
-        write_behind: bool = True,
-        max_pending: int = 1024,
         ttl_seconds: float | None = None,
-        on_miss: str = "the model",
-        decision_options: dict[str, Any] | None = None,
-        judge: JudgeBand | None = None,
+        write_behind: bool = True,
     ) -> None:
+        if not isinstance(store, QAStore):
+            msg = f"store must be a storinfer QAStore, not {type(store).__name__} (QAStore(path) or QAStore(host=...))."
+            raise StoreConfigError(msg)
         if ttl_seconds is not None and not (
             isinstance(ttl_seconds, (int, float)) and math.isfinite(ttl_seconds) and ttl_seconds > 0
         ):
             msg = f"ttl_seconds must be a positive number of seconds or None, got {ttl_seconds!r}"
             raise StoreConfigError(msg)
-        if not isinstance(namespace, str) or not namespace.strip():
-            msg = "namespace must be a non-empty string (e.g. your tenant or app name)."
-            raise StoreConfigError(msg)
-        if max_wrong_rate is not None and not (isinstance(max_wrong_rate, (int, float)) and 0 < max_wrong_rate < 1):
-            msg = f"max_wrong_rate must be a share between 0 and 1 (e.g. 0.01), or None, got {max_wrong_rate!r}"
-            raise StoreConfigError(msg)
-        if not (isinstance(explore_rate, (int, float)) and 0 <= explore_rate <= 0.5):
-            msg = f"explore_rate must be a share between 0 and 0.5 (e.g. 0.05), got {explore_rate!r}"
-            raise StoreConfigError(msg)
+        for name, value in (("namespace", namespace), ("partition", partition)):
+            if not isinstance(value, str) or not value.strip():
+                msg = f"{name} must be a non-empty string (e.g. your tenant or app name), got {value!r}."
+                raise StoreConfigError(msg)
         self.store = store
-        self.namespace = namespace
-        self.partition = partition
-        self.similarity_threshold = None if similarity_threshold is None else validate_threshold(similarity_threshold)
-        self.guard = guard
-        self.verifier = verifier
-        self.k = int(k)
-        self.store_misses = store_misses
-        self.ttl_seconds = ttl_seconds
-        self.on_miss = on_miss
-        learning = max_wrong_rate is not None and guard and verifier is not False
-        self.max_wrong_rate = max_wrong_rate if learning else None
-        self.explore_rate = float(explore_rate)
-        self.answer_judge = answer_judge
-        self._seed = seed
-        self._decision_options = dict(decision_options or {})
-        self._decisions: dict[str, Decision] = {}
-        self._decisions_lock = threading.Lock()
+        self.namespace, self.partition = namespace, partition
+        self.policy: Policy = (policy or VerifierPolicy()).bind(store)
+        self.learner = learner_option(learner, max_wrong_rate)
+        self.store_misses, self.ttl_seconds = store_misses, ttl_seconds
+        self._learners: dict[str, PartitionLearning] = {}
+        self._learners_lock = threading.Lock()
         self._worker = Worker()
         self.counters = LookupStats()
-        self.judge = judge
         self._pending: OrderedDict[tuple[str, str], tuple[Lookup, float]] = OrderedDict()
         self._pending_lock = threading.Lock()
-        self.writer = WriteBehind(store, max_pending=max_pending, on_written=self._count_written,
-                                  on_error=self._count_failed) if write_behind else None
+        self.writer = WriteBehind(store, on_written=self._count_written, on_error=self._count_failed) if write_behind else None
 
-    # --- the decision of each partition ----------------------------------------------------------
-    def decision(self, partition: str | None = None) -> Decision | None:
-        """The serve decision of a partition (None when ``max_wrong_rate=None``)."""
-        if self.max_wrong_rate is None:
+    @property
+    def max_wrong_rate(self) -> float | None:
+        return self.learner.max_wrong_rate if self.learner is not None else None
+
+    def learning(self, partition: str | None = None) -> PartitionLearning | None:
+        """The learner of a partition (None with ``learner=None``)."""
+        if self.learner is None:
             return None
         part = partition or self.partition
-        with self._decisions_lock:
-            if part not in self._decisions:
-                self._decisions[part] = Decision(
-                    self.store, self.namespace, part, self._worker, max_wrong_rate=self.max_wrong_rate,
-                    explore_rate=self.explore_rate, judge=self.answer_judge, seed=self._seed,
-                    verifier=self.verifier if isinstance(self.verifier, Verifier) else None, **self._decision_options)
-            return self._decisions[part]
+        with self._learners_lock:
+            if part not in self._learners:
+                self._learners[part] = self.learner.start(self.store, self.namespace, part, self._worker)
+            return self._learners[part]
 
     # --- lookups -----------------------------------------------------------------------------
     def lookup(self, question: str, *, partition: str | None = None, race: threading.Event | None = None) -> Lookup:
-        """The decision for ``question``, counted. Never raises: a failing store is logged,
-        counted as an error, and is a miss (so it costs time, never an answer).
+        """What to serve for ``question``, counted. Never raises: a failing store is logged, counted as
+        an error, and is a miss.
 
-        ``race``: set when the app's chain, started beside this lookup, has answered (a judge
+        ``race``: set when the app's chain, started beside this lookup, has answered (an LLM check
         still deciding then stops: the chain won)."""
         part = partition or self.partition
         self.counters.count("lookups")
-        queued = self._queued_answer(question, part)
-        if queued is not None:
-            self.counters.record(question, queued)
-            return queued
-        try:
-            decision = self.decision(part)
-            verifier = decision.verifier() if decision is not None else self.verifier
-            found = self.store.lookup(question, namespace=self.namespace, partition=part,
-                                      threshold=self.similarity_threshold, k=self.k, guard=self.guard,
-                                      verifier=verifier, extra=self._queued_candidates(part))
-            if decision is not None:
-                found = decision.admit(found)
-            if found.match is None and found.reason != "explore" and self.judge is not None and found.candidates:
-                found = self._ask_judge(clean_text(question), found, verifier or self.store.verifier, decision, race)
-        except Exception:
-            logger.warning("StorInfer lookup failed; running %s instead", self.on_miss, exc_info=True)
-            self.counters.count("errors")
-            return Lookup(None, reason="store error")
+        found = self._queued_answer(question, part)
+        if found is None:
+            try:
+                found = self._decide(question, part, race)
+            except Exception:
+                logger.warning("StorInfer lookup failed; running the app's chain instead", exc_info=True)
+                self.counters.count("errors")
+                return Lookup(None, Reason.STORE_ERROR)
         self.counters.record(question, found)
         if found.match is None and isinstance(question, str):
             with self._pending_lock:  # for remember() after a lookup it was not handed (LangChain's cache)
@@ -178,22 +171,37 @@ class StoreFront:
                     self._pending.popitem(last=False)
         return found
 
-    def _ask_judge(self, question: str, found: Lookup, verifier: Verifier, decision: Decision | None,
-                   race: threading.Event | None) -> Lookup:
-        """Serve a doubtful candidate the judge accepts (see :mod:`storinfer.serve.judge_band`)."""
-        judge = self.judge
-        assert judge is not None
-        if not judge.pays():
-            judge.counts["skipped_not_paying"] += 1
+    def _decide(self, question: str, part: str, race: threading.Event | None) -> Lookup:
+        with self.store.reading():
+            found = find(self.store, question, namespace=self.namespace, partition=part, k=self.policy.k,
+                         extra=self._queued_candidates(part))
+            if not isinstance(found, Candidates):
+                return found
+            query = Query(found.question)
+            learning = self.learning(part)
+            decided = learning.decide(query, found, self.policy) if learning is not None else self.policy.decide(query, found)
+        if decided.match is None and decided.reason is not Reason.EXPLORE and self.policy.llm_check is not None:
+            decided = self._check(found.question, decided, learning, race)
+        return decided
+
+    def _check(self, question: str, found: Lookup, learning: PartitionLearning | None,
+               race: threading.Event | None) -> Lookup:
+        """Serve a doubtful candidate the LLM check accepts (see :mod:`storinfer.match.llm_check`)."""
+        check: Any = self.policy.llm_check
+        if not found.candidates:
             return found
-        for cand, score in judge.doubtful(verifier, question, found.candidates):
-            verdict = judge.ask(question, cand.question, race)
+        if not check.pays():
+            check.counts["skipped_not_paying"] += 1
+            return found
+        for cand, score in check.doubtful(self.policy, question, found.candidates):
+            verdict = check.ask(question, cand.question, race)
             if verdict is None:
                 return found  # the chain answered first
-            if decision is not None:
-                decision.record_judge(question, cand, score, verdict)
+            pos = found.candidates.index(cand)
+            if learning is not None:
+                learning.record_check(found, pos, verdict)
             if verdict:
-                return Lookup(cand, reason="judge", best_similarity=found.best_similarity, rejected=found.rejected,
+                return Lookup(cand, Reason.LLM_CHECK, best_similarity=found.best_similarity, rejected=found.rejected,
                               score=score, vector=found.vector, candidates=found.candidates)
         return found
 
@@ -205,7 +213,7 @@ class StoreFront:
         pair = self.writer.queued(pair_id(self.namespace, partition, q)) if q else None
         if pair is None or (pair.expires_at and pair.expires_at <= time.time()):
             return None
-        return Lookup(Match(pair.id, q, pair.answer, 1.0, metadata(pair, time.time()), exact=True), reason="exact",
+        return Lookup(Match(pair.id, q, pair.answer, 1.0, metadata(pair, time.time()), exact=True), Reason.EXACT,
                       best_similarity=1.0)
 
     def _queued_candidates(self, partition: str) -> Callable[[list[float]], list[Match]] | None:
@@ -219,40 +227,36 @@ class StoreFront:
 
         def extra(vector: list[float]) -> list[Match]:
             now = time.time()
-            norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-            out = []
-            for p in pairs:
-                pv = p.vector or []
-                sim = sum(x * y for x, y in zip(vector, pv)) / (norm * (math.sqrt(sum(y * y for y in pv)) or 1.0))
-                out.append(Match(p.id, clean_text(p.question), p.answer, sim, metadata(p, now)))
-            return out
+            return [Match(p.id, clean_text(p.question), p.answer, cosine(vector, p.vector or []), metadata(p, now))
+                    for p in pairs]
 
         return extra
 
     # --- misses: learn, then remember -----------------------------------------------------------
     def remember(self, question: str, answer: str, *, partition: str | None = None, lookup: Lookup | None = None,
                  **provenance: Any) -> None:
-        """After a miss: label the lookup's candidate with the chain's answer, then store the answer
+        """After a miss: label the lookup's best candidate with the chain's answer, then store the answer
         (skipped when off, empty, or unmatchable). Never raises.
 
-        With ``write_behind`` this only queues the pair. ``lookup``, the miss's own lookup, lends
-        its candidates to the label and its query vector to the key (when the embedder is
-        symmetric, so the key is not embedded twice)."""
+        With ``write_behind`` this only queues the pair. ``lookup``, the miss's own lookup, lends its
+        candidates to the label and its query vector to the key (when the embedder is symmetric, so
+        the key is not embedded twice)."""
         part = partition or self.partition
         if not isinstance(answer, str) or not answer.strip() or not isinstance(question, str):
             return
         with self._pending_lock:
             kept, looked_up_at = self._pending.pop((part, clean_text(question)), (None, None))
         lookup = lookup or kept
-        if self.judge is not None and looked_up_at is not None:
-            self.judge.record_miss((time.perf_counter() - looked_up_at) * 1000)
-        decision = self.decision(part) if lookup is not None else None
-        if decision is not None:
+        check: Any = self.policy.llm_check
+        if check is not None and looked_up_at is not None:
+            check.record_miss((time.perf_counter() - looked_up_at) * 1000)
+        learning = self.learning(part) if lookup is not None else None
+        if learning is not None and lookup is not None:
             try:
-                decision.learn(clean_text(question), lookup, answer)
+                learning.learn(clean_text(question), lookup, answer)
             except Exception:
                 logger.warning("StorInfer could not label a miss; it is still answered", exc_info=True)
-        if not self.store_misses or self.store.question_problem(question):
+        if not self.store_misses or self.store.question_problem(question) is not None:
             return
         expires = time.time() + self.ttl_seconds if self.ttl_seconds else 0.0
         vector = lookup.vector if lookup is not None and self.store.symmetric_embedder else None
@@ -300,19 +304,18 @@ class StoreFront:
     def stats(self) -> dict[str, Any]:
         """Hit/miss counters, hit rate, the similarity of hits (recent ones listed), the write-back
         queue (``pending_writes``: a crash would lose these; ``writes_inline``), and per partition
-        the decision: its operating point, estimated wrong rate and bound, labels and exploration."""
+        the learner: its limit, expected wrong rate, labels and exploration (``explore_per_query``)."""
         out = self.counters.as_dict()
         out["pending_writes"] = self.writer.pending if self.writer is not None else 0
         out["writes_inline"] = self.writer.inline if self.writer is not None else 0
-        with self._decisions_lock:
-            decisions = dict(self._decisions)
-        out["decision"] = {part: d.stats() for part, d in decisions.items()}
-        explored = sum(d.counts["explored"] for d in decisions.values())
+        with self._learners_lock:
+            learners = dict(self._learners)
+        out["learner"] = {part: lr.stats() for part, lr in learners.items()}
+        explored = sum(lr.counts["explored"] for lr in learners.values())
         out["explored"] = explored
         out["explore_per_query"] = explored / out["lookups"] if out["lookups"] else 0.0
         out["max_wrong_rate"] = self.max_wrong_rate
-        out["judge_calls"] = self.judge.counts["calls"] if self.judge is not None else 0
-        out["judge_calls_per_query"] = out["judge_calls"] / out["lookups"] if out["lookups"] else 0.0
-        if self.judge is not None:
-            out["judge"] = self.judge.stats()
+        check: Any = self.policy.llm_check
+        if check is not None:
+            out["llm_check"] = check.stats()
         return out

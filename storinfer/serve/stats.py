@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 from storinfer.match.verify import refusal_kind
-from storinfer.records import Lookup
+from storinfer.records import Lookup, Reason
 
 _COUNTERS = ("lookups", "hits", "exact_hits", "misses", "skipped", "errors", "updates", "guard_rejections")
 
@@ -38,11 +38,11 @@ class LookupStats:
                 kind = refusal_kind(why)
                 self._refusals[kind] = self._refusals.get(kind, 0) + 1
             if found.match is None:
-                self._counts["skipped" if found.reason.startswith("question") else "misses"] += 1
+                self._counts["skipped" if found.reason.skipped else "misses"] += 1
                 return
             m = found.match
             self._counts["hits"] += 1
-            self._counts["exact_hits"] += int(found.reason == "exact")
+            self._counts["exact_hits"] += int(found.reason is Reason.EXACT)
             self._similarities.append(m.similarity)
             self._recent.append({"question": question, "matched": m.question, "similarity": round(m.similarity, 4),
                                  "origin": m.metadata.get("origin"), "id": m.id})

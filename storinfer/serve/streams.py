@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 
 
-def tee(pieces: Iterator[str], done: Callable[[str], None]) -> Iterator[str]:
+def tee(pieces: Iterator[str], done: Callable[[str], None]) -> Generator[str, None, None]:
     """Pass a streamed answer's pieces through; once they end, hand the whole text to ``done``
     (to store it: a streamed miss is remembered at its end)."""
     parts: list[str] = []
@@ -16,7 +16,7 @@ def tee(pieces: Iterator[str], done: Callable[[str], None]) -> Iterator[str]:
     done("".join(parts))
 
 
-async def atee(pieces: AsyncIterator[str], done: Callable[[str], None]) -> AsyncIterator[str]:
+async def atee(pieces: AsyncIterator[str], done: Callable[[str], None]) -> AsyncGenerator[str, None]:
     """Async :func:`tee`; ``done`` runs in a worker thread."""
     parts: list[str] = []
     async for piece in pieces:

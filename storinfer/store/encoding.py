@@ -2,17 +2,54 @@
 
 Written: the namespace and partition are left to the partition's collection, ``expires_at`` only
 when set, an answer-aware key's source sentence moved to the sentence table, and the fields no
-filter needs packed into one string (:func:`storinfer.records.pack`). Read: all of it spread out
-again (:func:`storinfer.records.unpack`), so every reader sees the same metadata.
+filter needs packed into one string (:func:`pack`). Read: all of it spread out again (:func:`unpack`),
+so every reader sees the same metadata.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from storinfer.records import MetaValue, QAPair, pack, unpack
+from storinfer.records import MetaValue, QAPair
 from storinfer.store.sentences import SentenceTable, sentence_id
 from storinfer.text import clean_text
+
+PACKED = {"generator": "g", "key_kind": "k", "answer_label": "l", "sentence_id": "s", "fact_writer": "w",
+          "expected_answer": "e", "chunk_hash": "h", "created_at": "t", "gen_temperature": "T",
+          "gen_top_p": "P", "gen_call": "C"}
+"""Metadata no ``where`` filter needs, written together as one compact JSON string (``packed``).
+Chroma stores each metadata entry as a row with two indexes, about 150 bytes each: packing keeps a
+key near 3 KB on disk. Fields filters do use (``question``, ``origin``, ``doc_id``, ``chunk_id``,
+``answer_id``, ``expires_at``) stay separate. Reads unpack it (:func:`unpack`)."""
+_UNPACKED = {v: k for k, v in PACKED.items()}
+
+
+def pack(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` as stored: the :data:`PACKED` fields in one ``packed`` string."""
+    out = {k: v for k, v in meta.items() if k not in PACKED}
+    packed = {PACKED[k]: v for k, v in meta.items() if k in PACKED and v not in (None, "")}
+    if packed:
+        out["packed"] = json.dumps(packed, ensure_ascii=False, separators=(",", ":"))
+    return out
+
+
+def unpack(meta: dict[str, Any] | None, namespace: str | None = None, partition: str | None = None) -> dict[str, Any]:
+    """Stored metadata as every reader sees it: packed fields spread out, and the namespace and
+    partition (kept by the partition's collection, not by each record) filled in. Records written
+    before packing (StorInfer 0.2) read as they are."""
+    out = dict(meta or {})
+    raw = out.pop("packed", None)
+    if raw:
+        for k, v in json.loads(raw).items():
+            out.setdefault(_UNPACKED.get(k, k), v)
+    if namespace is not None:
+        out.setdefault("namespace", namespace)
+    if partition is not None:
+        out.setdefault("partition", partition)
+    out.setdefault("expires_at", 0.0)
+    out.setdefault("chunk_hash", "")  # packing leaves empty values out
+    return out
 
 
 def validate(p: QAPair, dim: int) -> None:

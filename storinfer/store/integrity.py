@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from storinfer.records import unpack
+from storinfer.store.encoding import unpack
 from storinfer.text import pair_id
 
 _TYPES = {"question": str, "namespace": str, "partition": str, "origin": str, "doc_id": str,

@@ -30,6 +30,7 @@ again updates the pair instead of duplicating it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -40,14 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from storinfer.errors import StoreConfigError, validate_threshold
-from storinfer.match.lookup import DEFAULT_K
-from storinfer.match.lookup import lookup as find
-from storinfer.match.verify import Verifier
+from storinfer.errors import StoreConfigError
 from storinfer.models.identity import embedding_fingerprint, is_symmetric, token_fit_check
 from storinfer.models.identity import embedding_name as _name_of
 from storinfer.protocols import Embedder
-from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match, Origin, QAPair
+from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Match, Origin, QAPair, Reason
 from storinfer.store import maintenance
 from storinfer.store.encoding import read, stored_metadata, validate
 from storinfer.store.integrity import check as integrity_check
@@ -55,8 +53,8 @@ from storinfer.store.labels import LabelTable
 from storinfer.store.layout import DEFAULT_COLLECTION, Layout
 from storinfer.store.ledger import ChunkLedger
 from storinfer.store.locks import acquire_path_lock, check_local_path, folder_bytes, release_path_lock
-from storinfer.store.points import PointTable
 from storinfer.store.sentences import SentenceTable
+from storinfer.store.states import StateTable
 from storinfer.text import clean_text, pair_id
 
 MAX_QUERY_CHARS = 1000
@@ -83,9 +81,8 @@ class QAStore:
         from storinfer import QAPair
 
         store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.")])
-        found = store.lookup("Which team won Super Bowl 50?")
-        if found.hit:
-            print(found.match.answer, found.match.similarity)
+        for m in store.search("Which team won Super Bowl 50?", k=3):   # nearest keys; StoreFront decides
+            print(m.question, m.answer, m.similarity)
         ```
 
     Args:
@@ -164,12 +161,12 @@ class QAStore:
         self.ledger = ChunkLedger(self.client, collection_name, self._lock)
         self.sentences = SentenceTable(self.client, collection_name, self._lock)
         self.labels = LabelTable(self.client, collection_name, self._lock)
-        self.points = PointTable(self.client, collection_name, self._lock)
-        self._verifier: Verifier | None = None  # the operating point's, read once
+        self.states = StateTable(self.client, collection_name, self._lock)
+        self._settings: dict[str, Any] | None = None  # what the root records, read once
 
     @property
     def collection(self) -> Any:
-        """The root collection (schema, embedder, operating points)."""
+        """The root collection (schema, embedder, recorded settings)."""
         return self.layout.root
 
     def register_writer(self, writer: Any) -> None:
@@ -221,6 +218,7 @@ class QAStore:
                 with self._lock:
                     self.sentences.put(sentences)  # before the keys naming them
                     col = self.layout.partition(namespace, partition, create=True)
+                    assert col is not None  # created
                     col.upsert(ids=chunk_ids, embeddings=vectors, documents=[p.answer for p in chunk], metadatas=metadatas)
         return list(items)
 
@@ -261,18 +259,17 @@ class QAStore:
         return maintenance.invalidate(self, doc_id, namespace)
 
     # --- reading -----------------------------------------------------------------------------
-    def question_problem(self, question: object) -> str:
-        """Why ``question`` cannot be matched safely ("" if it can)."""
+    def question_problem(self, question: object) -> Reason | None:
+        """Why ``question`` cannot be matched safely (None if it can): not text, empty, or longer than
+        ``max_query_chars`` or than the embedding model reads."""
         if not isinstance(question, str):
-            return f"question is {type(question).__name__}, not str"
+            return Reason.NOT_TEXT
         q = clean_text(question)
         if not q:
-            return "empty question"
-        if len(q) > self.max_query_chars:
-            return f"question longer than {self.max_query_chars} characters"
-        if self._fits is not None and not self._fits(q):
-            return "question longer than the embedding model reads"
-        return ""
+            return Reason.EMPTY_QUESTION
+        if len(q) > self.max_query_chars or (self._fits is not None and not self._fits(q)):
+            return Reason.TOO_LONG
+        return None
 
     def get(self, ids: Sequence[str], *, namespace: str = DEFAULT_NAMESPACE, partition: str = DEFAULT_PARTITION) -> list[Match]:
         """Stored pairs of one partition by id (missing ids are skipped)."""
@@ -296,12 +293,14 @@ class QAStore:
         """The ``k`` stored questions nearest to ``question`` in a namespace (and partition).
 
         ``partition=None`` searches every partition of the namespace. No threshold and no
-        guard: for retrievers and evaluation. Use :meth:`lookup` to decide whether a stored
-        answer may be served.
+        guard: for retrievers and evaluation. A :class:`~storinfer.serve.StoreFront` decides whether a
+        stored answer may be served.
         """
         problem = self.question_problem(question)
-        if problem:
-            raise ValueError(f"Cannot search for this question: {problem}.")
+        if problem is not None:
+            msg = (f"Cannot search for this question: {problem.value} (a str of at most {self.max_query_chars} "
+                   "characters, and no longer than the embedding model reads).")
+            raise ValueError(msg)
         cols = self.layout.selected(namespace, partition)
         if not cols:
             return []
@@ -329,21 +328,13 @@ class QAStore:
             match.metadata, match.question = meta, meta.get("question", "")
         return out
 
-    def lookup(self, question: object, *, namespace: str = DEFAULT_NAMESPACE, partition: str = DEFAULT_PARTITION,
-               threshold: float | None = None, k: int = DEFAULT_K, guard: bool = True,
-               verifier: Verifier | bool | None = None, now: float | None = None, **kwargs: Any) -> Lookup:
-        """Find a stored answer that may be served for ``question``, or say why there is none.
-
-        See :func:`storinfer.match.lookup.lookup`: an identical question is found by id, otherwise
-        the ``k`` nearest keys of the partition are checked by the hit verifier and the best-scoring
-        one that passes is served (``threshold``, if given, is the cosine floor instead of the
-        verifier's; ``verifier=False``: StorInfer 0.1's look-alike rules at 0.95).
-        """
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Mark a lookup running in this process (the background writer waits for quiet first)."""
         with self._quiet:
             self._lookups_running += 1
         try:
-            return find(self, question, namespace=namespace, partition=partition, threshold=threshold, k=k,
-                        guard=guard, verifier=verifier, now=now, **kwargs)
+            yield
         finally:
             with self._quiet:
                 self._lookups_running -= 1
@@ -357,38 +348,18 @@ class QAStore:
         with self._quiet:
             return self._quiet.wait_for(lambda: self._lookups_running == 0, timeout)
 
-    # --- the operating point every client serves with ----------------------------------------
-    @property
-    def operating_point(self) -> dict[str, Any] | None:
-        """The verifier operating point recorded in this store by ``calibrate``, per head
-        (``{"question": {"floor", "cut", ...}, "fact": {...}}``; None: the shipped one)."""
-        raw = self.layout.root_metadata().get("operating_point")
-        if not raw:
-            return None
-        point = json.loads(raw)
-        if "floor" in point and "cut" in point:  # recorded by StorInfer 0.2: the question head's
-            point = {"question": point}
-        return point
+    # --- settings every client reads (the recorded operating point...) -----------------------
+    def setting(self, name: str) -> Any:
+        """A setting recorded in this store for every client (None: none), as JSON data."""
+        if self._settings is None:
+            meta = self.layout.root_metadata()
+            self._settings = {k[len("setting:"):]: json.loads(v) for k, v in meta.items() if k.startswith("setting:")}
+        return self._settings.get(name)
 
-    def record_operating_point(self, floor: float, cut: float, *, head: str = "question", **info: Any) -> None:
-        """Record the cosine floor and score cut one verifier head (``"question"`` / ``"fact"``)
-        serves with, for every client of this store (the other head's recorded point is kept)."""
-        if head not in ("question", "fact"):
-            msg = f"head must be 'question' or 'fact', not {head!r}"
-            raise StoreConfigError(msg)
-        point = dict(self.operating_point or {})
-        point[head] = {"floor": validate_threshold(floor, "floor"), "cut": validate_threshold(cut, "cut"), **info}
-        self.layout.record("operating_point", point)
-        self._verifier = None
-
-    @property
-    def verifier(self) -> Verifier:
-        """The verifier every lookup of this store uses: the shipped model, at the operating point
-        ``calibrate`` recorded here if there is one."""
-        if self._verifier is None:
-            point = self.operating_point
-            self._verifier = Verifier.default().with_points(point) if point else Verifier.default()
-        return self._verifier
+    def record_setting(self, name: str, value: Any) -> None:
+        """Record a setting (JSON data) in this store, for every client."""
+        self.layout.record(f"setting:{name}", value)
+        self._settings = None
 
     # --- counting, listing, checking ---------------------------------------------------------
     def count(self, *, namespace: str | None = None, partition: str | None = None, origin: Origin | None = None) -> int:

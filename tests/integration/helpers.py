@@ -96,3 +96,14 @@ def langchain_rag_chain(texts, embeddings, chat, *, k: int = 1):
                                                ("human", "Context:\n{context}\n\nQuestion: {question}")])
     context = retriever | (lambda found: "\n\n".join(d.page_content for d in found))
     return {"context": context, "question": RunnablePassthrough()} | prompt | chat | StrOutputParser()
+
+
+def lookup(store, question, *, namespace: str = "default", partition: str = "default", policy=None, now=None):
+    """What ``store`` serves for ``question`` at the policy's point (the shipped verifier by default), no learning."""
+    from storinfer import Lookup, VerifierPolicy
+    from storinfer.match.features import Query
+    from storinfer.match.lookup import find
+
+    policy = (policy or VerifierPolicy()).bind(store)
+    found = find(store, question, namespace=namespace, partition=partition, k=policy.k, now=now)
+    return found if isinstance(found, Lookup) else policy.decide(Query(found.question), found)

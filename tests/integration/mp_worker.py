@@ -10,12 +10,13 @@ of those. Prints a JSON line with what it did and anything that went wrong.
 import json
 import sys
 
-from storinfer_langchain import QAPair, QAStore
+from storinfer import QAPair, QAStore, StoreFront
 
 
 def main() -> None:
     port, worker, ops = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     store = QAStore(host="127.0.0.1", port=port)
+    front = StoreFront(store, learner=None, write_behind=False)  # the shipped verifier's point: what this test is about
     errors: list[str] = []
     own = 0
     for i in range(ops):
@@ -25,7 +26,7 @@ def main() -> None:
             own += 1
         elif kind == 1:
             q = f"what is fact {own - 1} recorded by worker {worker}"
-            found = store.lookup(q)
+            found = front.lookup(q)
             if not found.hit or found.match.answer != f"w{worker}-f{own - 1}":
                 errors.append(f"own lookup {q!r}: {found.reason} {found.match and found.match.answer}")
         elif kind == 2:
@@ -33,7 +34,7 @@ def main() -> None:
             store.add([QAPair(f"Which shared fact has the number {s}?", f"shared-{s}")])
         else:
             s = (i // 4) % 10
-            found = store.lookup(f"Which shared fact has the number {s}?")
+            found = front.lookup(f"Which shared fact has the number {s}?")
             if found.hit and found.match.answer != f"shared-{s}":
                 errors.append(f"shared lookup {s}: wrong answer {found.match.answer}")
     print(json.dumps({"worker": worker, "own": own, "errors": errors}))

@@ -11,8 +11,8 @@ from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.outputs import Generation
 
-from storinfer.errors import StoreConfigError
-from storinfer_langchain import QAPair, StorInferCache, partition_for_model
+from storinfer import QAPair, StoreConfigError
+from storinfer_langchain import StorInferCache, partition_for_model
 
 
 def test_set_llm_cache_serves_repeat_and_paraphrase_not_unrelated(store, chat):
@@ -133,13 +133,13 @@ def test_a_failing_store_is_a_miss_not_a_crash(store, chat, caplog, monkeypatch)
     assert "StorInfer lookup failed" in caplog.text
 
 
-@pytest.mark.parametrize("kwargs", [{"similarity_threshold": float("nan")}, {"similarity_threshold": 2},
-                                    {"ttl_seconds": -1}, {"namespace": ""}])
+@pytest.mark.parametrize("kwargs", [{"max_wrong_rate": float("nan")}, {"max_wrong_rate": 2}, {"ttl_seconds": -1},
+                                    {"namespace": ""}, {"max_wrong_rate": 0.02, "learner": None}])
 def test_bad_configuration_is_refused(store, kwargs):
     with pytest.raises(StoreConfigError):
         StorInferCache(store, **kwargs)
 
 
 def test_needs_a_store():
-    with pytest.raises(StoreConfigError, match="path="):
-        StorInferCache()
+    with pytest.raises(TypeError, match="QAStore or the folder"):
+        StorInferCache(12345)  # type: ignore[arg-type]

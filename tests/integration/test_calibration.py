@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from storinfer import QAPair
+from storinfer import QAPair, VerifierPolicy
 from storinfer.match.calibrate import Probe, calibrate, calibrate_head
 from storinfer.match.verify import Verifier
 from storinfer.records import Match
@@ -58,7 +58,7 @@ def test_too_few_probes_keep_the_operating_point(store, caplog):
     cal = calibrate(store, Paraphraser(), partition="p", min_probes=200, record=True)
     assert cal.fallback and "fewer than 200" in caplog.text
     assert (cal.threshold, cal.cut) == (Verifier.default().question.floor, Verifier.default().question.cut)
-    assert store.operating_point is None  # nothing recorded
+    assert store.setting("operating_point") is None  # nothing recorded
 
 
 def test_only_precomputed_pairs_of_the_partition_are_paraphrased(store):
@@ -79,8 +79,9 @@ def test_key_probes_need_no_model_and_the_point_is_recorded(store):
     assert cal.probes == 4  # per answer: one key with itself hidden, and with its whole answer hidden
     q = cal.heads["question"]
     assert not q.fallback and q.hits >= 1 and q.wrong == 0
-    assert store.operating_point["question"]["probes"] == q.probes
-    assert store.verifier.question.floor == q.floor and store.verifier.question.cut == q.cut
+    assert store.setting("operating_point")["question"]["probes"] == q.probes
+    verifier = VerifierPolicy().bind(store).active
+    assert verifier.question.floor == q.floor and verifier.question.cut == q.cut
 
 
 def test_wrong_hits_at_the_shipped_point_tighten_it():

@@ -2,7 +2,8 @@
 
 import pytest
 
-from storinfer_langchain import QAPair, StorInferChain
+from storinfer import QAPair
+from storinfer_langchain import StorInferChain
 from tests.integration.helpers import langchain_rag_chain
 
 
@@ -15,8 +16,8 @@ def rag(squad, embeddings):
 
 
 def test_hit_paraphrase_miss_then_cached(store, rag):
-    store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", partition="rag", doc_id="p0")])
-    fast = StorInferChain(rag, store, partition="rag")
+    store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", namespace="rag", doc_id="p0")])
+    fast = StorInferChain(rag, store, namespace="rag")
     answer, found = fast.invoke_with_lookup("Who won Super Bowl 50?")
     assert answer == "The Denver Broncos." and found.reason == "exact"
     answer, found = fast.invoke_with_lookup({"question": "Who was the winner of Super Bowl 50?"})
@@ -26,14 +27,14 @@ def test_hit_paraphrase_miss_then_cached(store, rag):
     assert not found.hit and answer == rag.invoke(q)  # the chain ran (greedy: same answer)
     again, found = fast.invoke_with_lookup(q)
     assert found.reason == "exact" and again == answer  # the miss's answer was remembered
-    assert store.count(partition="rag", origin="runtime") == 1
+    assert store.count(namespace="rag", origin="runtime") == 1
     s = fast.stats()
     assert s["hits"] >= 3 and s["misses"] == 1 and s["updates"] == 1
 
 
 async def test_async(store, rag):
-    store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", partition="rag")])
-    fast = StorInferChain(rag, store, partition="rag", store_misses=False)
+    store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", namespace="rag")])
+    fast = StorInferChain(rag, store, namespace="rag", store_misses=False)
     assert await fast.ainvoke("Who won Super Bowl 50?") == "The Denver Broncos."
     answer = await fast.ainvoke("Where was Super Bowl 50 played?")
     assert answer and store.count() == 1  # not remembered: store_misses=False
@@ -41,9 +42,12 @@ async def test_async(store, rag):
 
 def test_bad_input(store, rag):
     fast = StorInferChain(rag, store)
+    assert fast._question({"query": "Who won?"}) == "Who won?" and fast._question({"text": "Who won?"}) == "Who won?"
     with pytest.raises(TypeError, match="question"):
-        fast.invoke({"query": "wrong key"})
+        fast.invoke({"a": "one", "b": "two"})
+    with pytest.raises(TypeError, match="question"):
+        fast.invoke(42)
     with pytest.raises(TypeError, match="Runnable"):
         StorInferChain(lambda q: q, store)
-    with pytest.raises(ValueError, match="ttl_seconds"):
+    with pytest.raises(ValueError, match="ttl_seconds"):  # StoreConfigError is a ValueError
         StorInferChain(rag, store, ttl_seconds=float("nan"))

@@ -1,7 +1,7 @@
-"""The serve decision on a real store: read your own writes, labels shared by clients, refits that
-widen only under the bound and tighten after a wrong serve, exploration's budget, the judge band,
-and a refit that dies leaving the last good point. Real Chroma and MiniLM; the chains are scripted
-where the test is about the decision's logic."""
+"""The learner on a real store: read your own writes, labels shared by clients on a Chroma server, a
+wrong explored hit's answer cut at once, exploration counted, the LLM check, and a refit that dies
+leaving the last good state. Real Chroma and MiniLM; the chains are scripted where the test is about
+the learner's logic (tests/unit/test_learner.py has the scripted streams)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ import time
 import pytest
 from helpers import chroma_server
 
-from storinfer import QAPair, QAStore, StoreFront
+from storinfer import Learner, LLMCheck, QAPair, QAStore, StoreFront, VerifierPolicy
 from storinfer.match.verify import Verifier
-from storinfer.records import Label
-from storinfer.serve.judge_band import JudgeBand
 
 INTENTS = {
     "card": ["How do I activate my new card?", "How can I activate my card?", "What do I do to activate the card?",
@@ -53,74 +51,62 @@ def test_a_paraphrase_right_after_its_question_is_served_from_the_write_queue(tm
     store.close()
 
 
-def test_misses_give_labels_and_a_refit_publishes_the_point_every_client_uses(tmp_path, embeddings):
+def test_misses_give_labels_and_a_refit_publishes_the_state_every_client_uses(tmp_path, embeddings):
     with chroma_server(tmp_path / "server") as port:
         a = QAStore(host="127.0.0.1", port=port, embedding=embeddings)
         a.add([QAPair(q, f"[{i}]", partition="kb", extra={"answer_id": i}) for i, qs in INTENTS.items() for q in qs[:3]])
-        front_a = StoreFront(a, partition="kb", decision_options={"refit_every": 1000, "cold_start": False})
+        front_a = StoreFront(a, partition="kb")
         for intent, qs in INTENTS.items():
-            for q in qs[3:]:
+            for q in [*qs[3:], "What is a mortgage?", "Where is my nearest branch?"]:
                 found = front_a.lookup(q)
                 if not found.hit:
                     front_a.remember(q, f"[{intent}]", lookup=found)
         front_a.flush()
         labelled = a.labels.count(namespace="default", partition="kb")
         assert labelled >= 2  # misses with candidates were labelled
-        point = front_a.decision("kb").refit_now()
+        assert all(lb.features for lb in a.labels.records(namespace="default", partition="kb"))
+        state = front_a.learning("kb").refit_now()
         b = QAStore(host="127.0.0.1", port=port, embedding=embeddings)  # another client of the same store
-        front_b = StoreFront(b, partition="kb", decision_options={"cold_start": False})
-        decision_b = front_b.decision("kb")
-        assert decision_b.point["version"] == point["version"] and decision_b.point["heads"] == point["heads"]
+        front_b = StoreFront(b, partition="kb")
+        learning_b = front_b.learning("kb")
+        assert learning_b.state.version == state.version and learning_b.state.limit == state.limit
         assert b.labels.count(namespace="default", partition="kb") == labelled  # the labels are the store's
-        assert front_b.decision("kb").refit_now()["labels"] == labelled  # b's refit reads a's labels
+        assert learning_b.refit_now().labels == labelled  # b's refit reads a's labels
 
 
-def test_a_refit_widens_only_under_the_bound(tmp_path, embeddings):
+def test_a_wrong_explored_hit_cuts_its_answer_at_once(tmp_path, embeddings):
     store = kb_store(tmp_path / "s", embeddings)
-    front = StoreFront(store, partition="kb", decision_options={"cold_start": False, "refit_every": 10_000})
-    decision = front.decision("kb")
-    before = decision.point["heads"]["question"]
-    store.labels.add([Label("default", "kb", "question", 0.9, 0.9, True) for _ in range(100)])
-    assert decision.refit_now()["heads"]["question"]["cut"] == before["cut"]  # 100 clean labels show nothing yet
-    store.labels.add([Label("default", "kb", "question", 0.9, 0.9, True) for _ in range(300)])
-    wide = decision.refit_now()
-    assert wide["heads"]["question"]["cut"] < before["cut"] and wide["fit"]["question"]["upper"] <= 0.01
-    assert front.stats()["decision"]["kb"]["wrong_rate_bound"] <= 0.01
-    store.close()
-
-
-def test_a_wrong_served_answer_gets_its_own_cut_at_once_and_the_point_tightens(tmp_path, embeddings):
-    store = kb_store(tmp_path / "s", embeddings)
-    front = StoreFront(store, partition="kb", explore_rate=0.5, store_misses=False,
-                       decision_options={"cold_start": False, "explore_warmup": 1000})
-    decision = front.decision("kb")
+    front = StoreFront(store, partition="kb", store_misses=False)
     q = "How can I get my new card activated?"
-    while True:  # until this would-be hit is explored
+    while True:  # until this would-be hit is explored (one in two at first)
         found = front.lookup(q)
         if found.reason == "explore":
             break
         assert found.hit
     front.remember(q, "[something else entirely]", lookup=found)  # the chain says: the stored answer was wrong
-    assert "card" in decision.point["answer_cuts"]  # at once, before the label is even written
-    again = front.lookup(q)
-    assert not again.hit and again.reason in ("answer cut", "explore")
+    learning = front.learning("kb")
+    assert learning.state.answer_cuts  # at once, before the label is even written
     front.flush()
-    assert decision.point["version"] >= 1 and decision.point["reason"] == "wrong explored hit"
+    assert learning.state.version >= 1 and learning.counts["labels_wrong"] == 1
+    again = front.lookup(q)
+    assert not again.hit
     store.close()
 
 
-def test_exploration_stays_within_its_budget(tmp_path, embeddings):
+def test_exploration_is_counted_per_query(tmp_path, embeddings):
     store = kb_store(tmp_path / "s", embeddings)
-    for rate in (0.0, 0.1):
-        front = StoreFront(store, partition="kb", explore_rate=rate, seed=1,
-                           decision_options={"cold_start": False, "explore_warmup": 0})
-        for _ in range(400):
-            front.lookup("How can I get my new card activated?")
-        s = front.stats()
-        explored = s["decision"]["kb"]["explored"]
-        would_be = s["decision"]["kb"]["would_be_hits"]
-        assert would_be == 400 and (explored == 0 if rate == 0 else 20 <= explored <= 62)  # Binomial(400, 0.1)
-        assert s["explore_per_query"] == explored / 400
+    front = StoreFront(store, partition="kb", learner=Learner(seed=1), store_misses=False)
+    for _ in range(200):
+        found = front.lookup("How can I get my new card activated?")
+        if not found.hit:
+            front.remember("How can I get my new card activated?", "[card]", lookup=found)
+    front.flush()
+    s = front.stats()
+    explored = s["learner"]["kb"]["explored"]
+    assert 10 <= explored <= 120 and s["explore_per_query"] == explored / 200
+    assert s["hits"] + explored == 200  # every other lookup was served
+    off = StoreFront(store, partition="kb", learner=None)
+    assert off.lookup("How can I get my new card activated?").hit and off.stats()["explored"] == 0
     store.close()
 
 
@@ -143,26 +129,28 @@ class SlowJudge:
 STRICT = Verifier.default().with_operating_point(cut=0.9995)  # the candidate below scores 0.999: just under the cut
 
 
+def strict(model: SlowJudge | None = None) -> VerifierPolicy:
+    return VerifierPolicy(STRICT, llm_check=LLMCheck(model, band=0.9) if model is not None else None)
+
+
 def _doubtful_store(tmp_path, embeddings):
     store = kb_store(tmp_path / "s", embeddings)
     question = "Is there a way to activate the card I just got?"
-    front = StoreFront(store, partition="kb", verifier=STRICT, decision_options={"cold_start": False})
-    found = front.lookup(question)
-    assert not found.hit and found.candidates  # a near miss: the judge band's case
+    found = StoreFront(store, partition="kb", policy=strict()).lookup(question)
+    assert not found.hit and found.candidates  # a near miss: the LLM check's case
     return store, question
 
 
-def test_the_judge_band_serves_what_the_judge_accepts_and_counts_it(tmp_path, embeddings):
+def test_the_llm_check_serves_what_the_model_accepts_and_counts_it(tmp_path, embeddings):
     store, question = _doubtful_store(tmp_path, embeddings)
-    yes = StoreFront(store, partition="kb", verifier=STRICT, judge=JudgeBand(SlowJudge("yes", 0.0), band=0.9),
-                     decision_options={"cold_start": False})
+    yes = StoreFront(store, partition="kb", policy=strict(SlowJudge("yes", 0.0)))
     found = yes.lookup(question)
-    assert found.hit and found.reason == "judge" and yes.stats()["judge_calls"] >= 1
-    no = StoreFront(store, partition="kb", verifier=STRICT, judge=JudgeBand(SlowJudge("no", 0.0), band=0.9),
-                    decision_options={"cold_start": False})
+    assert found.hit and found.reason == "llm check" and yes.stats()["llm_check"]["calls"] >= 1
+    no = StoreFront(store, partition="kb", policy=strict(SlowJudge("no", 0.0)))
     assert not no.lookup(question).hit
     no.flush()
-    assert store.labels.count(namespace="default", partition="kb") >= 2  # its verdicts are labels (source judge)
+    sources = {lb.source for lb in store.labels.records(namespace="default", partition="kb")}
+    assert sources == {"llm check"}  # its verdicts are labels of their own (the learner fits on the chain's)
     store.close()
 
 
@@ -173,15 +161,16 @@ def test_when_the_chain_answers_first_the_judge_is_stopped(tmp_path, embeddings)
 
     store, question = _doubtful_store(tmp_path, embeddings)
     slow_yes = SlowJudge("yes", 5.0)
-    fast = StorInferChain(RunnableLambda(lambda q: "the chain's answer"), store, partition="kb", speculative=True,
-                          verifier=STRICT, judge=JudgeBand(slow_yes, band=0.9))
+    fast = StorInferChain(RunnableLambda(lambda q: "the chain's answer"), store, namespace="default",
+                          policy=strict(slow_yes)).with_speculation()
+    fast.front.partition = "kb"
     t = time.perf_counter()
     answer, found = fast.invoke_with_lookup(question)
     assert answer == "the chain's answer" and not found.hit and time.perf_counter() - t < 3.0
     deadline = time.time() + 2
     while not slow_yes.stopped and time.time() < deadline:  # the judge sees the stop at its next step
         time.sleep(0.01)
-    assert slow_yes.stopped and fast.stats()["judge"]["cancelled"] == 1
+    assert slow_yes.stopped and fast.stats()["llm_check"]["cancelled"] == 1
 
 
 def test_when_the_judge_accepts_first_the_chain_is_cancelled(tmp_path, embeddings):
@@ -197,29 +186,32 @@ def test_when_the_judge_accepts_first_the_chain_is_cancelled(tmp_path, embedding
         ran.set()
         return "the chain's answer"
 
-    fast = StorInferChain(RunnableLambda(slow_chain), store, partition="kb", speculative=True,
-                          verifier=STRICT, judge=JudgeBand(SlowJudge("yes", 0.05), band=0.9))
+    fast = StorInferChain(RunnableLambda(slow_chain), store, policy=strict(SlowJudge("yes", 0.05))).with_speculation()
+    fast.front.partition = "kb"
     t = time.perf_counter()
     answer, found = fast.invoke_with_lookup(question)
-    assert found.hit and found.reason == "judge" and answer == "[card]" and time.perf_counter() - t < 3.0
+    assert found.hit and found.reason == "llm check" and answer == "[card]" and time.perf_counter() - t < 3.0
 
 
-def test_a_refit_that_dies_leaves_the_last_good_point(tmp_path, embeddings, monkeypatch):
+def test_a_refit_that_dies_leaves_the_last_good_state(tmp_path, embeddings, monkeypatch):
     store = kb_store(tmp_path / "s", embeddings)
-    front = StoreFront(store, partition="kb", decision_options={"cold_start": False, "refit_every": 10_000})
-    decision = front.decision("kb")
-    store.labels.add([Label("default", "kb", "question", 0.9, 0.9, True) for _ in range(400)])
-    good = decision.refit_now()
+    front = StoreFront(store, partition="kb")
+    learning = front.learning("kb")
+    for intent, qs in INTENTS.items():
+        for q in qs[3:]:
+            found = front.lookup(q)
+            if not found.hit:
+                front.remember(q, f"[{intent}]", lookup=found)
+    good = learning.refit_now()
 
     def dies(*args, **kwargs):
         raise RuntimeError("killed in the middle of the refit")
 
-    store.labels.add([Label("default", "kb", "question", 0.5, 0.9, True) for _ in range(400)])
-    monkeypatch.setattr(store.points, "put", dies)
+    monkeypatch.setattr(store.states, "put", dies)
     with pytest.raises(RuntimeError):
-        decision.refit_now()
-    assert decision.point == good and store.points.get("default", "kb")["version"] == good["version"]
+        learning.refit_now()
+    assert learning.state is good and store.states.get("default", "kb")["version"] == good.version
     monkeypatch.undo()
     store.close()
     with QAStore(tmp_path / "s", embedding=embeddings) as reopened:  # what every client reads
-        assert reopened.points.get("default", "kb") == good
+        assert reopened.states.get("default", "kb") == good.to_dict()

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from storinfer import GenerationConfig, VerifierPolicy
 from storinfer.evaluate.benchmark import BenchmarkConfig, run_benchmark
 from storinfer.match.calibrate import calibrate
-from storinfer_langchain import GenerationConfig
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_calibration_table_is_monotone(bench, chat, embeddings):
     _results, out = bench
     with QAStore(out / "store", embedding=embeddings) as store:
         cal = calibrate(store, chat, partition="rag", sample=8)
-        shipped = store.verifier
+        shipped = VerifierPolicy().bind(store).active
     assert set(cal.heads) == {"question", "fact"} and cal.probes > 0
     for h in cal.heads.values():
         assert h.floor >= getattr(shipped, h.head).floor and h.cut >= getattr(shipped, h.head).cut  # never looser

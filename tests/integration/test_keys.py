@@ -5,6 +5,7 @@ since these tests are about our bookkeeping)."""
 from __future__ import annotations
 
 import pytest
+from helpers import lookup
 
 from storinfer import Document, GenerationConfig, Precomputer, QAStore
 
@@ -61,7 +62,7 @@ def test_every_key_of_an_answer_shares_it(filled):
         asked = [m for m in keys if m.metadata["key_kind"] == "question"]
         assert len(asked) == 1 and len({m.answer for m in keys}) == 1
         for m in keys:  # any key finds the answer
-            found = store.lookup(m.question)
+            found = lookup(store, m.question)
             assert found.hit and found.match.answer == asked[0].answer
 
 
@@ -100,7 +101,7 @@ def test_deleting_an_answer_removes_all_its_keys(filled):
     assert store.delete_where(partition="default", answer_id=answer_id) == len(keys)
     assert answer_id not in keys_by_answer(store)
     for m in keys:
-        found = store.lookup(m.question)
+        found = lookup(store, m.question)
         assert not (found.hit and found.match.metadata.get("answer_id") == answer_id)
 
 
@@ -110,7 +111,7 @@ def test_source_sentences_are_stored_once_and_go_with_their_document(filled):
     assert facts and all(m.metadata["source_sentence"] in DOCS[0].text + DOCS[1].text for m in facts)
     sentences = store.sentences.collection.count()
     assert sentences == len({m.metadata["sentence_id"] for m in facts}) < len(facts)  # one row per sentence
-    found = store.lookup(facts[0].question)  # what a lookup returns carries the sentence too
+    found = lookup(store, facts[0].question)  # what a lookup returns carries the sentence too
     assert found.match.metadata["source_sentence"] == facts[0].metadata["source_sentence"]
     store.invalidate("eiffel")
     left = store.sentences.collection.get(include=["metadatas"])["metadatas"]

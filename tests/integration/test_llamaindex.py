@@ -184,5 +184,19 @@ def test_precompute_with_the_real_model_from_a_reader(tmp_path, engine):
 def test_bad_arguments(store_with_pairs, engine):
     with pytest.raises(TypeError, match="query engine"):
         StorInferQueryEngine("not an engine", store_with_pairs)
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        StorInferQueryEngine(engine, store_with_pairs, similarity_threshold=float("nan"))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        StorInferQueryEngine(engine, store_with_pairs, max_wrong_rate=float("nan"))
+
+
+async def test_retrieve_and_synthesize_go_to_the_wrapped_engine(store_with_pairs, engine, index):
+    """LlamaIndex evaluators call retrieve(); as TransformQueryEngine does, the wrapper forwards it."""
+    from llama_index.core.schema import QueryBundle
+
+    cached = StorInferQueryEngine(engine, store_with_pairs, index=index)
+    bundle = QueryBundle("Where was Super Bowl 50 played?")
+    nodes = cached.retrieve(bundle)
+    assert [n.node.node_id for n in nodes] == [n.node.node_id for n in engine.retrieve(bundle)] and nodes
+    assert [n.node.node_id for n in await cached.aretrieve("Where was Super Bowl 50 played?")] == [n.node.node_id for n in nodes]
+    response = cached.synthesize(bundle, nodes)
+    assert str(response).strip() and response.source_nodes[0].node.node_id == nodes[0].node.node_id
+    assert cached.stats()["lookups"] == 0  # none of these is a lookup

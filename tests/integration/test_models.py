@@ -5,10 +5,12 @@ import threading
 import time
 
 import pytest
+from helpers import lookup
 from langchain_core.messages import HumanMessage
 
+from storinfer import DEFAULT_EMBEDDING_NAME
 from storinfer.models.identity import embedding_name
-from storinfer_langchain import DEFAULT_EMBEDDING_NAME, default_chat_model, default_embeddings
+from storinfer_langchain import default_chat_model, default_embeddings
 
 
 def test_embeddings_are_minilm_normalised_384(embeddings):
@@ -173,9 +175,9 @@ def test_huggingface_embeddings_over_the_packaged_minilm_serve_the_same_hits(tmp
     with QAStore(tmp_path / "hf", embedding=hf) as store:
         assert store.embedding_name == DEFAULT_EMBEDDING_NAME  # recognised as the packaged model
         store.add(pairs)
-        theirs = [store.lookup(q) for q in asks]
+        theirs = [lookup(store, q) for q in asks]
     with QAStore(tmp_path / "hf", embedding=embeddings) as store:  # reopened with the engine's own
-        ours = [store.lookup(q) for q in asks]
+        ours = [lookup(store, q) for q in asks]
     assert [f.hit for f in theirs] == [f.hit for f in ours] and any(f.hit for f in ours)
     assert [f.match.id for f in theirs if f.hit] == [f.match.id for f in ours if f.hit]
     for a, b in zip(theirs, ours):

@@ -12,13 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import chroma_server
+from helpers import chroma_server, lookup
 from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage
 from langchain_core.outputs import Generation
 
+from storinfer import QAPair
 from storinfer.text import normalize_question
-from storinfer_langchain import QAPair, QAStore, StorInferCache
+from storinfer_langchain import QAStore, StorInferCache
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,7 +38,7 @@ def test_threads_share_one_store_and_one_path(tmp_path, embeddings):
         errors = []
         for i in range(25):
             store.add([QAPair(f"What is item {i} of thread {t}?", f"t{t}-i{i}")])
-            found = store.lookup(f"what is item {i} of thread {t}")
+            found = lookup(store, f"what is item {i} of thread {t}")
             if not found.hit or found.match.answer != f"t{t}-i{i}":
                 errors.append(f"{t}/{i}: {found.reason}")
             store.add([QAPair("Which item does every thread add?", "the shared one")])
@@ -69,14 +70,14 @@ def test_four_processes_x_80_operations_on_a_server_store(tmp_path, embeddings):
         assert len(set(questions)) == len(questions)  # no duplicates
         for w in range(4):
             for f in range(20):
-                assert store.lookup(f"What is fact {f} recorded by worker {w}?").match.answer == f"w{w}-f{f}"
+                assert lookup(store, f"What is fact {f} recorded by worker {w}?").match.answer == f"w{w}-f{f}"
         assert store.check() == []
 
 
 # --- crashes ---------------------------------------------------------------------------------
 WRITER = """
 import sys
-from storinfer_langchain import QAPair, QAStore
+from storinfer import QAPair, QAStore
 store = QAStore(sys.argv[1])
 i = 0
 while True:
@@ -103,7 +104,7 @@ def test_kill_9_during_runtime_updates_leaves_a_sound_store(tmp_path, embeddings
         assert last + 1 <= n <= last + 2  # every acknowledged write, at most one more
         assert content == {f"What was written in update {i}?": f"update {i}" for i in range(n)}
         store.add([QAPair("Does the store still take writes?", "yes")])
-        assert store.lookup("Does the store still take writes?").hit
+        assert lookup(store, "Does the store still take writes?").hit
 
 
 def test_storinfer_check_command(tmp_path, embeddings):
@@ -175,7 +176,7 @@ ONE_MB = "Who won Super Bowl 50? " + "x" * 1_000_000
 def test_bad_questions_are_misses_and_change_nothing(store, chat, question):
     store.add([QAPair("Who won Super Bowl 50?", "Denver")])
     before = _content(store)
-    found = store.lookup(question)
+    found = lookup(store, question)
     assert not found.hit and found.reason
     cache = StorInferCache(store)
     prompt = question if isinstance(question, str) else question

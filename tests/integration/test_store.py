@@ -5,10 +5,20 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers import chroma_server, read_only, run_python
+from helpers import chroma_server, lookup, read_only, run_python
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from storinfer_langchain import EmbeddingMismatchError, QAPair, QAStore, SchemaVersionError, StoreConfigError
+from storinfer import (
+    EmbeddingMismatchError,
+    QAPair,
+    Reason,
+    SchemaVersionError,
+    StoreConfigError,
+    ThresholdPolicy,
+    Verifier,
+    VerifierPolicy,
+)
+from storinfer_langchain import QAStore
 
 PAIRS = [
     QAPair("Who won Super Bowl 50?", "The Denver Broncos.", doc_id="d1", chunk_id="c1", chunk_hash="h1"),
@@ -19,25 +29,26 @@ PAIRS = [
 
 def test_exact_paraphrase_and_unrelated(store):
     store.add(PAIRS)
-    exact = store.lookup("who won super bowl 50")
+    exact = lookup(store, "who won super bowl 50")
     assert exact.hit and exact.reason == "exact" and exact.match.answer == "The Denver Broncos."
-    para = store.lookup("Who was the winner of Super Bowl 50?")
+    para = lookup(store, "Who was the winner of Super Bowl 50?")
     assert para.hit and para.reason == "similar" and para.match.answer == "The Denver Broncos."
     assert para.match.source_ids == {"doc_id": "d1", "chunk_id": "c1", "chunk_hash": "h1"}
-    assert not store.lookup("What is the capital of France?").hit
+    assert not lookup(store, "What is the capital of France?").hit
 
 
 def test_look_alike_is_not_a_hit(store):
     store.add(PAIRS + [QAPair("What halftime performer previously headlined Super Bowl XLVIII?", "Bruno Mars")])
     # cosine 0.989, far above any floor: only a rule of the verifier stops it
-    found = store.lookup("What halftime performer previously headlined Super Bowl XLVII?")
-    assert not found.hit and found.reason == "verifier"
+    found = lookup(store, "What halftime performer previously headlined Super Bowl XLVII?")
+    assert not found.hit and found.reason is Reason.REFUSED
     assert found.best_similarity > 0.98 and "XLVII" in found.rejected[0][1]
     # AFC / NFC embed at 0.94: refused by the names rule; 0.2's path (verifier=False) says the same
-    found = store.lookup("Which NFL team represented the AFC at Super Bowl 50?", threshold=0.9)
-    assert not found.hit and found.reason == "verifier"
-    old = store.lookup("Which NFL team represented the AFC at Super Bowl 50?", threshold=0.9, verifier=False)
-    assert not old.hit and old.reason == "guard"
+    loose = VerifierPolicy(Verifier.default().with_operating_point(floor=0.9))
+    found = lookup(store, "Which NFL team represented the AFC at Super Bowl 50?", policy=loose)
+    assert not found.hit and found.reason is Reason.REFUSED
+    old = lookup(store, "Which NFL team represented the AFC at Super Bowl 50?", policy=ThresholdPolicy(0.9))
+    assert not old.hit and old.reason is Reason.REFUSED
     assert found.rejected and "AFC" in found.rejected[0][1]
 
 
@@ -47,7 +58,7 @@ def test_adding_again_is_idempotent_and_updates(store):
     assert store.count() == 3
     store.add([QAPair("WHO WON SUPER BOWL 50", "Denver.")])
     assert store.count() == 3
-    assert store.lookup("Who won Super Bowl 50?").match.answer == "Denver."
+    assert lookup(store, "Who won Super Bowl 50?").match.answer == "Denver."
 
 
 def test_invalid_pairs_write_nothing(store):
@@ -62,35 +73,35 @@ def test_partition_is_a_hard_prefilter(store):
     # An identical question in partition A must not shadow a paraphrase in partition B.
     store.add([QAPair("Who won Super Bowl 50?", "A's answer", partition="A"),
                QAPair("Who was the winner of Super Bowl 50?", "B's answer", partition="B")])
-    found = store.lookup("Who won Super Bowl 50?", partition="B")
+    found = lookup(store, "Who won Super Bowl 50?", partition="B")
     assert found.hit and found.match.answer == "B's answer" and found.reason == "similar"
-    assert not store.lookup("Who won Super Bowl 50?", partition="C").hit
+    assert not lookup(store, "Who won Super Bowl 50?", partition="C").hit
 
 
 def test_namespace_is_a_hard_prefilter(store):
     store.add([QAPair("Who won Super Bowl 50?", "tenant one's answer", namespace="t1")])
-    assert not store.lookup("Who won Super Bowl 50?", namespace="t2").hit
-    assert store.lookup("Who won Super Bowl 50?", namespace="t1").match.answer == "tenant one's answer"
+    assert not lookup(store, "Who won Super Bowl 50?", namespace="t2").hit
+    assert lookup(store, "Who won Super Bowl 50?", namespace="t1").match.answer == "tenant one's answer"
     assert store.search("Who won Super Bowl 50?", namespace="t2") == []
 
 
 def test_long_prompt_sharing_a_prefix_is_a_miss_not_a_wrong_hit(store):
     store.add(PAIRS)
     long_q = "Who won Super Bowl 50? " + "Ignore that and tell me about the weather. " * 2500  # ~100k chars
-    found = store.lookup(long_q)
-    assert not found.hit and "longer" in found.reason
+    found = lookup(store, long_q)
+    assert not found.hit and found.reason is Reason.TOO_LONG
     # Under the character cap but past the model's 256 tokens: still a miss.
     store.max_query_chars = 10**6
-    assert "embedding model reads" in store.lookup(long_q).reason
+    assert lookup(store, long_q).reason is Reason.TOO_LONG
 
 
 def test_ttl_expiry_and_purge(store):
     store.add([QAPair("Who won Super Bowl 50?", "old", origin="runtime", expires_at=time.time() + 0.5),
                QAPair("Where was Super Bowl 50 played?", "Levi's Stadium")])
-    assert store.lookup("Who won Super Bowl 50?").hit
+    assert lookup(store, "Who won Super Bowl 50?").hit
     later = time.time() + 1
-    assert not store.lookup("Who won Super Bowl 50?", now=later).hit
-    assert not store.lookup("Who was the winner of Super Bowl 50?", now=later).hit
+    assert not lookup(store, "Who won Super Bowl 50?", now=later).hit
+    assert not lookup(store, "Who was the winner of Super Bowl 50?", now=later).hit
     assert store.purge_expired(now=later) == 1
     assert store.count() == 1
 
@@ -109,7 +120,7 @@ def test_persists_across_reopen(tmp_path, embeddings):
         s.add(PAIRS)
     with QAStore(tmp_path / "s", embedding=embeddings) as s:
         assert s.count() == 3
-        assert s.lookup("Who was the winner of Super Bowl 50?").hit
+        assert lookup(s, "Who was the winner of Super Bowl 50?").hit
 
 
 def test_store_from_another_embedder_is_refused(tmp_path, embeddings):
@@ -156,7 +167,7 @@ async def test_retriever_async(store):
 
 def test_second_process_gets_a_clear_error(store):
     code = (
-        "from storinfer_langchain import QAStore, StoreLockedError\n"
+        "from storinfer import QAStore, StoreLockedError\n"
         f"try:\n    QAStore({store.path!r})\nexcept StoreLockedError as e:\n    print('LOCKED', e)\n"
     )
     out = run_python(code)
@@ -181,35 +192,37 @@ def test_chroma_server_mode(tmp_path, embeddings):
         a = QAStore(host="127.0.0.1", port=port, embedding=embeddings)
         b = QAStore(host="127.0.0.1", port=port, embedding=embeddings)  # a second replica
         a.add(PAIRS)
-        found = b.lookup("Who was the winner of Super Bowl 50?")
+        found = lookup(b, "Who was the winner of Super Bowl 50?")
         assert found.hit and found.match.answer == "The Denver Broncos."
         with pytest.raises(EmbeddingMismatchError):
             QAStore(host="127.0.0.1", port=port, embedding=DeterministicFakeEmbedding(size=384))
 
 
 def test_a_recorded_operating_point_puts_every_client_on_the_verifier(tmp_path, embeddings):
-    from storinfer.match.verify import Verifier
-    from storinfer.serve import StoreFront
+    from storinfer import HeadPoint, StoreFront
+    from storinfer.match.point import record_point, recorded_point
 
     path = tmp_path / "op"
+    shipped = Verifier.default()
     with QAStore(path, embedding=embeddings) as store:
-        assert store.operating_point is None and store.verifier == Verifier.default()  # nothing recorded: the shipped one
+        assert recorded_point(store, shipped.point) is None  # nothing recorded: the shipped one
+        assert VerifierPolicy().bind(store).active == shipped
         store.add([QAPair("What is the weather forecast for today?", "Sunny.", partition="p"),
                    QAPair("Set an alarm for 7 am.", "Alarm set for 7 am.", partition="p")])
-        assert not store.lookup("what is today's weather forecast", partition="p", verifier=False).hit  # 0.2: 0.88 < 0.95
-        store.record_operating_point(0.80, 0.5, probes=40)
-        store.record_operating_point(0.85, 0.6, head="fact")
+        assert not lookup(store, "what is today's weather forecast", partition="p", policy=ThresholdPolicy()).hit  # 0.88 < 0.95
+        record_point(store, "question", HeadPoint(0.80, 0.5), shipped.point, probes=40)
+        record_point(store, "fact", HeadPoint(0.85, 0.6), shipped.point)
     with QAStore(path, embedding=embeddings) as store:  # another client, later
-        point = store.operating_point
-        assert point["question"]["probes"] == 40 and store.verifier.question.floor == 0.80
-        assert (store.verifier.fact.floor, store.verifier.fact.cut) == (0.85, 0.6)
-        front = StoreFront(store, partition="p")
+        assert store.setting("operating_point")["question"]["probes"] == 40
+        verifier = VerifierPolicy().bind(store).active
+        assert verifier.question.floor == 0.80 and (verifier.fact.floor, verifier.fact.cut) == (0.85, 0.6)
+        front = StoreFront(store, partition="p", learner=None)
         found = front.lookup("what is today's weather forecast")
         assert found.hit and found.match.answer == "Sunny." and found.score is not None
         refused = front.lookup("Set an alarm for 8 am.")
         assert not refused.hit and any(why.startswith("rule: numbers differ") for _m, why in refused.rejected)
         assert front.stats()["refusals"]["rule:numbers"] >= 1
-        strict = StoreFront(store, partition="p", verifier=Verifier.default().with_operating_point(floor=0.9))
+        strict = StoreFront(store, partition="p", policy=VerifierPolicy(shipped.with_operating_point(floor=0.9)), learner=None)
         assert not strict.lookup("what is today's weather forecast").hit
         with pytest.raises(StoreConfigError, match="head"):
-            store.record_operating_point(0.8, 0.5, head="answers")
+            record_point(store, "answers", HeadPoint(0.8, 0.5), shipped.point)

@@ -10,6 +10,7 @@ from helpers import run_python
 
 from storinfer import QAPair, QAStore
 from storinfer.serve import StoreFront
+from storinfer.serve.writeback import WriteBehind
 
 
 def _slow_writer_thread(store, monkeypatch):
@@ -41,7 +42,9 @@ def test_remember_returns_before_the_write_and_flush_stores_it(store, monkeypatc
 
 
 def test_a_full_queue_writes_on_the_callers_path_and_loses_nothing(store, monkeypatch):
-    front = StoreFront(store, max_pending=1)
+    front = StoreFront(store)
+    front.writer.close()
+    front.writer = WriteBehind(store, max_pending=1, on_written=front._count_written, on_error=front._count_failed)
     release = _slow_writer_thread(store, monkeypatch)
     questions = [f"What is the capital of country number {i}?" for i in range(4)]
     for i, q in enumerate(questions):

@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -96,7 +95,7 @@ def test_each_step_of_the_flow_has_its_place():
     for step, where in STEPS.items():
         assert (ENGINE / where).exists(), f"{step}: {where}"
     top = sorted(p.name for p in ENGINE.iterdir() if not p.name.startswith("__"))
-    assert top == ["_compat.py", "cli.py", "errors.py", "evaluate", "match", "models", "precompute", "protocols.py",
+    assert top == ["cli.py", "errors.py", "evaluate", "match", "models", "precompute", "protocols.py",
                    "records.py", "serve", "store", "text.py"], top
 
 
@@ -169,16 +168,24 @@ def test_no_import_circle_between_engine_modules():
 
 
 def test_lower_folders_never_import_higher_ones():
-    """models and match import no store; the store imports no precompute, serve or evaluate."""
+    """models and match import no store; the store imports no match (it stores: a lookup goes front ->
+    match -> store once), precompute, serve or evaluate."""
     graph = import_graph()
     forbidden = {"storinfer.models": ("storinfer.store", "storinfer.match", "storinfer.precompute", "storinfer.serve",
                                       "storinfer.evaluate"),
                  "storinfer.match": ("storinfer.store", "storinfer.serve", "storinfer.evaluate"),
-                 "storinfer.store": ("storinfer.precompute", "storinfer.serve", "storinfer.evaluate"),
+                 "storinfer.store": ("storinfer.match", "storinfer.precompute", "storinfer.serve", "storinfer.evaluate"),
                  "storinfer.serve": ("storinfer.precompute", "storinfer.evaluate")}
     bad = [f"{m} -> {t}" for m, targets in graph.items() for low, high in forbidden.items()
            if m == low or m.startswith(low + ".") for t in targets if t.startswith(high)]
     assert not bad, bad
+    assert _forbidden_in({"storinfer.store.qastore": {"storinfer.match.lookup"}}, forbidden) == [
+        "storinfer.store.qastore -> storinfer.match.lookup"]  # the check finds one
+
+
+def _forbidden_in(graph: dict[str, set[str]], forbidden: dict[str, tuple[str, ...]]) -> list[str]:
+    return [f"{m} -> {t}" for m, targets in graph.items() for low, high in forbidden.items()
+            if m == low or m.startswith(low + ".") for t in targets if t.startswith(high)]
 
 
 def test_no_module_is_much_over_400_lines():
@@ -188,22 +195,65 @@ def test_no_module_is_much_over_400_lines():
     assert not long, long
 
 
-def test_old_module_paths_import_the_new_modules_with_a_warning():
+def test_no_compatibility_layer():
+    """There is no released 0.3 to keep: no alias module, no engine module importing one."""
+    assert not (ENGINE / "_compat.py").exists()
+    graph = import_graph()
+    assert not [m for m, targets in graph.items() if any("_compat" in t for t in targets)]
+    source = "\n".join(p.read_text() for p in [*ENGINE.rglob("*.py"), *(REPO / "storinfer_langchain").glob("*.py"),
+                                                *(REPO / "storinfer_llamaindex").glob("*.py")])
+    for old in ("_compat", "DEFAULT_THRESHOLD", "LocalChatHuggingFace", "cache_runtime_answers", "cache_misses",
+                "store_misses_option", "judge_band", "JudgeBand", "sys.modules.setdefault"):
+        assert old not in source, old
+
+
+FACES = {"storinfer_langchain.StorInferCache": 8, "storinfer_langchain.StorInferChain": 8,
+         "storinfer_llamaindex.StorInferQueryEngine": 10, "storinfer.StoreFront": 10}
+
+
+def parameters(path: str) -> list[str]:
     import importlib
+    import inspect
 
-    from storinfer import _compat
+    module, name = path.rsplit(".", 1)
+    return [p for p in inspect.signature(getattr(importlib.import_module(module), name).__init__).parameters if p != "self"]
 
-    for old, new in _compat.MOVED.items():
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            sys.modules.pop(f"storinfer.{old}", None)
-            module = importlib.import_module(f"storinfer.{old}")
-        assert module is importlib.import_module(f"storinfer.{new}"), old
-        assert any(issubclass(w.category, DeprecationWarning) and f"storinfer.{new}" in str(w.message) for w in caught), old
-    from storinfer.lookup import DEFAULT_K  # noqa: F401  (a name of the old module)
-    from storinfer.verify import Verifier, clopper_pearson_upper  # noqa: F401
 
-    from storinfer.store import DEFAULT_COLLECTION, MAX_QUERY_CHARS, SCHEMA_VERSION, QAStore  # noqa: F401
+@pytest.mark.parametrize(("face", "most"), FACES.items())
+def test_each_face_fits_on_one_screen(face, most):
+    names = parameters(face)
+    assert len(names) <= most, (face, names)
+    assert not {"similarity_threshold", "guard", "verifier", "explore_rate", "answer_judge", "judge", "seed",
+                "decision_options", "host", "port", "path"} & set(names), names
+    if face != "storinfer.StoreFront":
+        assert {"store", "namespace", "max_wrong_rate", "policy", "learner", "store_misses", "ttl_seconds"} <= set(names)
+
+
+def test_the_face_count_check_fails_on_a_face_over_its_count():
+    class Wide:
+        def __init__(self, store, *, a=1, b=2, c=3, d=4, e=5, f=6, g=7, h=8):
+            pass
+
+    import sys
+    import types
+
+    module = types.ModuleType("wide_face")
+    module.Wide = Wide
+    sys.modules["wide_face"] = module
+    try:
+        assert len(parameters("wide_face.Wide")) == 9 > FACES["storinfer_langchain.StorInferCache"]
+    finally:
+        del sys.modules["wide_face"]
+
+
+def test_one_version_everywhere():
+    import tomllib
+
+    import storinfer
+    import storinfer_langchain
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert storinfer.__version__ == storinfer_langchain.__version__ == version
 
 
 # --- a fresh clone stands on its own ---------------------------------------------------------
@@ -231,31 +281,6 @@ def test_the_data_ships_with_its_licence():
     for folder in ("squad-dev-v1.1-superbowl", "squad-dev-v1.1-24articles", "banking77", "clinc150", "nlupp-hotels"):
         assert (REPO / "data" / folder).is_dir() and folder in readme
     assert "CC BY-SA 4.0" in readme and "CC BY 4.0" in readme and "CC BY 3.0" in readme
-
-
-# --- compatibility for one release -------------------------------------------------------------
-def test_old_import_paths_still_work():
-    from storinfer_langchain.evaluation import run_benchmark  # noqa: F401
-    from storinfer_langchain.generation import parse_questions
-    from storinfer_langchain.guard import conflict
-
-    from storinfer_langchain import GenerationConfig, QAPair, QAStore  # noqa: F401
-    from storinfer_langchain.store import StoreConfigError  # noqa: F401
-
-    assert parse_questions("1. Who won Super Bowl 50?")[0] == ["Who won Super Bowl 50?"]
-    assert conflict("Which team represented the AFC?", "Which team represented the NFC?")
-
-
-def test_old_store_misses_names_warn_and_still_work():
-    from storinfer.serve import store_misses_option
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert store_misses_option(True, cache_misses=False) is False
-        assert store_misses_option(True, cache_runtime_answers=None) is True
-    assert len(caught) == 1 and "store_misses" in str(caught[0].message)
-    with pytest.raises(TypeError, match="store_misses"):
-        store_misses_option(True, cache_misses=False, cache_runtime_answers=True)
 
 
 # --- the splitter ---------------------------------------------------------------------------------

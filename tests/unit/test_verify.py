@@ -7,9 +7,11 @@ import math
 
 import pytest
 
+from storinfer.match.bounds import clopper_pearson_upper
 from storinfer.match.features import FACT_FEATURES, QUESTION_FEATURES, Query, fact_features, question_features
 from storinfer.match.lookalike import answer_mismatch
-from storinfer.match.verify import Verifier, asks_typed_answer, clopper_pearson_upper, features, refusal_kind, runner_up
+from storinfer.match.point import HeadPoint, OperatingPoint
+from storinfer.match.verify import Verifier, asks_typed_answer, features, refusal_kind, runner_up
 from storinfer.records import Match
 
 V = Verifier.default()
@@ -157,10 +159,12 @@ def test_operating_points():
     assert v.question.weights == V.question.weights
     only_fact = V.with_operating_point(cut=0.99, head="fact")
     assert only_fact.fact.cut == 0.99 and only_fact.question == V.question
-    recorded = V.with_points({"question": {"floor": 0.85, "cut": 0.97}, "fact": {"floor": 0.92, "cut": 0.93}})
-    assert (recorded.question.floor, recorded.fact.cut) == (0.85, 0.93)
-    old = V.with_points({"floor": 0.85, "cut": 0.97})  # a point recorded by StorInfer 0.2: the question head's
-    assert (old.question.floor, old.question.cut, old.fact) == (0.85, 0.97, V.fact)
+    point = OperatingPoint.from_dict({"question": {"floor": 0.85, "cut": 0.97}, "fact": {"floor": 0.92, "cut": 0.93}}, V.point)
+    recorded = V.at(point)
+    assert (recorded.question.floor, recorded.fact.cut) == (0.85, 0.93) and recorded.point == point
+    only_question = OperatingPoint.from_dict({"question": {"floor": 0.85, "cut": 0.97}}, V.point)
+    assert V.at(only_question).fact == V.fact and only_question.head("runtime") == HeadPoint(0.85, 0.97, 0.938)
+    assert V.question.typed_floor == 0.938  # a recorded point without a typed floor keeps the shipped one
 
 
 def test_refusal_kinds():

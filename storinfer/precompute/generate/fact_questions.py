@@ -102,6 +102,7 @@ class FactQuestionWriter:
         llm_questions: dict[tuple[int, int], str] = {}
         if self.writer != "syntactic":
             jobs = [(i, j, fact) for i, items in enumerate(per_text) for j, (fact, _qs) in enumerate(items)]
+            assert self.llm is not None  # an LLM writer is only chosen with a model
             replies = self.llm.chat_batch([fact_prompt(f) for _i, _j, f in jobs], max_new_tokens=self.max_new_tokens)
             for (i, j, fact), reply in zip(jobs, replies, strict=True):
                 found = [q for q in parse_questions(reply)[0] if not gives_away(q, fact.text)]

@@ -138,7 +138,7 @@ class GenerationConfig:
     rejected as duplicates; shown, they lengthen every prompt: see the ablation in the README)."""
     context_tokens: int | None = None
     """The question writer's context window in tokens; None: the model's ``context_window``
-    (the offline SmolLM2: 8192), else 2048."""
+    (8192 for the offline models), else 2048."""
     store_neighbours: int = 5
     max_new_tokens: int = 120
     free_generation: bool = True
@@ -261,7 +261,8 @@ class _Run:
         pool = [q for q, _v in reversed(self.known)] + list(self.job.neighbours)[: self.cfg.store_neighbours]
         if self.cfg.mask_known:
             pool += [q for q, _v in self.outside]
-        out, used = [], 0
+        out: list[str] = []
+        used = 0
         for q in dict.fromkeys(pool):
             cost = count(f"- {q}\n")
             if used + cost > budget or (self.cfg.max_mask is not None and len(out) >= self.cfg.max_mask):

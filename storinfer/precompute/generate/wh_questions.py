@@ -362,7 +362,7 @@ def definition_questions(fact: Fact) -> list[tuple[str, str]]:
     return [(q, a) for q, a in _definitions(fact) + _relative(fact) if _informative(q, a)]
 
 
-def write(facts: Iterable[Fact]) -> list[tuple[str, Fact | None, str]]:
+def write(facts: Iterable[Fact]) -> list[tuple[str, Fact, str]]:
     """``(question, fact, answer)`` for every fact; a question written for two different answers
     is ambiguous and dropped."""
     by_question: dict[str, list[tuple[Fact, str]]] = {}

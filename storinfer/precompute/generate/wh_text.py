@@ -49,7 +49,7 @@ def _lower_first(tokens: list[Any]) -> list[Any]:
     return tokens
 
 
-def _subtree(tok: Any, skip: set[int] = frozenset(), *, short: bool = False) -> list[Any]:
+def _subtree(tok: Any, skip: set[int] | frozenset[int] = frozenset(), *, short: bool = False) -> list[Any]:
     """The tokens of ``tok``'s subtree, in order, without ``skip`` (and, ``short``, no parentheses)."""
     toks = [t for t in tok.subtree if t.i not in skip]
     if short:

@@ -23,13 +23,15 @@ none does.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from storinfer.match.bounds import clopper_pearson_upper, max_errors_within
+from storinfer.match.bounds import clopper_pearson_upper
 
 FLOORS = tuple(round(0.60 + 0.01 * i, 2) for i in range(39))  # 0.60 .. 0.98
 CUTS = tuple(round(0.02 * i, 2) for i in range(50))  # 0.00 .. 0.98
@@ -134,3 +136,21 @@ def refit(labels: Sequence[Any], prior: dict[str, dict[str, float]], *, max_wron
         out.heads[head] = fit_head(labels, head, point, max_wrong_rate=max_wrong_rate, confidence=confidence,
                                    min_labels=min_labels)
     return out
+
+
+@functools.lru_cache(maxsize=65536)
+def max_errors_within(n: int, rate: float, confidence: float = 0.95) -> int:
+    """The most errors in ``n`` whose one-sided Clopper-Pearson upper bound is still <= ``rate``
+    (-1: none, not even 0). The bound is within ``rate`` exactly when P(X <= errors) <= 1 - confidence
+    for X ~ Binomial(n, rate)."""
+    alpha = 1.0 - confidence
+    e, cdf = -1, 0.0
+    log_q = math.log1p(-rate)
+    term = math.exp(n * log_q)  # P(X = 0)
+    while e < n:
+        cdf += term
+        if cdf > alpha:
+            return e
+        e += 1
+        term *= (n - e) / (e + 1) * rate / (1 - rate) if e < n else 0.0
+    return n

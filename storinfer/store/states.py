@@ -1,8 +1,8 @@
-"""Operating points: the point each partition serves with, as its last refit left it.
+"""Learnt states: what each partition's learner serves with, as its last refit left it.
 
-One record per (namespace, partition) in the side collection ``<collection_name>-points``, its
-whole state in one JSON string, written in one upsert: a refit that dies before it writes leaves
-the last good point, and every client of the store reads the same one.
+One record per (namespace, partition) in the side collection ``<collection_name>-learner``, the whole
+state in one JSON document written in one upsert: a refit that dies before it writes leaves the last
+good state, and every client of the store reads the same one.
 """
 
 from __future__ import annotations
@@ -14,23 +14,23 @@ from storinfer.store.side import SideTable
 from storinfer.text import sha
 
 
-class PointTable(SideTable):
-    """The operating points side collection (a :class:`~storinfer.store.side.SideTable`)."""
+class StateTable(SideTable):
+    """The learnt-state side collection (a :class:`~storinfer.store.side.SideTable`)."""
 
-    SUFFIX = "points"
+    SUFFIX = "learner"
 
     @staticmethod
     def key(namespace: str, partition: str) -> str:
         return sha(namespace, partition, length=24)
 
     def get(self, namespace: str, partition: str) -> dict[str, Any] | None:
-        """The recorded point of one partition (None: none yet)."""
+        """The recorded state of one partition (None: none yet)."""
         res = self.collection.get(ids=[self.key(namespace, partition)], include=["documents"])
         return json.loads(res["documents"][0]) if res["ids"] and res["documents"][0] else None
 
-    def put(self, namespace: str, partition: str, point: dict[str, Any]) -> None:
-        """Record a partition's point (replacing the last one, in one write)."""
-        text = json.dumps(point, sort_keys=True, default=float)
+    def put(self, namespace: str, partition: str, state: dict[str, Any]) -> None:
+        """Record a partition's state (replacing the last one, in one write)."""
+        text = json.dumps(state, sort_keys=True, default=float)
         with self._lock:
             self.collection.upsert(ids=[self.key(namespace, partition)], embeddings=[[1.0]], documents=[text],
                                    metadatas=[{"namespace": namespace, "partition": partition}])

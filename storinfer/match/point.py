@@ -1,0 +1,98 @@
+"""The operating point: where each verifier head serves (a cosine floor and a score cut).
+
+``storinfer calibrate`` records one in the store (every client then serves with it when no learner
+runs); the shipped one is in ``storinfer/match/verifier.json``. Every reader uses
+:class:`OperatingPoint`, never a loose dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from storinfer.errors import StoreConfigError, validate_threshold
+
+HEADS = ("question", "fact", "runtime")
+"""The kinds of candidate a point is set for: stored questions, answer-aware keys, answers stored
+from traffic (which use the question head's model at a point of their own)."""
+
+
+@dataclass(frozen=True)
+class HeadPoint:
+    """One head's point: serve a candidate at cosine >= ``floor`` (``typed_floor`` for a question
+    asking for a typed answer, if higher) that scores >= ``cut``."""
+
+    floor: float
+    cut: float
+    typed_floor: float | None = None
+
+    def floor_for(self, typed: bool) -> float:
+        return max(self.floor, self.typed_floor) if typed and self.typed_floor is not None else self.floor
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"floor": self.floor, "cut": self.cut, "typed_floor": self.typed_floor}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], default: HeadPoint | None = None) -> HeadPoint:
+        """A recorded point; without a ``typed_floor``, ``default``'s typed floor (at least the floor) is kept."""
+        floor = validate_threshold(float(data["floor"]), "floor")
+        typed = data.get("typed_floor")
+        if "typed_floor" not in data and default is not None and default.typed_floor is not None:
+            typed = max(default.typed_floor, floor)
+        return cls(floor, validate_threshold(float(data["cut"]), "cut"), None if typed is None else float(typed))
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Each head's :class:`HeadPoint`; ``runtime`` None: answers stored from traffic use the question head's."""
+
+    question: HeadPoint
+    fact: HeadPoint
+    runtime: HeadPoint | None = None
+
+    def head(self, name: str) -> HeadPoint:
+        if name not in HEADS:
+            msg = f"head must be one of {HEADS}, not {name!r}"
+            raise StoreConfigError(msg)
+        point: HeadPoint | None = getattr(self, name)
+        return point if point is not None else self.question
+
+    def with_head(self, name: str, point: HeadPoint) -> OperatingPoint:
+        self.head(name)  # checks the name
+        return replace(self, **{name: point})
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"question": self.question.to_dict(), "fact": self.fact.to_dict()}
+        if self.runtime is not None:
+            out["runtime"] = self.runtime.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], default: OperatingPoint) -> OperatingPoint:
+        """A recorded point; heads it does not name keep ``default``'s."""
+        heads = {name: HeadPoint.from_dict(data[name], default.head(name)) for name in HEADS if isinstance(data.get(name), dict)}
+        return cls(heads.get("question", default.question), heads.get("fact", default.fact),
+                   heads.get("runtime", default.runtime))
+
+
+class Settings(Protocol):
+    """What a store offers for recording settings every client reads (:class:`storinfer.QAStore` has it)."""
+
+    def setting(self, name: str) -> Any: ...
+
+    def record_setting(self, name: str, value: Any) -> None: ...
+
+
+def recorded_point(store: Settings, default: OperatingPoint) -> OperatingPoint | None:
+    """The point ``storinfer calibrate`` recorded in ``store`` (None: none)."""
+    data = store.setting("operating_point")
+    return OperatingPoint.from_dict(data, default) if isinstance(data, dict) else None
+
+
+def record_point(store: Settings, head: str, point: HeadPoint, default: OperatingPoint, **info: Any) -> None:
+    """Record one head's point in ``store`` for every client (the other heads' recorded points are kept)."""
+    default.head(head)  # checks the name
+    recorded = store.setting("operating_point")
+    data = dict(recorded) if isinstance(recorded, dict) else {}
+    data[head] = {**point.to_dict(), **info}
+    store.record_setting("operating_point", data)
