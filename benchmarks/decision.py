@@ -30,6 +30,7 @@ question head is 0.3's (BANKING77 even intents, CLINC150 even domains, SQuAD dev
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import statistics
@@ -37,14 +38,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
 
-from decision_data import Query, Stream, streams  # noqa: E402
+import decision_peers  # noqa: E402
+from decision_ceiling import Memory, cosine_ceiling, verifier_ceiling  # noqa: E402
+from decision_data import Stream, streams  # noqa: E402
 from grid_learner import GridLearner  # noqa: E402
 
 from storinfer import (  # noqa: E402
@@ -111,7 +112,7 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
     rows = []
     with QAStore(folder, embedding=embedder) as store:
         front = StoreFront(store, partition=PARTITION, **system_options(system, judge, args))
-        for q in stream.queries[: args.limit]:
+        for q in stream.queries:
             t = time.perf_counter()
             found = front.lookup(q.text)
             ms = (time.perf_counter() - t) * 1000
@@ -162,57 +163,6 @@ def summary(rows: list[dict], args) -> dict:
             "e2e_mean_ms": (statistics.fmean(ms) if ms else 0.0) + ran / max(1, len(rows)) * args.llm_ms}
 
 
-def _unit(m: np.ndarray) -> np.ndarray:
-    return m / (np.linalg.norm(m, axis=1, keepdims=True) + 1e-12)
-
-
-def ceiling(stream: Stream, store_folder: Path, embedder, args) -> dict:
-    """The best single cosine threshold, with hindsight, replayed in memory (nearest key served
-    when at or above it; every miss stored)."""
-    with QAStore(store_folder, embedding=embedder) as store:
-        kb = list(store.iter_pairs(partition=PARTITION))
-        ids = [m.id for m in kb]
-        col = store.layout.partition("default", PARTITION, create=False)
-        vecs = {}
-        for start in range(0, len(ids), 5000):
-            res = col.get(ids=ids[start:start + 5000], include=["embeddings"])
-            vecs.update(dict(zip(res["ids"], res["embeddings"])))
-    kb_vec = _unit(np.asarray([vecs[i] for i in ids], dtype=np.float32))
-    kb_text = [served_text(stream, m) for m in kb]
-    queries: list[Query] = stream.queries[: args.limit]
-    qv = _unit(np.asarray(embedder.embed_documents([q.text for q in queries]), dtype=np.float32))
-    kb_best, kb_arg = np.empty(len(queries), np.float32), np.empty(len(queries), np.int64)
-    for s in range(0, len(queries), 512):
-        sims = qv[s:s + 512] @ kb_vec.T
-        kb_arg[s:s + 512] = sims.argmax(axis=1)
-        kb_best[s:s + 512] = sims.max(axis=1)
-    qq = qv @ qv.T
-    matchable = sum(q.matchable for q in queries) or 1
-    rows = []
-    for t in [round(0.70 + 0.01 * i, 2) for i in range(30)]:
-        rt_best = np.full(len(queries), -1.0, np.float32)
-        rt_arg = np.full(len(queries), -1, np.int64)
-        right = wrong = 0
-        for i, q in enumerate(queries):
-            use_kb = kb_best[i] >= rt_best[i]
-            sim = kb_best[i] if use_kb else rt_best[i]
-            if sim >= t:
-                text = kb_text[kb_arg[i]] if use_kb else queries[rt_arg[i]].answers[0]
-                ok = stream.right(q, text)
-                right += ok
-                wrong += not ok
-                continue
-            better = qq[i] > rt_best
-            rt_best = np.where(better, qq[i], rt_best)
-            rt_arg = np.where(better, i, rt_arg)
-            rt_best[i], rt_arg[i] = -1.0, -1  # a query does not serve itself
-        served = right + wrong
-        rows.append({"threshold": t, "right": right / matchable, "wrong": wrong / served if served else 0.0})
-    ok = [r for r in rows if r["wrong"] <= 0.01]
-    best = max(ok, key=lambda r: r["right"]) if ok else {"threshold": None, "right": 0.0, "wrong": 0.0}
-    return {"best": best, "curve": rows}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--streams", nargs="*", default=ALL)
@@ -223,6 +173,9 @@ def main() -> None:
     ap.add_argument("--json", default=str(RESULTS / "decision.json"))
     ap.add_argument("--quick", action="store_true", help="1,000 queries per stream")
     ap.add_argument("--explore-rate", type=float, default=0.05, help="0.4's exploration share")
+    ap.add_argument("--redis-url", help="a Redis Stack server for RedisVL's SemanticCache (benchmarks/redis_stack.sh)")
+    ap.add_argument("--no-peers", action="store_true", help="skip GPTCache and RedisVL")
+    ap.add_argument("--no-verifier-ceiling", action="store_true", help="skip the verifier's hindsight ceiling (slow)")
     ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                     help="a Learner option (e.g. margin_sd=0.5, seed=1), for studies on the fit stream")
     args = ap.parse_args()
@@ -233,17 +186,27 @@ def main() -> None:
     results: dict = {"config": {"limit": args.limit, "llm_ms": args.llm_ms, "max_wrong_rate": 0.01}, "streams": {}}
     for stream in streams(args.streams, acid_folder=args.acid):
         t0 = time.perf_counter()
+        stream = dataclasses.replace(stream, queries=stream.queries[: args.limit])
         base = OUT / stream.name
         keys = build(stream, base, embedder)
-        res: dict = {"keys": keys, "queries": len(stream.queries[: args.limit])}
+        res: dict = {"keys": keys, "queries": len(stream.queries)}
         for system in args.systems:
             res[system] = replay(stream, base, system, embedder, args)
-        res["ceiling"] = ceiling(stream, base, embedder, args)
+        memory = Memory(base, PARTITION, embedder, stream.queries)
+        res["ceiling"] = cosine_ceiling(stream, memory, served_text)
+        if not args.no_verifier_ceiling:
+            res["verifier_ceiling"] = verifier_ceiling(stream, memory, served_text)
+        if not args.no_peers:
+            kb = [(m.question, served_text(stream, m)) for m in memory.matches]
+            for name, make in decision_peers.systems(args.redis_url).items():
+                res[name] = decision_peers.replay(stream, kb, name, make, embedder, stream.name)
         new, old, v03 = (res.get(s, {}).get("all", {}) for s in ("new", "0.4", "0.3"))
         res.update(right=new.get("right"), wrong=new.get("wrong"), wrong_upper=new.get("wrong_upper"),
-                   ceiling_right=res["ceiling"]["best"]["right"], old_right=old.get("right"), old_wrong=old.get("wrong"),
-                   v03_right=v03.get("right"), v03_wrong=v03.get("wrong"),
-                   explore_per_query=new.get("explore_per_query"), seconds=round(time.perf_counter() - t0, 1))
+                   ceiling_right=res["ceiling"]["best"]["right"],
+                   verifier_ceiling_right=res.get("verifier_ceiling", {}).get("right"),
+                   old_right=old.get("right"), old_wrong=old.get("wrong"), v03_right=v03.get("right"),
+                   v03_wrong=v03.get("wrong"), explore_per_query=new.get("explore_per_query"),
+                   seconds=round(time.perf_counter() - t0, 1))
         results["streams"][stream.name] = res
         print(line(stream.name, res), flush=True)
         Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
@@ -251,6 +214,7 @@ def main() -> None:
 
 
 SYSTEMS = ("new", "0.4", "0.3")
+PEERS = ("gptcache", "redisvl")
 
 
 def line(name: str, r: dict) -> str:
@@ -260,8 +224,14 @@ def line(name: str, r: dict) -> str:
             a = r[system]["all"]
             parts.append(f"{system} right {a['right']:6.1%} wrong {a['wrong']:5.2%} (upper {a['wrong_upper']:5.2%}) "
                          f"explore/q {a['explore_per_query']:.3f}")
+    for peer in PEERS:
+        if peer in r:
+            parts.append(f"{peer} right {r[peer]['right']:6.1%} wrong {r[peer]['wrong']:5.2%}")
     c = r["ceiling"]["best"]
     parts.append(f"cosine ceiling {c['right']:6.1%} at {c['threshold']}")
+    if "verifier_ceiling" in r:
+        v = r["verifier_ceiling"]
+        parts.append(f"verifier ceiling {v['right']:6.1%} ({v['wrong']:5.2%})")
     return " | ".join(parts) + f" | {r['seconds']:.0f} s"
 
 
@@ -277,9 +247,18 @@ def table(results: dict) -> str:
             rows.append(f"| {name} | {r['queries']} | {system} | {a['right']:.1%} | {a['wrong']:.2%} ({a['wrong_upper']:.2%}) | "
                         f"{r[system]['after_20']['right']:.1%} | {a['explore_per_query']:.3f} | "
                         f"{'-' if agree is None else f'{agree:.3f}'} | {a['lookup_p50_ms']:.1f} | {a['e2e_mean_ms']:.0f} |")
+        for peer in PEERS:
+            if peer in r:
+                p = r[peer]
+                rows.append(f"| {name} | {r['queries']} | {peer} (default) | {p['right']:.1%} | {p['wrong']:.2%} "
+                            f"({p['wrong_upper']:.2%}) | | | | | |")
         c = r["ceiling"]["best"]
         rows.append(f"| {name} | {r['queries']} | cosine ceiling (hindsight) | {c['right']:.1%} at {c['threshold']} | "
                     f"{c['wrong']:.2%} | | | | | |")
+        if "verifier_ceiling" in r:
+            v = r["verifier_ceiling"]
+            rows.append(f"| {name} | {r['queries']} | verifier ceiling (hindsight) | {v['right']:.1%} | {v['wrong']:.2%} | "
+                        "| | | | |")
     return "\n".join(rows)
 
 

@@ -3,7 +3,7 @@
 **The contract.** ``max_wrong_rate`` (default 0.01) is the *expected* share of served answers that
 are wrong, over the partition's traffic, warm-up included: a lookup serves its best candidate only
 while the answers served at that risk or below are, by the learnt model, wrong no more often than
-that, with a margin of one posterior standard deviation. It is an expectation under the model, not
+that, with a margin of half a posterior standard deviation. It is an expectation under the model, not
 a guarantee on any one stream: the realised share scatters around it, and a model can be wrong
 where it has few labels (see docs/serve-decision.md for what was measured). Exact repeats of a
 stored question are served outside it.
@@ -109,14 +109,15 @@ class Learner:
         answer_judge: compares the chain's answer with a stored one (default:
             :class:`~storinfer.match.judge.TextJudge` over the store's embedder).
         explore_floor: the least share of would-be hits the chain answers anyway, to check them.
-        margin_sd: how many posterior standard deviations of margin the serving limit keeps.
+        margin_sd: how many posterior standard deviations of margin the serving limit keeps (0.5:
+            chosen on CLINC150, see docs/serve-decision.md).
         seed: seeds exploration's draws (None: not repeatable).
     """
 
     max_wrong_rate: float = 0.01
     answer_judge: AnswerJudge | None = field(default=None, compare=False)
     explore_floor: float = 0.02
-    margin_sd: float = 1.0
+    margin_sd: float = 0.5
     seed: int | None = 0
 
     def __post_init__(self) -> None:
