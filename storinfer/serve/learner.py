@@ -48,6 +48,9 @@ MIN_COSINE = 0.5
 """Candidates below this cosine are never considered (nor labelled)."""
 TRAFFIC = 3000
 """Recent lookups whose best candidate the serving limit is chosen over."""
+AUDIT_PRIOR = 3.0
+"""The audit's prior, in expected wrong answers: the risk model is taken as calibrated until the explored
+hits have shown about this many wrong answers more (or fewer) than it predicted."""
 
 
 class PartitionLearning(Protocol):
@@ -144,6 +147,8 @@ class LearntState:
     explored_labels: int = 0
     version: int = 0
     """0: no refit yet (the policy's point serves)."""
+    audit: float = 1.0
+    """How much more often explored hits were wrong than the model said when it served them (>= 1)."""
 
     @classmethod
     def prior(cls) -> LearntState:
@@ -152,13 +157,13 @@ class LearntState:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "risk", "models": {h: m.to_dict() for h, m in self.models.items()}, "limit": self.limit,
                 "expected_wrong": self.expected_wrong, "answer_cuts": self.answer_cuts, "labels": self.labels,
-                "explored_labels": self.explored_labels, "version": self.version}
+                "explored_labels": self.explored_labels, "version": self.version, "audit": self.audit}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LearntState:
         return cls({h: RiskModel.from_dict(m) for h, m in data["models"].items()}, float(data["limit"]),
                    float(data.get("expected_wrong", 0.0)), dict(data.get("answer_cuts", {})), int(data.get("labels", 0)),
-                   int(data.get("explored_labels", 0)), int(data["version"]))
+                   int(data.get("explored_labels", 0)), int(data["version"]), float(data.get("audit", 1.0)))
 
 
 class PartitionLearner:
@@ -235,7 +240,7 @@ class PartitionLearner:
 
     def _note(self, found: Candidates, reason: Reason, pos: int, head: str, row: list[float], score: float, risk: float,
               rejected: list[tuple[Match, str]], **kw: Any) -> Lookup:
-        note = {"pos": pos, "head": head, "row": row, "score": score, "typed": bool(row[4]), **kw}
+        note = {"pos": pos, "head": head, "row": row, "score": score, "risk": risk, "typed": bool(row[4]), **kw}
         return found.miss(reason, rejected=rejected, score=score, risk=risk, note=note,
                           explored=found.matches[pos] if reason is Reason.EXPLORE else None)
 
@@ -261,7 +266,8 @@ class PartitionLearner:
                      round(cand.similarity, 5), bool(self.judge.same(answer, cand.answer)),
                      source=source or ("explore" if explored else "miss"),
                      probability=float(note.get("probability", 1.0)) if explored else 1.0,
-                     answer=same_answer_key(cand), typed=bool(note["typed"]), features=list(note["row"]))
+                     answer=same_answer_key(cand), typed=bool(note["typed"]), features=list(note["row"]),
+                     risk=round(float(note.get("risk", -1.0)), 6))
 
     def learn(self, question: str, found: Lookup, answer: str) -> Label | None:
         """Judge the chain's ``answer`` against the lookup's best candidate and queue the label (off the
@@ -317,11 +323,12 @@ class PartitionLearner:
         for head in HEADS:
             rows = [lb for lb in labels if lb.head == head]
             models[head] = RiskModel.prior().fit([lb.features for lb in rows], [lb.right for lb in rows])
-        limit, expected = serve_limit(models, list(self.traffic), self.config.max_wrong_rate, self.config.margin_sd)
+        audit = served_audit(labels)
+        limit, expected = serve_limit(models, list(self.traffic), self.config.max_wrong_rate / audit, self.config.margin_sd)
         with self._lock:
             cuts = dict(self.state.answer_cuts)
-            state = LearntState(models, limit, expected, cuts, len(labels),
-                                sum(lb.source == "explore" for lb in labels), self.state.version + 1)
+            state = LearntState(models, limit, expected * audit, cuts, len(labels),
+                                sum(lb.source == "explore" for lb in labels), self.state.version + 1, audit)
         self.store.states.put(self.namespace, self.partition, state.to_dict())  # one write: all or nothing
         with self._lock:
             self.state = state
@@ -348,10 +355,20 @@ class PartitionLearner:
 
     def stats(self) -> dict[str, Any]:
         s = self.state
-        return {"limit": round(s.limit, 5), "expected_wrong_rate": round(s.expected_wrong, 5),
+        return {"limit": round(s.limit, 5), "expected_wrong_rate": round(s.expected_wrong, 5), "audit": round(s.audit, 3),
                 "max_wrong_rate": self.config.max_wrong_rate, "labels_in_store": s.labels, "version": s.version,
                 "answer_cuts": len(s.answer_cuts), "explore_share": round(self.explore_share(), 4), **self.counts,
                 "serves_nothing": s.limit <= 0.0}
+
+
+def served_audit(labels: list[Label]) -> float:
+    """The explored hits' check of the model where it serves: wrong answers found among them against the
+    risk the learner gave each when it served it, a Gamma posterior of their ratio with :data:`AUDIT_PRIOR`
+    expected wrong answers of prior; never below 1 (the audit only tightens)."""
+    explored = [lb for lb in labels if lb.source == "explore" and lb.risk >= 0]
+    observed = sum(not lb.right for lb in explored)
+    expected = sum(lb.risk for lb in explored)
+    return max(1.0, (AUDIT_PRIOR + observed) / (AUDIT_PRIOR + expected))
 
 
 __all__ = ["HEADS", "Learner", "LearnerLike", "LearntState", "PartitionLearner", "PartitionLearning", "check_rate"]

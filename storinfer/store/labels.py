@@ -48,6 +48,8 @@ class Label:
     """The question asks for a typed answer (who / when / how many...)."""
     features: list[float] = field(default_factory=list)
     """The learner's description of the case (:func:`storinfer.match.risk.describe`)."""
+    risk: float = -1.0
+    """The learner's estimate of P(wrong) when it decided (-1: none)."""
     created_at: float = field(default_factory=time.time)
 
     def __post_init__(self) -> None:
