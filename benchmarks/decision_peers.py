@@ -13,9 +13,11 @@ queries in the same order, and store each miss's answer, as StorInfer does. Righ
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,25 +56,23 @@ def replay(stream, kb: list[tuple[str, str]], name: str, make, embedder, tag: st
     """One peer on one stream (see the module docstring)."""
     vectors = Vectors(embedder, [q for q, _a in kb] + [q.text for q in stream.queries])
     folder = Path(tempfile.mkdtemp(prefix="storinfer-decision-peer-"))
-    try:
-        cache = make(folder / "cache", vectors, tag)
-        answers: dict[str, str] = {}
-        for i, (q, a) in enumerate(kb):
-            key = f"kb-{i}"
-            answers[key] = a
-            cache.store(q, key)
-        right = wrong = 0
-        for i, q in enumerate(stream.queries):
-            key = cache.lookup(q.text)
-            if key is not None:
-                ok = stream.right(q, answers[key])
-                right += ok
-                wrong += not ok
-                continue
-            answers[f"q-{i}"] = q.answers[0]
-            cache.store(q.text, f"q-{i}")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # after GPTCache's own exit flush
+    cache = make(folder / "cache", vectors, f"{tag}-{uuid.uuid4().hex[:8]}")  # a fresh index every run
+    answers: dict[str, str] = {}
+    for i, (q, a) in enumerate(kb):
+        key = f"kb-{i}"
+        answers[key] = a
+        cache.store(q, key)
+    right = wrong = 0
+    for i, q in enumerate(stream.queries):
+        key = cache.lookup(q.text)
+        if key is not None:
+            ok = stream.right(q, answers[key])
+            right += ok
+            wrong += not ok
+            continue
+        answers[f"q-{i}"] = q.answers[0]
+        cache.store(q.text, f"q-{i}")
     served = right + wrong
     matchable = sum(q.matchable for q in stream.queries) or 1
     return {"system": name, "right": right / matchable, "wrong": wrong / served if served else 0.0, "served": served,
