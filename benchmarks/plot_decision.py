@@ -1,5 +1,5 @@
 """The README's plot, from `benchmarks/results/decision.json`: served right and wrong per stream,
-0.4's learnt decision beside 0.3's fixed one and the best cosine threshold chosen with hindsight.
+the learner beside 0.4's grid refit and 0.3's fixed point, the hindsight ceilings and the peers; and the README's table.
 
     python benchmarks/plot_decision.py
 """
@@ -45,6 +45,29 @@ def main() -> None:
     fig.tight_layout()
     fig.savefig(RESULTS / "decision.png", dpi=110)
     print(f"written {RESULTS / 'decision.png'}")
+    print(summary_table(data))
+
+
+def summary_table(data: dict) -> str:
+    """The README's table: each system's right and wrong (95% upper), the ceilings, and the peers."""
+    def cell(r: dict | None, upper: bool = True) -> str:
+        if not r:
+            return "-"
+        extra = f" ({100 * r['wrong_upper']:.2f})" if upper and "wrong_upper" in r else ""
+        return f"{100 * r['right']:.1f}% / {100 * r['wrong']:.2f}%{extra}"
+
+    rows = ["| stream (queries) | the learner | 0.4 (grid refit) | 0.3 (fixed point) | verifier ceiling | cosine ceiling | "
+            "GPTCache 0.8 | RedisVL 0.1 | explore per query |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in data.items():
+        c = r["ceiling"]["best"]
+        cos = f"{100 * c['right']:.1f}% at {c['threshold']}" if c["threshold"] is not None else "none within 1%"
+        v = r.get("verifier_ceiling")
+        ver = "-" if not v else (f"{100 * v['right']:.1f}% / {100 * v['wrong']:.2f}%" if v["wrong"] <= 0.01
+                                 else f"none within 1% (exact repeats alone: {100 * v['wrong']:.1f}% wrong)")
+        rows.append(f"| {name} ({r['queries']}) | {cell(r.get('new', {}).get('all'))} | {cell(r.get('0.4', {}).get('all'))} | "
+                    f"{cell(r.get('0.3', {}).get('all'))} | {ver} | {cos} | {cell(r.get('gptcache'), False)} | "
+                    f"{cell(r.get('redisvl'), False)} | {r.get('explore_per_query') or 0:.3f} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ class ThresholdPolicy:
 
     Setup:
         ```bash
-        pip install storinfer
+        pip install storinfer          # nothing else: no verifier weights are read
         ```
 
     Instantiate:

