@@ -68,8 +68,13 @@ def prepare(args) -> None:
     with QAStore(out / "store", embedding=embedder) as store:
         summary = Precomputer(store, llm=chat, answer_with=plain, partition=PARTITION).run(docs, progress=True)
         keys = store.count()
-    (out / "precompute.json").write_text(json.dumps({"paragraphs": len(docs), "keys": keys, "summary": summary.as_dict(),
-                                                    "wall_s_this_run": time.perf_counter() - t0}, indent=1, default=str))
+    # One entry per run that did work: a resumed run that found every chunk done keeps the first's figures.
+    runs_path = out / "precompute.json"
+    runs = json.loads(runs_path.read_text()).get("runs", []) if runs_path.exists() else []
+    if summary.chunks_processed or not runs:
+        runs.append({"paragraphs": len(docs), "keys": keys, "summary": summary.as_dict(),
+                     "wall_s_this_run": time.perf_counter() - t0})
+        runs_path.write_text(json.dumps({"runs": runs}, indent=1, default=str))
     print(f"precompute: {len(docs)} paragraphs, {keys} keys ({summary.pairs_stored} pairs this run)", flush=True)
     done = set()
     path = out / "plain.jsonl"

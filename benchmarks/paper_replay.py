@@ -39,8 +39,8 @@ def replay(args) -> None:
     plain = {}
     for line in (out / "plain.jsonl").read_text().splitlines():
         if line.strip():
-            row = json.loads(line)
-            plain[row["id"]] = row
+            rec = json.loads(line)
+            plain[rec["id"]] = rec
     missing = [q.id for q in questions if q.id not in plain]
     if missing:
         raise SystemExit(f"{len(missing)} questions have no plain-chain answer yet: run `paper.py prepare` to the end")
