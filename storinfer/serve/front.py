@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import logging
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -72,7 +73,7 @@ class StoreFront:
         ```python
         from storinfer import QAStore, StoreFront
 
-        front = StoreFront(QAStore("./storinfer_db"))                   # the verifier, learnt per partition
+        front = StoreFront("./storinfer_db")          # or a QAStore (server mode: QAStore(host=...))
         ```
 
     Usage:
@@ -82,7 +83,7 @@ class StoreFront:
         ```
 
     Args:
-        store: the :class:`~storinfer.QAStore`.
+        store: the :class:`~storinfer.QAStore`, or a folder (opened as ``QAStore(folder)``).
         namespace, partition: where in the store (``partition`` can be overridden per call).
         max_wrong_rate: the expected share of served answers allowed to be wrong, set on the learner
             (default: the learner's own, 0.01).
@@ -96,7 +97,7 @@ class StoreFront:
 
     def __init__(
         self,
-        store: QAStore,
+        store: QAStore | str | os.PathLike[str],
         *,
         namespace: str = DEFAULT_NAMESPACE,
         partition: str = DEFAULT_PARTITION,
@@ -107,8 +108,11 @@ class StoreFront:
         ttl_seconds: float | None = None,
         write_behind: bool = True,
     ) -> None:
+        if isinstance(store, (str, os.PathLike)):
+            store = QAStore(store)
         if not isinstance(store, QAStore):
-            msg = f"store must be a storinfer QAStore, not {type(store).__name__} (QAStore(path) or QAStore(host=...))."
+            msg = (f"store must be a storinfer QAStore or a folder, not {type(store).__name__} "
+                   "(QAStore(path) or QAStore(host=...)).")
             raise StoreConfigError(msg)
         if ttl_seconds is not None and not (
             isinstance(ttl_seconds, (int, float)) and math.isfinite(ttl_seconds) and ttl_seconds > 0

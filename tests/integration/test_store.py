@@ -14,6 +14,7 @@ from storinfer import (
     Reason,
     SchemaVersionError,
     StoreConfigError,
+    StoreFront,
     ThresholdPolicy,
     Verifier,
     VerifierPolicy,
@@ -199,7 +200,7 @@ def test_chroma_server_mode(tmp_path, embeddings):
 
 
 def test_a_recorded_operating_point_puts_every_client_on_the_verifier(tmp_path, embeddings):
-    from storinfer import HeadPoint, StoreFront
+    from storinfer import HeadPoint
     from storinfer.match.point import record_point, recorded_point
 
     path = tmp_path / "op"
@@ -226,3 +227,13 @@ def test_a_recorded_operating_point_puts_every_client_on_the_verifier(tmp_path, 
         assert not strict.lookup("what is today's weather forecast").hit
         with pytest.raises(StoreConfigError, match="head"):
             record_point(store, "answers", HeadPoint(0.8, 0.5), shipped.point)
+
+
+def test_a_store_front_opens_a_folder_and_refuses_anything_else(tmp_path):
+    front = StoreFront(tmp_path / "db", learner=None)  # QAStore(folder), with the default embedder
+    front.remember("Who won Super Bowl 50?", "The Denver Broncos")
+    front.flush()
+    assert front.lookup("Who won Super Bowl 50?").match.answer == "The Denver Broncos"
+    assert QAStore(tmp_path / "db").count() == 1  # written where it was asked
+    with pytest.raises(StoreConfigError, match="QAStore or a folder"):
+        StoreFront(42)  # type: ignore[arg-type]
