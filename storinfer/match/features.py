@@ -18,6 +18,7 @@ Two kinds of candidate, two feature sets, both domain-general (no word list of a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -165,7 +166,13 @@ def candidate_kind(m: Any) -> str:
 def same_answer_key(m: Any) -> str:
     """What two candidates share when serving either gives the user the same text: the normalised
     answer (keys of one answer, and an answer stored from traffic that repeats a stored one)."""
-    return normalize_answer(str(m.answer)[:500])
+    return _normalized(str(m.answer)[:500])
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalized(text: str) -> str:
+    """``normalize_answer``, once per text: a lookup compares each candidate's answer with every other's."""
+    return normalize_answer(text)
 
 
 def support(cands: Sequence[Any], pos: int) -> int:
