@@ -38,7 +38,7 @@ from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Matc
 from storinfer.serve.learner import Learner, LearnerLike, PartitionLearning, check_rate
 from storinfer.serve.stats import LookupStats
 from storinfer.serve.worker import Worker
-from storinfer.serve.writeback import WriteBehind, write_pairs
+from storinfer.serve.writeback import QUIET_WAIT_S, WriteBehind, write_pairs
 from storinfer.store import QAStore
 from storinfer.store.encoding import metadata
 from storinfer.text import clean_text, pair_id
@@ -130,7 +130,7 @@ class StoreFront:
         self.store_misses, self.ttl_seconds = store_misses, ttl_seconds
         self._learners: dict[str, PartitionLearning] = {}
         self._learners_lock = threading.Lock()
-        self._worker = Worker()
+        self._worker = Worker(before_task=lambda: store.wait_for_quiet(QUIET_WAIT_S))  # as the writer waits
         self.counters = LookupStats()
         self._pending: OrderedDict[tuple[str, str], tuple[Lookup, float]] = OrderedDict()
         self._pending_lock = threading.Lock()

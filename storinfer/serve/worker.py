@@ -17,7 +17,10 @@ class Worker:
     """Runs submitted tasks one after another on a daemon thread; a task that fails is logged and
     leaves the last good state (the next task still runs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, before_task: Callable[[], object] | None = None) -> None:
+        """``before_task`` runs before each task (the front passes the store's wait for quiet: a
+        Chroma call holds the interpreter, and would stall a lookup running beside it)."""
+        self.before_task = before_task
         self.tasks: queue.Queue[Callable[[], None]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -34,6 +37,8 @@ class Worker:
         while True:
             task = self.tasks.get()
             try:
+                if self.before_task is not None:
+                    self.before_task()
                 task()
             except Exception:
                 logger.warning("StorInfer: a learning task failed; the last good state stays", exc_info=True)
