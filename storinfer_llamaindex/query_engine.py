@@ -137,8 +137,6 @@ class StorInferQueryEngine(BaseQueryEngine):
             msg = f"query_engine must be a LlamaIndex query engine, not {type(query_engine).__name__}."
             raise TypeError(msg)
         super().__init__(callback_manager=getattr(query_engine, "callback_manager", None))
-        if isinstance(store, (str, os.PathLike)):
-            store = QAStore(store)
         self.front = StoreFront(store, namespace=namespace, max_wrong_rate=max_wrong_rate, policy=policy,
                                 learner=learner, store_misses=store_misses, ttl_seconds=ttl_seconds)
         self.query_engine = query_engine

@@ -37,6 +37,7 @@ from storinfer.match.features import (
     TYPED,
     Query,
     asks_typed_answer,
+    candidate_kind,
     content_words,
     fact_features,
     is_fact,
@@ -93,7 +94,7 @@ class Head:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def floor_for(self, typed: bool) -> float:
-        return max(self.floor, self.typed_floor) if typed and self.typed_floor is not None else self.floor
+        return self.point.floor_for(typed)
 
     @property
     def point(self) -> HeadPoint:
@@ -269,9 +270,8 @@ class Verifier:
     def head_name(self, cand: Match) -> str:
         """Which head decides ``cand``: ``fact`` (an answer-aware key), ``runtime`` (an answer stored
         from traffic, where the store has its own point for those) or ``question``."""
-        if is_fact(cand):
-            return "fact"
-        return "runtime" if self.runtime is not None and cand.metadata.get("origin") == "runtime" else "question"
+        kind = candidate_kind(cand)
+        return "question" if kind == "runtime" and self.runtime is None else kind
 
     def head_of(self, cand: Match) -> Head:
         return getattr(self, self.head_name(cand))
