@@ -42,7 +42,7 @@ class Label:
     probability: float = 1.0
     """Chance that a case like this got labelled (the exploration share for an explored hit)."""
     answer: str = ""
-    """The candidate's answer identity (:func:`storinfer.match.features.answer_key`)."""
+    """The candidate's answer text, normalised (:func:`storinfer.match.features.same_answer_key`)."""
     rules_ok: bool = True
     typed: bool = False
     """The question asks for a typed answer (who / when / how many...)."""
