@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
 
 from grid_learner import GridLearner  # noqa: E402
+from squad_bench import Judge, latency_summary  # noqa: E402
 
 from storinfer import QAStore, StoreFront, default_embedder  # noqa: E402
-from storinfer.evaluate.benchmark import Judge, latency_summary  # noqa: E402
 from storinfer.evaluate.squad import best_em, best_f1  # noqa: E402
 from storinfer.text import normalize_question  # noqa: E402
 
