@@ -102,7 +102,7 @@ def main() -> None:
     ap.add_argument("--paragraphs", type=int, default=20)
     ap.add_argument("--answer-tokens", type=int, default=24)
     ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--systems", nargs="*", help="replay only these (new, 0.4, fixed)")
+    ap.add_argument("--systems", nargs="*", help="replay only these (new, fixed)")
     args = ap.parse_args()
     if args.phase == "prepare":
         prepare(args)
