@@ -32,7 +32,7 @@ test-unit:
 
 # ruff, then mypy over the engine and the faces (pyproject.toml [tool.mypy] names them)
 lint:
-	$(VENV)/bin/ruff check storinfer storinfer_langchain storinfer_llamaindex tests benchmarks
+	$(VENV)/bin/ruff check storinfer storinfer_langchain storinfer_llamaindex tests benchmarks tools
 	$(VENV)/bin/mypy
 
 demo:

@@ -1,16 +1,17 @@
 """Latency on the caller's path: old (0.1) and new serving paths side by side, one run, one store.
 
 The store holds 10k synthetic pairs (templates x invented company names), embedded with the
-real MiniLM. Both paths read the same store (the ONNX and PyTorch MiniLM give the same vectors,
-see ``benchmarks/embedder_paths.py``):
+real MiniLM. Both paths read the same store (the ONNX and PyTorch MiniLM give the same vectors:
+docs/serving.md):
 
 * **old**: MiniLM through PyTorch, and a miss's answer embedded again and written before the
   caller gets it back (``write_behind=False``, no vector reuse);
-* **the fixed point** (``learner=None``: the verifier at its shipped point, as 0.3 served), **0.4's
-  learner** (the grid refit, ``benchmarks/baselines``) and **the learner** (the default): MiniLM
-  through ONNX Runtime, the write queued for the background writer, the lookup's vector reused.
-  Both learners are first taught from 150 labelled misses and refit, so that their lookups are
-  those of a learner past its first refit (the default evaluates its risk model per candidate).
+* **the fixed point** (``learner=None``: the verifier at its shipped point) and **the learner**
+  (the default): MiniLM through ONNX Runtime, the write queued for the background writer, the
+  lookup's vector reused. The learner is first taught from 150 labelled misses and refit, so that
+  its lookups are those of a learner past its first refit (it evaluates its risk model per candidate).
+  The figures of 0.4's learner (the grid refit) in docs/benchmarks.md came from this script at
+  ddb50a6 (``git show ddb50a6:benchmarks/bench_lookup.py``).
   Then the fixed point and the taught learner take the same reworded questions in turn (alternating
   which goes first), so that the machine's drift during the run falls on both alike.
 
@@ -44,10 +45,6 @@ sys.path.insert(0, str(ROOT))
 
 from langchain_core.output_parsers import StrOutputParser  # noqa: E402
 from langchain_core.runnables import RunnableLambda  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
-
-from grid_learner import GridLearner  # noqa: E402
 
 from storinfer import QAPair, StoreFront, ThresholdPolicy  # noqa: E402
 from storinfer.models import LocalEmbedder  # noqa: E402
@@ -227,9 +224,6 @@ def main() -> None:
         fixed = serving_path("the fixed point: ONNX MiniLM, write-behind, the shipped verifier (learner=None)", store, onnx,
                              new=True, retyped=retyped, reworded=reworded,
                              misses=[MISS.format(n=n) for n in miss_names[600:800]])
-        grid = serving_path("0.4's learner (grid refit), taught 150 misses", store, onnx, new=True, retyped=retyped,
-                            reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[800:1000]],
-                            learner=GridLearner(), teach=[MISS.format(n=n) + " (taught)" for n in miss_names[1000:1150]])
         new = serving_path("the learner (the default), taught 150 misses", store, onnx, new=True, retyped=retyped,
                            reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[200:400]],
                            learner=StoreFront.__init__.__kwdefaults__["learner"],
@@ -237,8 +231,7 @@ def main() -> None:
         ratio = new["reworded_hit_ms_p50"] / fixed["reworded_hit_ms_p50"]
         print(f"\nreworded lookup p50, the learner / the fixed point (sections above): {ratio:.2f}x")
         ab = interleaved(store, reworded)
-        results.update(old=old, fixed_point=fixed, grid_learner=grid, new=new, learner_over_fixed_p50=ratio,
-                       interleaved=ab)
+        results.update(old=old, fixed_point=fixed, new=new, learner_over_fixed_p50=ratio, interleaved=ab)
 
         # A miss through StorInferChain over a model that waits 100 ms and uses no CPU.
         model = RunnableLambda(lambda q: time.sleep(SIMULATED_MODEL_S) or "The logo is green.")

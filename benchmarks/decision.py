@@ -7,9 +7,9 @@ answer judge's labels can be scored; its answer is stored, as an app's would be.
 
 Systems, each on a fresh copy of the same knowledge-base store, through the same `StoreFront`:
 - `new`: the default (`storinfer.Learner`, `max_wrong_rate=0.01`);
-- `0.4`: 0.4's learner, the (floor, cut) grid refit (`benchmarks/baselines/grid_learner.py`);
-- `0.3`: 0.3's default (0.3's shipped verifier, `benchmarks/verifier_0.3.json`, at its shipped
-  point, nothing learnt: `learner=None`).
+- `fixed`: the shipped verifier at its point, nothing learnt (`learner=None`).
+The 0.4 and 0.3 figures in docs/benchmarks.md came from this script at 0d1204a, which ran 0.4's
+grid refit and 0.3's verifier beside the learner (`git show 0d1204a:benchmarks/decision.py`).
 
 Per stream: `right` (share of matchable queries served their own answer), `wrong` (share of
 serves, with the one-sided 95% Clopper-Pearson upper bound), the first 20% of the stream apart
@@ -18,11 +18,10 @@ lookup latency and mean end-to-end latency (lookup, plus the chain's cost, `--ll
 miss and explored hit). The hindsight *ceiling*: the best single cosine threshold for that stream,
 chosen after the fact at <= 1% wrong, replayed the same way (nearest key, misses stored) in memory.
 
-Which data shaped what: the decision's defaults (exploration share and warm-up, labels before
-widening, the runtime head, the cold start left off) were chosen on clinc150 alone, after one
-earlier run of every stream (its numbers are in docs/benchmarks.md, "first run"); the fact head
-was fitted on SQuAD v1.1 *train* articles (`benchmarks/train_verifier.py --squad-train`); the
-question head is 0.3's (BANKING77 even intents, CLINC150 even domains, SQuAD dev odd articles).
+Which data shaped what (docs/benchmarks.md has the table): the learner's design was explored on
+clinc150 and banking77 and its margin chosen on clinc150 alone; the fact head was fitted on SQuAD
+v1.1 *train* articles (`tools/verifier/train.py --squad-train`); the question head on BANKING77
+even intents, CLINC150 even domains and SQuAD dev odd articles.
 
     python benchmarks/decision.py [--streams banking77 clinc150 ...] [--acid FOLDER] [--quick]
 """
@@ -41,12 +40,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
 
 import decision_peers  # noqa: E402
 from decision_ceiling import Memory, cosine_ceiling, verifier_ceiling  # noqa: E402
 from decision_data import Stream, streams  # noqa: E402
-from grid_learner import GridLearner  # noqa: E402
 
 from storinfer import (  # noqa: E402
     GenerationConfig,
@@ -56,8 +53,6 @@ from storinfer import (  # noqa: E402
     QAStore,
     StoreFront,
     TextJudge,
-    Verifier,
-    VerifierPolicy,
 )
 from storinfer.match.bounds import clopper_pearson_upper  # noqa: E402
 from storinfer.models import default_embedder  # noqa: E402
@@ -66,6 +61,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 OUT = ROOT / "benchmarks" / "out" / "decision"
 ALL = ["banking77", "clinc150", "acid", "nlupp_hotels", "squad_superbowl", "squad_24"]
 PARTITION = "kb"
+SYSTEMS = ("new", "fixed")
 
 
 class _NoLLM:
@@ -142,11 +138,8 @@ def system_options(system: str, judge: TextJudge, args) -> dict:
     """The StoreFront arguments of each system (see the module docstring)."""
     if system == "new":
         return {"learner": Learner(answer_judge=judge, **args.learner_options)}
-    if system == "0.4":
-        return {"learner": GridLearner(answer_judge=judge, explore_rate=args.explore_rate)}
-    if system == "0.3":
-        old = Verifier.from_dict(json.loads((ROOT / "benchmarks" / "verifier_0.3.json").read_text()))
-        return {"policy": VerifierPolicy(old), "learner": None}
+    if system == "fixed":
+        return {"learner": None}
     raise ValueError(f"unknown system {system!r}")
 
 
@@ -169,10 +162,9 @@ def main() -> None:
     ap.add_argument("--acid", help="folder with ACID's customer_training.csv and customer_testing.csv")
     ap.add_argument("--limit", type=int, default=None, help="only the first N queries of each stream")
     ap.add_argument("--llm-ms", type=float, default=2500.0, help="what a chain answer costs, for the end-to-end mean")
-    ap.add_argument("--systems", nargs="*", default=["new", "0.4", "0.3"], choices=["new", "0.4", "0.3"])
+    ap.add_argument("--systems", nargs="*", default=list(SYSTEMS), choices=SYSTEMS)
     ap.add_argument("--json", default=str(RESULTS / "decision.json"))
     ap.add_argument("--quick", action="store_true", help="1,000 queries per stream")
-    ap.add_argument("--explore-rate", type=float, default=0.05, help="0.4's exploration share")
     ap.add_argument("--redis-url", help="a Redis Stack server for RedisVL's SemanticCache (benchmarks/redis_stack.sh)")
     ap.add_argument("--no-peers", action="store_true", help="skip GPTCache and RedisVL")
     ap.add_argument("--no-verifier-ceiling", action="store_true", help="skip the verifier's hindsight ceiling (slow)")
@@ -200,20 +192,18 @@ def main() -> None:
             kb = [(m.question, served_text(stream, m)) for m in memory.matches]
             for name, make in decision_peers.systems(args.redis_url).items():
                 res[name] = decision_peers.replay(stream, kb, name, make, embedder, stream.name)
-        new, old, v03 = (res.get(s, {}).get("all", {}) for s in ("new", "0.4", "0.3"))
+        new, fixed = (res.get(s, {}).get("all", {}) for s in SYSTEMS)
         res.update(right=new.get("right"), wrong=new.get("wrong"), wrong_upper=new.get("wrong_upper"),
                    ceiling_right=res["ceiling"]["best"]["right"],
                    verifier_ceiling_right=res.get("verifier_ceiling", {}).get("right"),
-                   old_right=old.get("right"), old_wrong=old.get("wrong"), v03_right=v03.get("right"),
-                   v03_wrong=v03.get("wrong"), explore_per_query=new.get("explore_per_query"),
-                   seconds=round(time.perf_counter() - t0, 1))
+                   fixed_right=fixed.get("right"), fixed_wrong=fixed.get("wrong"),
+                   explore_per_query=new.get("explore_per_query"), seconds=round(time.perf_counter() - t0, 1))
         results["streams"][stream.name] = res
         print(line(stream.name, res), flush=True)
         Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
     print(table(results))
 
 
-SYSTEMS = ("new", "0.4", "0.3")
 PEERS = ("gptcache", "redisvl")
 
 

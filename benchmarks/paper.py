@@ -19,7 +19,7 @@ Two phases, each resumable (a killed run picks up where it stopped):
    so it gives the same answer again; its time is what it took), and its answer is stored and labelled
    as an app's would be. Per system: hits (from precomputed pairs and from stored answers), wrong hits
    (the served answer scores clearly worse than the plain chain's, or the matched question asks
-   something else: :class:`storinfer.evaluate.benchmark.Judge`), EM/F1 against the gold answers beside the
+   something else: :class:`squad_bench.Judge`), EM/F1 against the gold answers beside the
    plain chain's, and end-to-end latency (mean, p50, p95) with its reduction against the plain chain.
 
     python benchmarks/paper.py prepare [--paragraphs 20]
@@ -55,8 +55,9 @@ def load(paragraphs: int):
 
 
 def prepare(args) -> None:
+    from squad_bench import RagAnswerer
+
     from storinfer import Precomputer, QAStore, default_chat, default_embedder
-    from storinfer.evaluate.benchmark import RagAnswerer
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,7 @@ def main() -> None:
     ap.add_argument("--paragraphs", type=int, default=20)
     ap.add_argument("--answer-tokens", type=int, default=24)
     ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--systems", nargs="*", help="replay only these (new, 0.4, fixed)")
+    ap.add_argument("--systems", nargs="*", help="replay only these (new, fixed)")
     args = ap.parse_args()
     if args.phase == "prepare":
         prepare(args)

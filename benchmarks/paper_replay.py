@@ -2,8 +2,9 @@
 
 Systems (the same `StoreFront`, the same store copy, the same order):
 - ``new``: the default learner (`storinfer.Learner`, ``max_wrong_rate=0.01``);
-- ``0.4``: 0.4's learner, the grid refit (`benchmarks/baselines/grid_learner.py`);
 - ``fixed``: the shipped verifier at its point, nothing learnt (``learner=None``).
+The 0.4 row in docs/benchmarks.md (0.4's grid refit) came from this script at d2739f4
+(``git show d2739f4:benchmarks/paper_replay.py``).
 
 A miss costs the lookup, the chain (the answer and wall time the plain pass recorded for that
 question) and storing its answer (the caller's share, measured); a hit costs the lookup.
@@ -19,16 +20,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from grid_learner import GridLearner  # noqa: E402
+from squad_bench import Judge, latency_summary  # noqa: E402
 
 from storinfer import QAStore, StoreFront, default_embedder  # noqa: E402
-from storinfer.evaluate.benchmark import Judge, latency_summary  # noqa: E402
 from storinfer.evaluate.squad import best_em, best_f1  # noqa: E402
 from storinfer.text import normalize_question  # noqa: E402
 
-SYSTEMS = {"new": {}, "0.4": {"learner": GridLearner()}, "fixed": {"learner": None}}
+SYSTEMS = {"new": {}, "fixed": {"learner": None}}
 
 
 def replay(args) -> None:

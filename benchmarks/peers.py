@@ -9,11 +9,14 @@ Systems (each starts empty, sees the queries in order, and stores the answer of 
 - ``redisvl-0.2`` / ``redisvl-0.05``: RedisVL's ``SemanticCache`` (Redis Stack 7.4 with its search
   module, `--redis-url`; `benchmarks/redis_stack.sh` starts one offline), our MiniLM as its
   vectorizer, at cosine distance 0.2 (cosine >= 0.8) and 0.05 (cosine >= 0.95);
-- ``storinfer-cold``: StorInfer 0.4's default (the learnt decision, ``max_wrong_rate=0.01``) with
+- ``storinfer-cold``: StorInfer's default (the learner, ``max_wrong_rate=0.01``) with
   runtime answers only (no precompute);
 - ``storinfer-precompute``: the same after a precompute over the knowledge base;
-- ``storinfer-0.3-precompute``: 0.3's default on the same precompute (its verifier at its point,
-  nothing learnt).
+- ``storinfer-fixed-precompute``: the shipped verifier at its point on the same precompute, nothing
+  learnt (``learner=None``).
+The quick run in docs/benchmarks.md came from this script at d1a3b50, which ran 0.3's verifier as
+``storinfer-0.3-precompute`` (``git show d1a3b50:benchmarks/peers.py``); ``results/peers.json``
+(the full run) from f322a54.
 
 Streams:
 1. ``squad``: the human questions of 5 SQuAD dev articles (Super Bowl and 4 of other kinds), in
@@ -29,7 +32,7 @@ Streams:
 The "LLM" answers a miss with a record of what it was asked (the intent, or the question's gold
 answers), so the judge knows what a served answer answers; SmolLM2's own latency is measured on
 a sample of real calls of the offline model (`--llm`) and end-to-end latency is mean lookup +
-miss share x mean LLM latency. StorInfer 0.4's explored hits count as misses (the chain answered).
+miss share x mean LLM latency. StorInfer's explored hits count as misses (the chain answered).
 
 Precompute (StorInfer): the engine's question writer (its prompt, parser and deduplication) over
 each knowledge-base text with the offline model (`--llm`), in batches. For SQuAD the generated question's
@@ -151,20 +154,19 @@ class RedisVLSemantic(System):
 
 
 class StorInferSystem(System):
-    def __init__(self, folder: Path, name: str, *, old: bool = False, pairs: list[tuple[str, str]] = ()) -> None:
-        from storinfer import QAPair, QAStore, StoreFront, Verifier, VerifierPolicy
+    def __init__(self, folder: Path, name: str, *, learn: bool = True, pairs: list[tuple[str, str]] = ()) -> None:
+        from storinfer import QAPair, QAStore, StoreFront
 
         self.name, self.folder = name, folder
         self.store_ = QAStore(folder, embedding=default_embedder())
         if pairs:
             self.store_.add([QAPair(q, key) for q, key in pairs])
         # Synchronous writes: the next query sees every earlier answer, as with the other systems.
-        # old: 0.3's default (its verifier at its shipped point, nothing learnt); else the default learner.
-        if old:
-            v03 = Verifier.from_dict(json.loads((ROOT / "benchmarks" / "verifier_0.3.json").read_text()))
-            self.front = StoreFront(self.store_, write_behind=False, policy=VerifierPolicy(v03), learner=None)
-        else:
+        # learn=False: the shipped verifier at its point, nothing learnt; else the default learner.
+        if learn:
             self.front = StoreFront(self.store_, write_behind=False)
+        else:
+            self.front = StoreFront(self.store_, write_behind=False, learner=None)
         self.last = None
 
     def lookup(self, query: str) -> str | None:
@@ -333,7 +335,7 @@ def main() -> None:
             InMemoryExact(), GPTCacheSemantic(root / "g8", 0.8, embed), GPTCacheSemantic(root / "g975", 0.975, embed),
             StorInferSystem(root / "cold", "storinfer-cold"),
             StorInferSystem(root / "pre", "storinfer-precompute", pairs=keyed),
-            StorInferSystem(root / "pre03", "storinfer-0.3-precompute", old=True, pairs=keyed),
+            StorInferSystem(root / "fixed", "storinfer-fixed-precompute", learn=False, pairs=keyed),
         ]
         if args.redis_url:
             systems[3:3] = [RedisVLSemantic(args.redis_url, d, embed, stream) for d in (0.2, 0.05)]

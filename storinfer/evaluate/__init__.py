@@ -1,5 +1,3 @@
-"""Evaluate: replaying human questions through StorInfer, and SQuAD's scoring.
-
-* :mod:`~storinfer.evaluate.squad`: SQuAD files, exact match and F1, the strict answer judge;
-* :mod:`~storinfer.evaluate.benchmark`: ``storinfer eval``, precompute then replay with and without StorInfer.
+"""Evaluate: SQuAD's files and scoring (exact match, token F1, the strict answer judge), in
+:mod:`~storinfer.evaluate.squad`. The benchmarks that replay human questions are in ``benchmarks/``.
 """

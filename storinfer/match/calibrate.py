@@ -97,7 +97,7 @@ class Calibration:
         return all(h.fallback for h in self.heads.values())
 
     @property
-    def threshold(self) -> float:  # 0.2's single floor: the question head's
+    def threshold(self) -> float:  # one cosine floor for reports: the question head's
         return self.heads["question"].floor
 
     @property

@@ -12,8 +12,7 @@ true paraphrases, so after the cosine test a candidate must also agree with the 
 * the question type, where both have one (who / when / where / how many / why / how long...);
 * the thing asked for, where both name one ("What *team*..." vs "What *position*...").
 
-The rules are general: no word list of one domain (0.2 dropped 0.1's football words such as
-offense/defense and postseason). :func:`conflict` is the first rule that fires, used by
+The rules are general: no word list of one domain. :func:`conflict` is the first rule that fires, used by
 deduplication; :func:`signals` gives every rule's finding, which :mod:`storinfer.match.verify` uses
 as hard rules (numbers, names, negation) and as features of its learned score (the others).
 """
@@ -35,8 +34,8 @@ _NUMBER_WORDS = {
 }
 _NEGATIONS = {"not", "no", "never", "none", "neither", "nor", "without", "cannot", "nobody", "nothing"}
 # Words that change what is asked about when only one side has them, grouped so that synonyms
-# agree ("last" = "final"). Kept short on purpose: each costs some true paraphrases (measured in
-# benchmarks/threshold_pairs.py).
+# agree ("last" = "final"). Kept short on purpose: each costs some true paraphrases (measured on
+# SQuAD by benchmarks/threshold_pairs.py, at f5d32c9).
 _MODIFIER_CLASSES = [
     {"previous", "previously", "prior", "before", "earlier", "former"}, {"after", "next", "later"},
     {"most", "highest", "largest", "biggest", "maximum"}, {"least", "lowest", "smallest", "minimum"},

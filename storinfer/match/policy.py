@@ -157,7 +157,7 @@ class ThresholdPolicy:
     Args:
         threshold: the cosine similarity a key must reach.
         rules: refuse look-alikes (other numbers, names, negation, question type...;
-            :func:`storinfer.match.lookalike.conflict`), as StorInfer 0.1 did; False: cosine alone.
+            :func:`storinfer.match.lookalike.conflict`); False: cosine alone.
         k: nearest stored keys checked per lookup.
     """
 

@@ -14,7 +14,7 @@ and the best-scoring one that passes is served:
 2. **a learned score**: a logistic model over the features of :mod:`storinfer.match.features`,
    one *head* per kind of candidate, at or above the head's *cut*.
 
-Weights and operating points ship in ``storinfer/verifier.json``; ``benchmarks/train_verifier.py``
+Weights and operating points ship in ``storinfer/match/verifier.json``; ``tools/verifier/train.py``
 refits them from public data (BANKING77, CLINC150 and SQuAD: training intents, domains and
 articles only) for a 1% wrong-hit target. A store may record its own operating point
 (``storinfer calibrate``), which every client then uses.
@@ -107,7 +107,7 @@ class Head:
     def from_dict(cls, data: dict[str, Any], expected: tuple[str, ...]) -> Head:
         if tuple(data["features"]) != expected:
             msg = (f"verifier weights are for features {data['features']}, this StorInfer computes {expected}: "
-                   "refit them with benchmarks/train_verifier.py")
+                   "refit them with tools/verifier/train.py")
             raise ValueError(msg)
         typed = data.get("typed_floor")
         return cls(expected, tuple(data["weights"]), float(data["bias"]), tuple(data["mean"]), tuple(data["scale"]),
@@ -204,7 +204,7 @@ class Verifier:
         ```python
         from storinfer.match.verify import Verifier
 
-        v = Verifier.default()                                   # storinfer/verifier.json
+        v = Verifier.default()                                   # storinfer/match/verifier.json
         strict = v.with_operating_point(cut=0.99)                # both heads
         ```
 
@@ -224,7 +224,7 @@ class Verifier:
     @classmethod
     @functools.cache
     def default(cls) -> Verifier:
-        """The shipped verifier (``storinfer/verifier.json``)."""
+        """The shipped verifier (``storinfer/match/verifier.json``)."""
         return cls.from_dict(json.loads(WEIGHTS_PATH.read_text()))
 
     @classmethod

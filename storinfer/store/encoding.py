@@ -36,8 +36,8 @@ def pack(meta: dict[str, Any]) -> dict[str, Any]:
 
 def unpack(meta: dict[str, Any] | None, namespace: str | None = None, partition: str | None = None) -> dict[str, Any]:
     """Stored metadata as every reader sees it: packed fields spread out, and the namespace and
-    partition (kept by the partition's collection, not by each record) filled in. Records written
-    before packing (StorInfer 0.2) read as they are."""
+    partition (kept by the partition's collection, not by each record) filled in. Records without a
+    ``packed`` field read as they are."""
     out = dict(meta or {})
     raw = out.pop("packed", None)
     if raw:

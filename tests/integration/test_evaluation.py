@@ -1,12 +1,18 @@
-"""The benchmark end to end on a small slice, with the real models; its numbers must add up."""
+"""The SQuAD benchmark (benchmarks/squad_bench.py, `make bench`) end to end on a small slice, with the
+real models; its numbers must add up."""
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from storinfer import GenerationConfig, VerifierPolicy
-from storinfer.evaluate.benchmark import BenchmarkConfig, run_benchmark
-from storinfer.match.calibrate import calibrate
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from squad_bench import BenchmarkConfig, run_benchmark  # noqa: E402
+
+from storinfer import GenerationConfig, VerifierPolicy  # noqa: E402
+from storinfer.match.calibrate import calibrate  # noqa: E402
 
 
 @pytest.fixture(scope="module")

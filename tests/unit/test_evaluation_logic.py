@@ -1,9 +1,15 @@
-"""How the benchmark judges hits and sweeps thresholds (pure logic, no models)."""
+"""How the SQuAD benchmark (benchmarks/squad_bench.py) judges hits and sweeps thresholds (pure logic, no models)."""
 
-from storinfer.evaluate.benchmark import Judge, sweep
-from storinfer.evaluate.squad import SquadQuestion, best_f1, exact_match, normalize_answer
-from storinfer.match.calibrate import served_candidate
-from storinfer.records import Match
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from squad_bench import Judge, sweep  # noqa: E402
+
+from storinfer.evaluate.squad import SquadQuestion, best_f1, exact_match, normalize_answer  # noqa: E402
+from storinfer.match.calibrate import served_candidate  # noqa: E402
+from storinfer.records import Match  # noqa: E402
 
 PARAS = {"p0": "The Denver Broncos defeated the Carolina Panthers 24-10 at Levi's Stadium.",
          "p1": "Coldplay headlined the halftime show with Beyonce and Bruno Mars."}

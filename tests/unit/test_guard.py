@@ -5,7 +5,7 @@ import pytest
 from storinfer.match.lookalike import conflict, question_type
 
 # Each of these embeds at cosine 0.93-0.99 with all-MiniLM-L6-v2 but has another gold answer
-# in SQuAD (see benchmarks/threshold_pairs.py).
+# in SQuAD (found by benchmarks/threshold_pairs.py, at f5d32c9).
 LOOK_ALIKES = [
     ("Which NFL team represented the AFC at Super Bowl 50?", "Which NFL team represented the NFC at Super Bowl 50?"),
     ("What halftime performer previously headlined Super Bowl XLVII?", "What halftime performer previously headlined Super Bowl XLVIII?"),

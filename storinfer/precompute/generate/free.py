@@ -15,7 +15,7 @@ line; a line is kept as a *candidate* only if it reads as a question a user woul
   is spent. Each accepted question records the temperature and top-p that produced it.
 
 ``masking=False`` / ``adaptive=False`` switch both off (fixed sampling, no mask in the prompt,
-the whole budget spent) for the ablation in ``benchmarks/precompute_ablation.py``. Duplicates
+the whole budget spent), for ablations (docs/benchmarks.md, "The masking ablation"). Duplicates
 are still never stored.
 """
 

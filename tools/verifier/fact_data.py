@@ -1,5 +1,5 @@
-"""SQuAD articles as precomputed stores and human-question lookups, for the fact head of the hit
-verifier (`train_verifier.py`) and the coverage benchmark (`coverage.py`).
+"""SQuAD articles as precomputed stores and human-question lookups: the fit data of the hit
+verifier's fact head (`tools/verifier/train.py`).
 
 Each article's paragraphs are precomputed into a store of its own (one partition), the way a
 user would; its human questions are then looked up in that store, and every candidate the
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 ARTICLES = DATA / "squad-dev-v1.1-24articles" / "dev-v1.1-24articles.json"
 SUPERBOWL = DATA / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"
 

@@ -1,9 +1,10 @@
-"""Streams of (stored questions, queries) for fitting and measuring the hit verifier.
+"""Streams of (stored questions, queries): the fit data of the hit verifier's question head
+(`tools/verifier/train.py`).
 
 Each dataset is served the way the cache serves: one question per intent (or per answer) is
 stored, the others are looked up against it. A served candidate is right when it wants the same
 answer: the same intent (BANKING77, CLINC150), or agreeing gold answers (SQuAD: token F1 >= 0.5,
-as `benchmarks/threshold_pairs.py` judges). CLINC150's out-of-scope queries have no stored
+`storinfer.evaluate.squad.answers_agree`). CLINC150's out-of-scope queries have no stored
 answer: any serve is wrong.
 
 Splits, fixed and disjoint, so that nothing measured was seen in fitting:
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 PER_LABEL = 30  # queries per intent in a stream
 
 

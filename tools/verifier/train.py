@@ -1,16 +1,16 @@
-"""Fit the hit verifier's two heads and write `storinfer/verifier.json` (reproducible: no randomness).
+"""Fit the hit verifier's two heads and write `storinfer/match/verifier.json` (reproducible: no randomness).
 
 Data: *fit* parts only; the held-out parts are never read here.
 
-- **question head** (any stored question): `benchmarks/verifier_data.py`'s streams: BANKING77
+- **question head** (any stored question): `question_data.py`'s streams: BANKING77
   intents at even positions, CLINC150 domains at even positions with `oos_train`/`oos_val`, and
   SQuAD dev articles at odd positions (one human question stored per answer, the others looked up).
-- **fact head** (keys the answer-aware generator wrote): `benchmarks/coverage_data.py`: each SQuAD
+- **fact head** (keys the answer-aware generator wrote): `fact_data.py`: each SQuAD
   article precomputed into a store of its own, its human questions looked up there, every
   candidate judged by the strict judge (the key's expected answer against the human's gold). With
   `--squad-train FILE` (SQuAD v1.1 train, gzipped; disjoint from the dev set) its articles are the
-  fit data (0.4's shipped head: 40 articles, every 4th of the file); without it, the dev articles
-  at odd positions (0.3).
+  fit data (the shipped head: 40 articles, every 4th of the file, `--fact-only`); without it, the
+  dev articles at odd positions.
 
 For each head the fit data are split again by intent / article: two thirds fit a logistic model
 (hard-rule refusals left out), one third chooses the operating point: over cosine floors and score
@@ -18,7 +18,7 @@ cuts, each validation query is served as a lookup would (the best-scoring candid
 and the point serving the most right answers with an observed wrong-hit rate within the target
 (1%) on every dataset wins. Its 95% Clopper-Pearson bound is printed beside it.
 
-    python benchmarks/train_verifier.py [--out storinfer/verifier.json]
+    python tools/verifier/train.py [--out storinfer/match/verifier.json] [--squad-train FILE] [--fact-only]
 """
 
 from __future__ import annotations
@@ -31,19 +31,21 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from coverage_data import articles, build_store, facts_only, look_up, train_articles  # noqa: E402
-from verifier_data import Stream, banking, candidates, clinc, squad  # noqa: E402
+from fact_data import articles, build_store, facts_only, look_up, train_articles  # noqa: E402
+from question_data import Stream, banking, candidates, clinc, squad  # noqa: E402
 
+from storinfer.match.bounds import clopper_pearson_upper  # noqa: E402
 from storinfer.match.features import FACT_FEATURES, QUESTION_FEATURES, TYPED, Query, fact_features, question_features  # noqa: E402
-from storinfer.match.verify import Head, Verifier, clopper_pearson_upper, fact_refusal, question_refusal  # noqa: E402
+from storinfer.match.verify import Head, Verifier, fact_refusal, question_refusal  # noqa: E402
 from storinfer.models import default_embedder  # noqa: E402
 
 TARGET = 0.01
 K = 8
-OUT = Path(__file__).resolve().parent / "out" / "train_verifier"
+OUT = Path(__file__).resolve().parent / "out"
 
 
 def rows(name: str, queries: list[str], cands: list[list], right: list[list[bool]], fact: bool) -> dict:
@@ -212,7 +214,7 @@ def fact_sets(embedder, reuse: bool = False, source: list | None = None) -> tupl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "storinfer" / "match" / "verifier.json"))
+    ap.add_argument("--out", default=str(ROOT / "storinfer" / "match" / "verifier.json"))
     ap.add_argument("--reuse-stores", action="store_true", help="reuse the fit articles' stores of an earlier run")
     ap.add_argument("--squad-train", help="SQuAD v1.1 train (train-v1.1.json.gz): the fact head's fit data")
     ap.add_argument("--train-articles", type=int, default=40)
@@ -231,9 +233,9 @@ def main() -> None:
               "by_q": {(d["name"], k): v for d in f_val for k, v in d["by_q"].items()}}
     fact = fit_head(FACT_FEATURES, f_fit, [merged], np.arange(0.50, 0.951, 0.025), np.arange(0.30, 0.996, 0.005), (None,))
     fitted_on = (f"fact head: {len(source)} SQuAD v1.1 train articles (every 4th; disjoint from the dev set)" if source
-                 else "fact head: benchmarks/coverage_data.py, SQuAD dev articles at odd positions")
+                 else "fact head: tools/verifier/fact_data.py, SQuAD dev articles at odd positions")
     data = {**Verifier(question, fact).to_dict(), "target_wrong_rate": TARGET,
-            "fitted_on": "question head: benchmarks/verifier_data.py fit parts (BANKING77 even intents, CLINC150 even "
+            "fitted_on": "question head: tools/verifier/question_data.py fit parts (BANKING77 even intents, CLINC150 even "
                          "domains + oos_train/oos_val, SQuAD dev articles at odd positions); " + fitted_on}
     Path(args.out).write_text(json.dumps(data, indent=1) + "\n")
     print(f"written {args.out}", file=sys.stderr)

@@ -1,28 +1,29 @@
-"""Benchmark and evaluation on human questions: hits, wrong hits, latency, answer quality, storage.
+"""The SQuAD benchmark (`make bench`, `benchmarks/run_benchmark.py`): hits, wrong hits, latency,
+answer quality and storage on human questions.
 
-One run (``run_benchmark``):
+One run (:func:`run_benchmark`):
 
 1. builds the *plain chain*, a RAG chain over the documents (MiniLM retrieval, the offline LLM answers);
-2. precomputes question-answer pairs for the documents, answered by that same chain;
+2. precomputes question-answer pairs for the documents, answered by that same chain, and runs
+   :func:`storinfer.match.calibrate.calibrate`, which picks the operating point from generated data only;
 3. replays the human questions, in a fixed shuffled order, through (a) the plain chain and
-   (b) the same chain behind :class:`StorInferChain` (answers to misses are cached), timing
+   (b) the same chain behind :class:`storinfer.StoreFront` (answers to misses are stored), timing
    each, and scores both with SQuAD exact match and token F1;
-4. judges every hit: a **wrong hit** is one whose served answer scores clearly worse against
-   the gold answers than the plain chain's (F1 lower by 0.5 or more), or whose matched question
-   asks something else (for a cached human question: its gold answers disagree with the
-   query's; for a generated one: the query's gold answer is nowhere in the paragraph the stored
-   pair was made from);
-5. sweeps the similarity threshold over the precomputed pairs alone, with and without the
-   look-alike guard (hit rate vs wrong-hit rate), and runs :func:`calibrate`, which picks a
-   threshold from generated data only, then reads off how that threshold does on the humans.
+4. judges every hit (:class:`Judge`): a **wrong hit** is one whose served answer scores clearly
+   worse against the gold answers than the plain chain's (F1 lower by 0.5 or more), or whose
+   matched question asks something else (for a stored human question: its gold answers disagree
+   with the query's; for a generated one: its expected answer does not name what the query's gold
+   answer names);
+5. sweeps the cosine floor over the precomputed pairs alone (:func:`sweep`: look-alike rules,
+   the hit verifier, cosine alone) and reads off how the calibrated point does on the humans.
 
-Results are a JSON file, a Markdown table and a PNG of the threshold curve.
+Results are a JSON file, a Markdown table and a PNG of the threshold curve. Tests, notebook 03 and
+`benchmarks/paper.py` import its parts (``sys.path`` holds ``benchmarks/``).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import random
 import statistics
@@ -43,8 +44,6 @@ from storinfer.records import Match
 from storinfer.serve import StoreFront
 from storinfer.store import QAStore
 from storinfer.text import normalize_question
-
-logger = logging.getLogger(__name__)
 
 RAG_SYSTEM = "Answer the question using the context. Reply with a short phrase only."
 WRONG_F1_DROP = 0.5
@@ -79,11 +78,6 @@ class RagAnswerer:
 
     def __call__(self, question: str) -> str:
         return self.batch([question])[0]
-
-
-def build_rag_chain(docs: Sequence[Document], embeddings: Embedder, chat: ChatModel, *, k: int = 1) -> RagAnswerer:
-    """The plain chain (see :class:`RagAnswerer`)."""
-    return RagAnswerer(docs, embeddings, chat, k=k)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -152,6 +146,10 @@ def sweep(questions: Sequence[SquadQuestion], candidates: dict[str, list[Match]]
 
 
 # --- the whole benchmark ---------------------------------------------------------------------
+PARTITION = "rag"
+SWEEP_FLOORS = [round(0.80 + 0.01 * i, 2) for i in range(20)]
+
+
 @dataclass
 class BenchmarkConfig:
     paragraphs: int | None = None  # None: all
@@ -164,6 +162,17 @@ class BenchmarkConfig:
     seed: int = 0
 
 
+@dataclass
+class Precomputed:
+    """What the offline step left in the store, before any human question was replayed."""
+
+    summary: dict[str, Any]  # PrecomputeSummary.as_dict()
+    pairs: int
+    keys: int
+    disk_bytes: int
+    calibration: Any  # storinfer.match.calibrate.Calibration
+
+
 def run_benchmark(
     squad_path: str | Path,
     out_dir: str | Path,
@@ -174,9 +183,6 @@ def run_benchmark(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run the whole benchmark (see the module docstring); write results into ``out_dir``."""
-    from tqdm.auto import tqdm
-
-    from storinfer.evaluate.squad import load_squad
     from storinfer.models import default_chat, default_embedder
 
     cfg = config or BenchmarkConfig()
@@ -184,43 +190,73 @@ def run_benchmark(
     out.mkdir(parents=True, exist_ok=True)
     embeddings = embeddings or default_embedder()
     chat = chat or default_chat(max_new_tokens=cfg.answer_tokens)
+    docs, questions = load_questions(squad_path, cfg)
+    plain = RagAnswerer(docs, embeddings, chat)
+    judge = Judge(paragraphs={str(d.id): d.text for d in docs},
+                  gold_by_question={normalize_question(q.question): q.answers for q in questions})
+
+    store = fresh_store(out / "store", embeddings)
+    pre = precompute(store, docs, chat=chat, plain=plain, cfg=cfg, progress=progress)
+    # precomputed-only candidates for the sweep (before runtime answers are added)
+    candidates = {q.id: store.search(q.question, partition=PARTITION, k=10) for q in questions}
+    front = StoreFront(store, partition=PARTITION, policy=fixed_floor(cfg.threshold))
+    records = replay(questions, plain=plain, front=front, judge=judge, progress=progress)
+    store.purge_expired()
+    plain_f1 = {r["id"]: r["plain_f1"] for r in records}
+    sweep_rows = sweep(questions, candidates, plain_f1, judge, SWEEP_FLOORS)
+    results = summarize(records, pre=pre, pairs_final=store.count(), disk_final=store.disk_bytes() or 0,
+                        threshold=cfg.threshold, sweep_rows=sweep_rows, chain_stats=front.stats())
+    results["config"] = {"paragraphs": len(docs), "questions": len(questions), "threshold": cfg.threshold,
+                         "generation": asdict(cfg.generation), "answer_tokens": cfg.answer_tokens, "seed": cfg.seed}
+    write_results(out, results, records)
+    store.close()
+    return results
+
+
+def load_questions(squad_path: str | Path, cfg: BenchmarkConfig) -> tuple[list[Document], list[SquadQuestion]]:
+    """The first ``cfg.paragraphs`` paragraphs and ``cfg.questions`` of their questions, shuffled (``cfg.seed``)."""
+    from storinfer.evaluate.squad import load_squad
+
     docs, questions = load_squad(squad_path)
     docs = docs[: cfg.paragraphs] if cfg.paragraphs else docs
     questions = [q for q in questions if q.paragraph < len(docs)]
     random.Random(cfg.seed).shuffle(questions)
-    questions = questions[: cfg.questions] if cfg.questions else questions
-    plain = build_rag_chain(docs, embeddings, chat)
+    return docs, questions[: cfg.questions] if cfg.questions else questions
 
-    store_dir = out / "store"
-    if store_dir.exists():
+
+def fresh_store(folder: Path, embeddings: Embedder) -> QAStore:
+    if folder.exists():
         import shutil
 
-        shutil.rmtree(store_dir)
-    store = QAStore(store_dir, embedding=embeddings)
-    partition = "rag"
-    # 1. precompute, answered by the plain chain
-    pre = Precomputer(store, llm=chat, answer_with=plain, partition=partition, config=cfg.generation)
+        shutil.rmtree(folder)
+    return QAStore(folder, embedding=embeddings)
+
+
+def precompute(store: QAStore, docs: Sequence[Document], *, chat: ChatModel, plain: RagAnswerer,
+               cfg: BenchmarkConfig, progress: bool) -> Precomputed:
+    """Precompute ``docs``, answered by the plain chain; then calibrate on generated data only and
+    record the operating point in the store (the replay serves with it)."""
+    pre = Precomputer(store, llm=chat, answer_with=plain, partition=PARTITION, config=cfg.generation)
     summary = pre.run(docs, progress=progress)
-    precomputed_pairs = summary.pairs_stored
-    precomputed_keys = store.count()
-    disk_after_precompute = store.disk_bytes() or 0
-
-    # 2. calibration on generated data only, recorded in the store (the replay serves with it)
-    calibration = calibrate(store, chat, partition=partition, target_wrong_rate=cfg.target_wrong_rate,
+    pairs, keys, disk = summary.pairs_stored, store.count(), store.disk_bytes() or 0
+    calibration = calibrate(store, chat, partition=PARTITION, target_wrong_rate=cfg.target_wrong_rate,
                             sample=cfg.calibration_sample, record=True)
-    threshold = cfg.threshold  # None: the verifier at the calibrated operating point
+    return Precomputed(summary=summary.as_dict(), pairs=pairs, keys=keys, disk_bytes=disk, calibration=calibration)
 
-    judge = Judge(paragraphs={str(d.id): d.text for d in docs},
-                  gold_by_question={normalize_question(q.question): q.answers for q in questions})
-    # 3. precomputed-only candidates for the sweep (before runtime answers are added)
-    candidates = {q.id: store.search(q.question, partition=partition, k=10) for q in questions}
 
-    # 4. the replay: (a) every question through the plain chain, then (b) every question through the
-    # same chain behind StorInfer. Two passes, not the two calls back to back: an engine that caches
-    # prompts (llama.cpp keeps them in its slots) would answer the second call of a pair from the
-    # first one's prompt, and a miss behind StorInfer would look faster than the plain chain.
-    policy = VerifierPolicy(Verifier.default().with_operating_point(floor=threshold)) if threshold is not None else None
-    fast = StoreFront(store, partition=partition, policy=policy)
+def fixed_floor(threshold: float | None) -> VerifierPolicy | None:
+    """``None``: the verifier at the calibrated operating point; else the verifier at this cosine floor."""
+    return None if threshold is None else VerifierPolicy(Verifier.default().with_operating_point(floor=threshold))
+
+
+def replay(questions: Sequence[SquadQuestion], *, plain: RagAnswerer, front: StoreFront, judge: Judge,
+           progress: bool) -> list[dict[str, Any]]:
+    """Every question through the plain chain, then every question through the same chain behind
+    StorInfer; one record per question. Two passes, not the two calls back to back: an engine that
+    caches prompts (llama.cpp keeps them in its slots) would answer the second call of a pair from
+    the first one's prompt, and a miss behind StorInfer would look faster than the plain chain."""
+    from tqdm.auto import tqdm
+
     plain(questions[0].question)  # warm-up, not timed
     plain_runs = []
     for q in tqdm(questions, desc="replay, plain", unit="question", disable=not progress):
@@ -230,57 +266,47 @@ def run_benchmark(
     records = []
     for q, (a, plain_ms) in zip(tqdm(questions, desc="replay, StorInfer", unit="question", disable=not progress),
                                 plain_runs):
-        ran: list[str] = []  # what the chain answered behind StorInfer (a miss), for the record
-
-        def chain(question: str, ran: list[str] = ran) -> str:
-            ran.append(plain(question))
-            return ran[-1]
-
-        t1 = time.perf_counter()
-        b, found = fast.answer(q.question, chain)
-        t2 = time.perf_counter()
-        rec: dict[str, Any] = {
-            "id": q.id, "question": q.question, "gold": list(q.answers), "paragraph": q.paragraph,
-            "plain_answer": a, "plain_ms": plain_ms, "plain_f1": best_f1(a, q.answers), "plain_em": best_em(a, q.answers),
-            "storinfer_answer": b, "storinfer_ms": (t2 - t1) * 1000, "hit": found.hit, "reason": found.reason,
-            "storinfer_f1": best_f1(b, q.answers), "storinfer_em": best_em(b, q.answers),
-            "chain_answer": ran[-1] if ran else None,
-        }
-        if found.match is not None:
-            m = found.match
-            wrong, why = judge.wrong(q, m, rec["plain_f1"])
-            rec.update(similarity=m.similarity, matched_question=m.question, matched_origin=m.metadata.get("origin"),
-                       matched_doc=m.metadata.get("doc_id"), wrong_hit=wrong, wrong_why=why)
-        records.append(rec)
-    store.purge_expired()
-    disk_final = store.disk_bytes() or 0
-    pairs_final = store.count()
-
-    # 5. sweep and report
-    thresholds = [round(0.80 + 0.01 * i, 2) for i in range(20)]
-    plain_f1 = {r["id"]: r["plain_f1"] for r in records}
-    sweep_rows = sweep(questions, candidates, plain_f1, judge, thresholds)
-    at_calibrated = next((r for r in sweep_rows if r["threshold"] == calibration.threshold), None)
-    results = summarize(records, summary.as_dict(), precomputed_pairs, pairs_final, disk_after_precompute, disk_final,
-                        threshold, calibration, sweep_rows, at_calibrated, fast.stats())
-    results["storage"]["precomputed_keys"] = precomputed_keys
-    results["config"] = {"paragraphs": len(docs), "questions": len(questions), "threshold": threshold,
-                         "generation": asdict(cfg.generation), "answer_tokens": cfg.answer_tokens, "seed": cfg.seed}
-    (out / "results.json").write_text(json.dumps({**results, "records": records}, indent=2, default=str))
-    (out / "results.md").write_text(markdown(results, records))
-    plot_threshold_curve(sweep_rows, calibration.threshold, out / "threshold_curve.png")
-    store.close()
-    return results
+        records.append(replay_one(q, plain_answer=a, plain_ms=plain_ms, plain=plain, front=front, judge=judge))
+    return records
 
 
-def summarize(records, precompute_summary, precomputed_pairs, pairs_final, disk_pre, disk_final, threshold,
-              calibration, sweep_rows, at_calibrated, chain_stats) -> dict[str, Any]:
+def replay_one(q: SquadQuestion, *, plain_answer: str, plain_ms: float, plain: RagAnswerer, front: StoreFront,
+               judge: Judge) -> dict[str, Any]:
+    """One question behind StorInfer: timed, scored, and its hit judged."""
+    ran: list[str] = []  # what the chain answered behind StorInfer (a miss), for the record
+
+    def chain(question: str) -> str:
+        ran.append(plain(question))
+        return ran[-1]
+
+    t1 = time.perf_counter()
+    b, found = front.answer(q.question, chain)
+    t2 = time.perf_counter()
+    rec: dict[str, Any] = {
+        "id": q.id, "question": q.question, "gold": list(q.answers), "paragraph": q.paragraph,
+        "plain_answer": plain_answer, "plain_ms": plain_ms, "plain_f1": best_f1(plain_answer, q.answers),
+        "plain_em": best_em(plain_answer, q.answers),
+        "storinfer_answer": b, "storinfer_ms": (t2 - t1) * 1000, "hit": found.hit, "reason": found.reason,
+        "storinfer_f1": best_f1(b, q.answers), "storinfer_em": best_em(b, q.answers),
+        "chain_answer": ran[-1] if ran else None,
+    }
+    if found.match is not None:
+        m = found.match
+        wrong, why = judge.wrong(q, m, rec["plain_f1"])
+        rec.update(similarity=m.similarity, matched_question=m.question, matched_origin=m.metadata.get("origin"),
+                   matched_doc=m.metadata.get("doc_id"), wrong_hit=wrong, wrong_why=why)
+    return rec
+
+
+def summarize(records: list[dict[str, Any]], *, pre: Precomputed, pairs_final: int, disk_final: int,
+              threshold: float | None, sweep_rows: list[dict[str, Any]], chain_stats: dict[str, Any]) -> dict[str, Any]:
     n = len(records)
     hits = [r for r in records if r["hit"]]
     misses = [r for r in records if not r["hit"]]
     wrong = [r for r in hits if r.get("wrong_hit")]
     plain_ms = [r["plain_ms"] for r in records]
     si_ms = [r["storinfer_ms"] for r in records]
+    calibration = pre.calibration
     return {
         "questions": n,
         "threshold": threshold,
@@ -299,19 +325,28 @@ def summarize(records, precompute_summary, precomputed_pairs, pairs_final, disk_
                                            - statistics.fmean(r["plain_ms"] for r in misses)) if misses else math.nan,
                       "guard_rejections": chain_stats["guard_rejections"]},
         "latency_reduction": 1 - sum(si_ms) / sum(plain_ms),
-        "storage": {"precomputed_pairs": precomputed_pairs, "pairs_after_replay": pairs_final,
-                    "bytes_after_precompute": disk_pre, "bytes_final": disk_final,
-                    "bytes_per_pair": disk_final / pairs_final if pairs_final else math.nan},
-        "precompute": precompute_summary,
+        "storage": {"precomputed_pairs": pre.pairs, "pairs_after_replay": pairs_final,
+                    "bytes_after_precompute": pre.disk_bytes, "bytes_final": disk_final,
+                    "bytes_per_pair": disk_final / pairs_final if pairs_final else math.nan,
+                    "precomputed_keys": pre.keys},
+        "precompute": pre.summary,
         "calibration": {"threshold": calibration.threshold, "target_wrong_rate": calibration.target_wrong_rate,
                         "fallback": calibration.fallback,
                         "paraphrase_probes": calibration.probes, "table": calibration.table,
                         "heads": {h.head: {"floor": h.floor, "cut": h.cut, "served": h.hits, "wrong": h.wrong,
                                            "upper_95": h.upper_bound, "fallback": h.fallback}
                                   for h in calibration.heads.values()},
-                        "on_human_questions": at_calibrated},
+                        "on_human_questions": next((r for r in sweep_rows if r["threshold"] == calibration.threshold),
+                                                   None)},
         "sweep": sweep_rows,
     }
+
+
+def write_results(out: Path, results: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """``results.json`` (with every record), ``results.md`` and ``threshold_curve.png`` in ``out``."""
+    (out / "results.json").write_text(json.dumps({**results, "records": records}, indent=2, default=str))
+    (out / "results.md").write_text(markdown(results, records))
+    plot_threshold_curve(results["sweep"], results["calibration"]["threshold"], out / "threshold_curve.png")
 
 
 def markdown(results: dict[str, Any], records: list[dict[str, Any]]) -> str:
