@@ -25,23 +25,20 @@ entry no document shows any more.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from helpers import free_port
+from helpers import free_port, server
 from shown import REPO, make_targets_named, shown_commands
 
 VENV = Path(sys.executable).parent.parent  # not resolved: a venv's python is a link to the base interpreter
@@ -276,13 +273,12 @@ def check_demo(ran: Ran, fx: Fixtures) -> None:
     assert re.search(r"^hits 2  misses 3  hit rate 40%  stored 3 pairs$", ran.out, re.M), ran
 
 
-def check_chroma_run(server: Ran, fx: Fixtures) -> None:
+def check_chroma_run(ran: Ran, fx: Fixtures) -> None:
     """The server serves the store folder it was given, to `QAStore(host=..., port=...)`."""
     from storinfer_langchain import QAStore
 
-    port = int(shlex.split(server.command)[shlex.split(server.command).index("--port") + 1])
-    with QAStore(host="localhost", port=port, embedding=fx.embeddings) as store:
-        assert store.count() == fx.pairs, server
+    with QAStore(host="localhost", port=port_of(ran), embedding=fx.embeddings) as store:
+        assert store.count() == fx.pairs, ran
 
 
 CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
@@ -308,38 +304,16 @@ def check_for(shown: str) -> Callable[[Ran, Fixtures], None] | None:
     return next((check for prefix, check in CHECKS.items() if shown.startswith(prefix)), None)
 
 
+def port_of(ran: Ran) -> int:
+    words = shlex.split(ran.command)
+    return int(words[words.index("--port") + 1])
+
+
 def pairs_in(path: Path, fx: Fixtures) -> int:
     from storinfer_langchain import QAStore
 
     with QAStore(path, embedding=fx.embeddings) as store:
         return store.count()
-
-
-@contextlib.contextmanager
-def serving(ran: Ran) -> Iterator[Ran]:
-    """Start a server command, wait until its port answers, stop it after."""
-    port = int(shlex.split(ran.command)[shlex.split(ran.command).index("--port") + 1])
-    log = open(ran.scratch / "server.log", "w")
-    proc = subprocess.Popen(["bash", "-c", f"exec {ran.command}"], cwd=ran.cwd, env=ran.env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        else:
-            ran.out = (ran.scratch / "server.log").read_text()
-            pytest.fail(f"the server did not start:\n{ran}")
-        yield ran
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -378,8 +352,10 @@ def test_shown_command_runs_and_prints_what_it_should(shown, fx):
     check = check_for(shown)
     assert check is not None, f"no check in CHECKS for {shown!r} (shown in {', '.join(SHOWN[shown])})"
     if shown.startswith(SERVERS):
-        with serving(prepare(shown, fx)) as server:
-            check(server, fx)
+        ran = prepare(shown, fx)
+        with server(["bash", "-c", f"exec {ran.command}"], port_of(ran), ran.scratch / "server.log", cwd=ran.cwd,
+                    env=ran.env):
+            check(ran, fx)
         return
     check(run_shown(shown, fx), fx)
 
