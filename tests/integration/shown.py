@@ -1,16 +1,6 @@
-"""The commands README.md and docs/*.md show a user, read from the files (tests/integration/test_commands.py).
+"""The commands README.md and docs/*.md show a user, read from the files.
 
-What counts as a command:
-
-* each line of a fenced ```bash or ```sh block, and each ``$ `` line of a ```console block; a line
-  ending in ``\\`` goes on on the next; a ``#`` comment (a whole line, or after a space) is dropped;
-  blank lines are skipped;
-* each inline code span outside fenced blocks whose text starts with ``storinfer ``, ``make `` or
-  ``python `` (a line break inside a span reads as a space);
-* a span that is only ``storinfer SUBCOMMAND`` names a subcommand rather than running one: it
-  stands for ``storinfer SUBCOMMAND --help``.
-
-Runs of spaces are read as one.
+What counts as a command is the rule in tests/integration/test_commands.py's docstring.
 """
 
 from __future__ import annotations

@@ -1,11 +1,22 @@
 """Every command the README and docs/ show a user, every script in examples/ and every `make` target
 runs in the suite, and prints what it should.
 
-The commands are read from the files (tests/integration/shown.py says what counts as one), so a
-doc edited is a doc re-tested. Each runs in bash, as typed, with this interpreter's venv first on
-PATH, this checkout on PYTHONPATH and SmolLM2 as the offline LLM (STORINFER_LLM, tests/conftest.py):
-`make` and `python` commands from the repository root, where the docs run them, the others from
-an empty folder. Before it runs:
+The commands are read from README.md and docs/*.md (tests/integration/shown.py), so a doc edited
+is a doc re-tested. What counts as a command:
+
+* each line of a fenced ```bash or ```sh block, and each ``$ `` line of a ```console block; a line
+  ending in ``\\`` goes on on the next; a ``#`` comment (a whole line, or after a space) is dropped;
+  blank lines are skipped;
+* each inline code span outside fenced blocks whose text starts with ``storinfer ``, ``make `` or
+  ``python `` (a line break inside a span reads as a space);
+* a span that is only ``storinfer SUBCOMMAND`` names a subcommand rather than running one: it
+  stands for ``storinfer SUBCOMMAND --help``;
+* runs of spaces read as one; the same command shown twice is one command.
+
+Each runs in bash, as typed, with this interpreter's venv first on PATH, this checkout on
+PYTHONPATH and SmolLM2 as the offline LLM (STORINFER_LLM, tests/conftest.py): `make` and `python`
+commands from the repository root, where the docs run them, the others from an empty folder.
+Before it runs:
 
 * its placeholders become fixtures (PLACEHOLDERS): PATH, COPY, ./storinfer_db and ./db a copy
   of a small store precomputed here from data/ (MiniLM, SmolLM2 answering); DOCS and docs/ a folder
