@@ -1,11 +1,12 @@
 """The README's plot, from `benchmarks/results/decision.json`: served right and wrong per stream,
 the learner beside the fixed point (`learner=None`), the hindsight ceilings and the peers; and the README's table.
 
-    python benchmarks/plot_decision.py
+    python benchmarks/plot_decision.py [--json FILE] [--png FILE]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -18,7 +19,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
-    data = json.loads((RESULTS / "decision.json").read_text())["streams"]
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", default=str(RESULTS / "decision.json"), help="decision.py's results (default: the README's)")
+    ap.add_argument("--png", default=str(RESULTS / "decision.png"), help="where the plot goes (default: the README's)")
+    args = ap.parse_args()
+    data = json.loads(Path(args.json).read_text())["streams"]
     names = list(data)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     systems = [(s, label) for s, label in (("new", "the learner (default, max_wrong_rate=0.01)"),
@@ -46,8 +51,8 @@ def main() -> None:
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / "decision.png", dpi=110)
-    print(f"written {RESULTS / 'decision.png'}")
+    fig.savefig(args.png, dpi=110)
+    print(f"written {args.png}")
     print(summary_table(data))
 
 

@@ -1,6 +1,7 @@
 """StorInfer demo: the offline LLM (Qwen2.5-1.5B on llama.cpp) behind a StorInferCache on a fresh store.
 
-Run with `make demo`. Prints each call's latency and whether the store answered it.
+Run with `make demo` (`STORINFER_LLM=smollm2-135m make demo` for the small, fast model, as the test
+suite runs it). Prints each call's latency and whether the store answered it.
 """
 
 import tempfile
@@ -13,7 +14,7 @@ from storinfer_langchain import StorInferCache, default_chat_model
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        cache = StorInferCache(path=f"{folder}/store")
+        cache = StorInferCache(f"{folder}/store")
         set_llm_cache(cache)
         chat = default_chat_model(max_new_tokens=48)
         questions = [

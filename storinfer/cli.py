@@ -75,7 +75,15 @@ def _load_llm(spec: str) -> Any:
     if not name:
         msg = f"--llm takes 'default' or 'module:factory' (a function returning a chat model), got {spec!r}"
         raise ValueError(msg)
-    model = getattr(importlib.import_module(module), name)()
+    if "" not in sys.path and os.getcwd() not in sys.path:  # the console script's path starts at its own folder
+        sys.path.insert(0, os.getcwd())
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        msg = (f"--llm {spec}: {err}. Put {module}.py (defining {name}()) in the current folder or on PYTHONPATH, "
+               f"or pass an offline model's name or a .gguf file.")
+        raise ValueError(msg) from err
+    model = factory()
     if callable(getattr(model, "chat_batch", None)):
         return model
     # A framework's model: the command line is an application, so it may call on a face here.

@@ -21,14 +21,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def chroma_server(path: Path) -> Iterator[int]:
-    """Run `chroma run --path PATH` on a free port; yield the port."""
-    port = free_port()
-    log = open(path.parent / f"chroma-{port}.log", "w")
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-    )
+def server(argv: list[str], port: int, log: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Run a server process for the block; first wait (60 s at most) until it listens on ``port``.
+    Its output goes to ``log``."""
+    out = open(log, "w")
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, env=env)
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -36,18 +33,27 @@ def chroma_server(path: Path) -> Iterator[int]:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             if proc.poll() is not None:
-                raise RuntimeError(f"chroma run exited: {(path.parent / f'chroma-{port}.log').read_text()[-2000:]}")
+                raise RuntimeError(f"{' '.join(argv)} exited: {log.read_text()[-2000:]}")
             time.sleep(0.2)
         else:
-            raise RuntimeError("chroma run did not start within 60 s")
-        yield port
+            raise RuntimeError(f"{' '.join(argv)} did not listen on port {port} within 60 s")
+        yield
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
+        out.close()
+
+
+@contextlib.contextmanager
+def chroma_server(path: Path) -> Iterator[int]:
+    """Run `chroma run --path PATH` on a free port; yield the port."""
+    port = free_port()
+    with server([str(VENV_BIN / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                port, path.parent / f"chroma-{port}.log", env={**os.environ, "ANONYMIZED_TELEMETRY": "False"}):
+        yield port
 
 
 def run_python(code: str, *, timeout: float = 300) -> subprocess.CompletedProcess:

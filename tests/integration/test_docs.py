@@ -17,10 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from shown import REPO, doc_files, split_fences
 
-REPO = Path(__file__).resolve().parents[2]
-FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
+FILES = doc_files()
 
 RUNNER = r"""
 import contextlib, io, json, sys, traceback
@@ -41,8 +40,12 @@ json.dump(out, open(sys.argv[2], "w"))
 
 
 def examples(path: Path) -> list[tuple[str, str | None]]:
-    """``(code, expected output or None)`` for each python block of ``path``."""
-    blocks = [(m.group(1), m.group(2)) for m in FENCE.finditer(path.read_text())]
+    """``(code, expected output or None)`` for each python block of ``path`` (none where its fences
+    do not pair up: test_every_fenced_block_is_closed_before_the_next_opens fails there)."""
+    try:
+        blocks = [(lang, "\n".join(lines) + "\n") for lang, lines in split_fences(path.read_text(), path.name)[0]]
+    except ValueError:
+        return []
     out = []
     for i, (lang, body) in enumerate(blocks):
         if lang == "python":
@@ -58,10 +61,14 @@ def matches(expected: str, actual: str) -> bool:
     return re.fullmatch(pattern, "\n".join(got), re.S) is not None
 
 
-def test_the_matcher_matches_only_what_it_should():
-    assert matches("served from the store: True\nAFC stands for ...", "served from the store: True\nAFC stands for x y")
-    assert not matches("served from the store: True", "served from the store: False")
-    assert not matches("a\nb", "a")
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_fenced_block_is_closed_before_the_next_opens(path):
+    """A stray fence turns the prose after it into code and the next example into prose, which then
+    nobody runs: every block opens with ```LANGUAGE (or a bare ```) and closes with a bare ```."""
+    try:
+        split_fences(path.read_text(), path.name)
+    except ValueError as err:
+        pytest.fail(str(err))
 
 
 @pytest.mark.parametrize("path", [p for p in FILES if examples(p)], ids=lambda p: p.name)

