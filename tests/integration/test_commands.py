@@ -73,7 +73,8 @@ BENCH_SMALL = f"--paragraphs 1 --questions 3 --calibration-sample 3 {PRECOMPUTE_
 SMALL = {
     "storinfer precompute": "--max-calls-per-chunk 1 --max-per-chunk 2 --max-facts-per-chunk 2 --rephrasings 1 --quiet",
     "storinfer calibrate": "--sample 3",
-    "python benchmarks/decision.py": "--streams nlupp_hotels --limit 30 --no-peers --no-verifier-ceiling --json {out}/decision.json",
+    "python benchmarks/decision.py": "--streams nlupp_hotels --limit 30 --no-peers --no-verifier-ceiling --json {out}/decision.json "
+                                    "--out {out}/decision",
     "python benchmarks/plot_decision.py": "--png {out}/decision.png",
     "python benchmarks/bench_lookup.py": "--pairs 200 --lookups 20 --misses 4 --taught 12 --llm-sample 1 --json {out}/latency.json",
     "python benchmarks/paper.py": PAPER_SMALL,
@@ -264,6 +265,7 @@ def check_decision(ran: Ran, fx: Fixtures) -> None:
     assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+30 q \| new right", ran.out, re.M), ran
     assert_kept(ran, fx)
     stream = json.loads((ran.scratch / "out" / "decision.json").read_text())["streams"]["nlupp_hotels"]
+    assert (ran.scratch / "out" / "decision" / "nlupp_hotels").is_dir(), ran  # its stores in --out
     assert stream["queries"] == stream["new"]["all"]["queries"] == 30, ran
     assert 0 <= stream["new"]["all"]["wrong"] <= stream["new"]["all"]["wrong_upper"] <= 1, ran
 
@@ -370,7 +372,8 @@ def check_train_verifier(ran: Ran, fx: Fixtures) -> None:
     verifier = Verifier.from_dict(data)
     assert verifier.question.floor > 0 and verifier.fact.floor > 0, data
     assert data["fitted_on"].endswith("cut down by --limit 3"), data
-    assert len(list((ran.scratch / "out" / "stores").iterdir())) == 3, ran  # the fact head's 3 article stores
+    stores = ran.scratch / "out" / "stores"  # the fact head's 3 article stores
+    assert stores.is_dir() and len(list(stores.iterdir())) == 3, ran
     assert_kept(ran, fx)
 
 
