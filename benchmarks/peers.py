@@ -40,10 +40,11 @@ answer is judged by the paragraph's gold answers that its text contains (no answ
 generation yet: issue 14), which is lenient; it is reported apart.
 
 ``--quick``: one SQuAD article's first 12 paragraphs, 30 intents, 300 + 100 CLINC150 queries.
-``--limit N``: at most N of each of those (paragraphs, intents, queries per stream): a check that
-the script runs. ``--no-redisvl`` leaves RedisVL out on a machine without Redis Stack.
+``--limit N``: at most N of each of those (paragraphs, intents, queries per stream; the exact
+repeats N queries twice): a check that the script runs. ``--no-redisvl`` leaves RedisVL out on a
+machine without Redis Stack.
 
-    python benchmarks/peers.py [--quick | --limit N] [--llm NAME] [--redis-url redis://localhost:6379] [--no-redisvl]
+    python benchmarks/peers.py [--quick] [--limit N] [--llm NAME] [--redis-url redis://localhost:6379] [--no-redisvl]
                                [--json FILE]
 """
 
