@@ -39,11 +39,11 @@ def test_a_paraphrase_right_after_its_question_is_served_from_the_write_queue(tm
         return real_add(pairs, **kw)
 
     store.add = slow_add
-    front = StoreFront(store, write_behind=True)
+    front = StoreFront(store, learner=None, write_behind=True)  # the verifier's point: no exploration draw
     answer, first = front.answer("What does AFC stand for in American football?", lambda q: "American Football Conference")
-    assert not first.hit and front.writer.pending == 1
+    assert first.reason is Reason.EMPTY_PARTITION and front.writer.pending == 1
     answer, again = front.answer("In American football, what does the AFC stand for?", lambda q: "the model ran")
-    assert again.hit and answer == "American Football Conference" and again.reason == "similar"
+    assert again.reason is Reason.SIMILAR and answer == "American Football Conference"
     assert again.match.metadata["origin"] == "runtime" and store.count() == 0  # served from the queue
     release.set()
     front.flush()

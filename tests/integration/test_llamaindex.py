@@ -14,7 +14,9 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
-from storinfer import QAStore, default_embedder
+from helpers import record_reasons
+
+from storinfer import QAStore, Reason, default_embedder
 from storinfer.precompute.generate.free import GenerationConfig
 from storinfer_llamaindex import (
     StorInferHitEvent,
@@ -94,7 +96,8 @@ def test_default_models_are_the_engines(llm):
 
 def test_precomputed_question_and_paraphrase_hit_unrelated_goes_to_engine(store_with_pairs, engine, index):
     store = store_with_pairs
-    cached = StorInferQueryEngine(engine, store, index=index)
+    cached = StorInferQueryEngine(engine, store, index=index, learner=None)  # the verifier's point: no exploration draw
+    reasons = record_reasons(cached)
     stored = {m.question: m for m in store.iter_pairs()}
     assert "Who won Super Bowl 50?" in stored
     hit = cached.query("Who won Super Bowl 50?")
@@ -109,12 +112,13 @@ def test_precomputed_question_and_paraphrase_hit_unrelated_goes_to_engine(store_
 
     before = store.count(origin="runtime")
     miss = cached.query("How many viewers watched the halftime show?")
-    assert miss.metadata["cache_hit"] is False and miss.metadata["miss_reason"] in ("below threshold", "verifier")
+    assert miss.metadata["cache_hit"] is False and miss.metadata["miss_reason"] == Reason.BELOW_THRESHOLD.value
     assert miss.source_nodes  # the real engine ran and retrieved
     cached.flush()
     assert store.count(origin="runtime") == before + 1  # and its answer is now stored
     again = cached.query("How many viewers watched the halftime show?")
     assert again.metadata["cache_hit"] is True and again.response == miss.response
+    assert reasons == [Reason.EXACT, Reason.SIMILAR, Reason.BELOW_THRESHOLD, Reason.EXACT]
     s = cached.stats()
     assert s["hits"] == 3 and s["misses"] == 1 and s["updates"] == 1
 
