@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storinfer.match.bounds import clopper_pearson_upper
-from storinfer.match.features import Query, answer_key, is_fact
+from storinfer.match.features import HEADS, Query, answer_key, is_fact
 from storinfer.match.lookalike import conflict
 from storinfer.match.lookup import DEFAULT_K
 from storinfer.match.point import HeadPoint, record_point, recorded_point
@@ -36,7 +36,8 @@ from storinfer.protocols import ChatModel
 from storinfer.records import DEFAULT_NAMESPACE, Match
 
 logger = logging.getLogger(__name__)
-HEADS = ("question", "fact")
+CALIBRATED_HEADS = tuple(h for h in HEADS if h != "runtime")
+"""The heads calibrate() sets: probes are made of precomputed pairs, so none is an answer stored from traffic."""
 
 
 def served_candidate(query: str, candidates: list[Match], threshold: float, guard: bool,
@@ -254,7 +255,7 @@ def calibrate(
     recorded = recorded_point(store, shipped.point)
     verifier = shipped.at(recorded) if recorded is not None else shipped
     heads = {}
-    for head in HEADS:
+    for head in CALIBRATED_HEADS:
         heads[head] = calibrate_head(probes, verifier, head, target=target_wrong_rate, floors=floors, cuts=cuts,
                                      min_served=min_probes)
         h = heads[head]

@@ -7,14 +7,12 @@ runs); the shipped one is in ``storinfer/match/verifier.json``. Every reader use
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from storinfer.errors import StoreConfigError, validate_threshold
+from storinfer.match.features import HEADS
 
-HEADS = ("question", "fact", "runtime")
-"""The kinds of candidate a point is set for: stored questions, answer-aware keys, answers stored
-from traffic (which use the question head's model at a point of their own)."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +54,6 @@ class OperatingPoint:
             raise StoreConfigError(msg)
         point: HeadPoint | None = getattr(self, name)
         return point if point is not None else self.question
-
-    def with_head(self, name: str, point: HeadPoint) -> OperatingPoint:
-        self.head(name)  # checks the name
-        return replace(self, **{name: point})
 
     def to_dict(self) -> dict[str, Any]:
         out = {"question": self.question.to_dict(), "fact": self.fact.to_dict()}

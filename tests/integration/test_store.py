@@ -34,7 +34,8 @@ def test_exact_paraphrase_and_unrelated(store):
     assert exact.hit and exact.reason == "exact" and exact.match.answer == "The Denver Broncos."
     para = lookup(store, "Who was the winner of Super Bowl 50?")
     assert para.hit and para.reason == "similar" and para.match.answer == "The Denver Broncos."
-    assert para.match.source_ids == {"doc_id": "d1", "chunk_id": "c1", "chunk_hash": "h1"}
+    assert {k: para.match.metadata[k] for k in ("doc_id", "chunk_id", "chunk_hash")} == {"doc_id": "d1", "chunk_id": "c1",
+                                                                                      "chunk_hash": "h1"}
     assert not lookup(store, "What is the capital of France?").hit
 
 
