@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from storinfer.errors import ConfigError
 from storinfer.match.bounds import clopper_pearson_upper
 from storinfer.match.features import HEADS, Query, answer_key, is_fact
 from storinfer.match.lookalike import conflict
@@ -242,7 +243,7 @@ def calibrate(
     if chat is not None and not callable(getattr(chat, "chat_batch", None)):
         msg = (f"calibrate() needs a storinfer ChatModel (with chat_batch), not {type(chat).__name__}: wrap a framework "
                "model with storinfer_langchain.as_chat_model(model) or storinfer_llamaindex.as_chat_model(llm).")
-        raise TypeError(msg)
+        raise ConfigError(msg)
     floors = list(thresholds) if thresholds is not None else [round(0.50 + 0.025 * i, 3) for i in range(20)]
     cuts = list(cuts) if cuts is not None else [round(0.50 + 0.01 * i, 2) for i in range(50)]
     pairs = list(store.iter_pairs(namespace=namespace, partition=partition, where={"origin": "precomputed"}))

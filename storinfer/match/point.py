@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from storinfer.errors import StoreConfigError, validate_threshold
+from storinfer.errors import ConfigError, validate_threshold
 from storinfer.match.features import HEADS
-
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class OperatingPoint:
     def head(self, name: str) -> HeadPoint:
         if name not in HEADS:
             msg = f"head must be one of {HEADS}, not {name!r}"
-            raise StoreConfigError(msg)
+            raise ConfigError(msg)
         point: HeadPoint | None = getattr(self, name)
         return point if point is not None else self.question
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from storinfer.errors import ConfigError
 from storinfer.precompute.answer import Answerer, answer_text  # noqa: F401  (answer_text: re-exported)
 from storinfer.precompute.deduplicate import dot, duplicates
 from storinfer.precompute.documents import Chunk, TextSplitter, as_documents, chunk_documents, document_id
@@ -109,10 +110,10 @@ class Precomputer:
         if not callable(getattr(llm, "chat_batch", None)):
             msg = (f"llm must be a storinfer ChatModel (with chat_batch), not {type(llm).__name__}: "
                    "use storinfer_langchain.Precomputer or storinfer_llamaindex.precompute for framework models.")
-            raise TypeError(msg)
+            raise ConfigError(msg)
         if not (isinstance(batch_chunks, int) and batch_chunks >= 1):
             msg = f"batch_chunks must be a whole number >= 1, got {batch_chunks!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         self.store = store
         self.llm = llm
         self.answerer = Answerer(llm, answer_with, max_new_tokens=answer_max_new_tokens)

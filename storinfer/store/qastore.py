@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from storinfer.errors import StoreConfigError
+from storinfer.errors import ConfigError
 from storinfer.models.identity import embedding_fingerprint, is_symmetric, token_fit_check
 from storinfer.models.identity import embedding_name as _name_of
 from storinfer.protocols import Embedder
@@ -97,7 +97,7 @@ class QAStore:
         embedding_name: name to record for ``embedding`` (guessed if omitted).
         max_query_chars: a longer question is a miss: embedders read only a prefix, and two
             long prompts with one prefix must not share an answer.
-        create: make the store if it does not exist (False: raise :class:`StoreConfigError`,
+        create: make the store if it does not exist (False: raise :class:`StoreError`,
             for tools that only read or maintain an existing store).
     """
 
@@ -117,7 +117,7 @@ class QAStore:
     ) -> None:
         if sum(x is not None for x in (path, client, host)) != 1:
             msg = "Pass exactly one of path= (local store), host= (Chroma server) or client=."
-            raise StoreConfigError(msg)
+            raise ConfigError(msg)
         self.path: str | None = None
         self._lock = threading.RLock()
         self._writers: weakref.WeakSet[Any] = weakref.WeakSet()

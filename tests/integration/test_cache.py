@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import record_reasons
 from langchain_core.globals import set_llm_cache
 from langchain_core.language_models.llms import LLM
 from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.outputs import Generation
 
-from helpers import record_reasons
-from storinfer import QAPair, Reason, StoreConfigError
+from storinfer import ConfigError, QAPair, Reason
 from storinfer_langchain import StorInferCache, partition_for_model
 
 
@@ -143,10 +143,10 @@ def test_a_failing_store_is_a_miss_not_a_crash(store, chat, caplog, monkeypatch)
 @pytest.mark.parametrize("kwargs", [{"max_wrong_rate": float("nan")}, {"max_wrong_rate": 2}, {"ttl_seconds": -1},
                                     {"namespace": ""}, {"max_wrong_rate": 0.02, "learner": None}])
 def test_bad_configuration_is_refused(store, kwargs):
-    with pytest.raises(StoreConfigError):
+    with pytest.raises(ConfigError):
         StorInferCache(store, **kwargs)
 
 
 def test_needs_a_store():
-    with pytest.raises(TypeError, match="QAStore or the folder"):
+    with pytest.raises(ConfigError, match="QAStore or the folder"):
         StorInferCache(12345)  # type: ignore[arg-type]

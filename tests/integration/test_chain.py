@@ -2,7 +2,7 @@
 
 import pytest
 
-from storinfer import QAPair, Reason
+from storinfer import ConfigError, QAPair, Reason
 from storinfer_langchain import StorInferChain
 from tests.integration.helpers import langchain_rag_chain
 
@@ -47,7 +47,7 @@ def test_bad_input(store, rag):
         fast.invoke({"a": "one", "b": "two"})
     with pytest.raises(TypeError, match="question"):
         fast.invoke(42)
-    with pytest.raises(TypeError, match="Runnable"):
+    with pytest.raises(ConfigError, match="Runnable"):
         StorInferChain(lambda q: q, store)
-    with pytest.raises(ValueError, match="ttl_seconds"):  # StoreConfigError is a ValueError
+    with pytest.raises(ConfigError, match="ttl_seconds"):
         StorInferChain(rag, store, ttl_seconds=float("nan"))

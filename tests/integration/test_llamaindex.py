@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import record_reasons
 from llama_index.core import Document, SimpleDirectoryReader, VectorStoreIndex
 from llama_index.core.base.llms.types import CompletionResponse, LLMMetadata
 from llama_index.core.base.response.schema import AsyncStreamingResponse, Response, StreamingResponse
@@ -14,9 +15,7 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
-from helpers import record_reasons
-
-from storinfer import QAStore, Reason, default_embedder
+from storinfer import ConfigError, QAStore, Reason, default_embedder
 from storinfer.precompute.generate.free import GenerationConfig
 from storinfer_llamaindex import (
     StorInferHitEvent,
@@ -186,7 +185,7 @@ def test_precompute_with_the_real_model_from_a_reader(tmp_path, engine):
 
 
 def test_bad_arguments(store_with_pairs, engine):
-    with pytest.raises(TypeError, match="query engine"):
+    with pytest.raises(ConfigError, match="query engine"):
         StorInferQueryEngine("not an engine", store_with_pairs)
     with pytest.raises(ValueError, match="between 0 and 1"):
         StorInferQueryEngine(engine, store_with_pairs, max_wrong_rate=float("nan"))
