@@ -19,11 +19,10 @@ from collections.abc import Callable
 import numpy as np
 
 from storinfer import QAStore, Verifier
-from storinfer.match.features import TYPED, Query, candidate_kind
+from storinfer.match.features import HEADS, TYPED, Query, candidate_kind
 from storinfer.records import Match
 from storinfer.text import clean_text, normalize_question
 
-HEADS = ("question", "fact", "runtime")
 FLOORS = np.round(np.arange(0.60, 0.99, 0.01), 2)
 CUTS = np.round(np.arange(0.0, 1.0, 0.02), 2)
 

@@ -31,10 +31,11 @@ Example:
 from importlib.metadata import PackageNotFoundError, version
 
 from storinfer.errors import (
+    ConfigError,
     EmbeddingMismatchError,
     MissingExtraError,
     SchemaVersionError,
-    StoreConfigError,
+    StoreError,
     StoreLockedError,
     StorInferError,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "Calibration",
     "ChatModel",
     "Chunk",
+    "ConfigError",
     "Document",
     "Embedder",
     "EmbeddingMismatchError",
@@ -85,7 +87,7 @@ __all__ = [
     "QuestionGenerator",
     "Reason",
     "SchemaVersionError",
-    "StoreConfigError",
+    "StoreError",
     "StoreFront",
     "StoreLockedError",
     "StorInferError",

@@ -49,10 +49,6 @@ class Match:
     metadata: dict[str, Any]
     exact: bool = False
 
-    @property
-    def source_ids(self) -> dict[str, str]:
-        return {k: self.metadata.get(k, "") for k in ("doc_id", "chunk_id", "chunk_hash")}
-
 
 class Reason(str, Enum):
     """Why a lookup served what it served, or why it served nothing.

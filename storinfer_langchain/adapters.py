@@ -22,6 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
+from storinfer.errors import ConfigError
 from storinfer.precompute.documents import as_documents as engine_documents
 from storinfer.protocols import ChatModel, Conversation, Document, Embedder
 
@@ -78,8 +79,9 @@ def as_chat_model(model: Any, *, max_concurrency: int | None = None, config: Run
         return LangChainChat(model, max_concurrency=max_concurrency, config=config)
     if callable(getattr(model, "chat_batch", None)):
         return model
-    msg = f"Expected a LangChain chat model (BaseChatModel), got {type(model).__name__}."
-    raise TypeError(msg)
+    msg = (f"Expected a LangChain chat model (BaseChatModel) or a storinfer ChatModel, got {type(model).__name__}: "
+           "pass e.g. ChatOpenAI(...), or leave it unset for the offline default.")
+    raise ConfigError(msg)
 
 
 class CoreEmbeddings(Embeddings):

@@ -12,6 +12,7 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import AIMessage, message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
+from storinfer.errors import ConfigError
 from storinfer.match.policy import Policy
 from storinfer.records import DEFAULT_NAMESPACE
 from storinfer.serve import DEFAULT_LEARNER, LearnerLike, StoreFront
@@ -49,11 +50,11 @@ def partition_for_model(model: Any, *, system_prompt: str | None = None, stop: l
     if isinstance(model, BaseLLM):
         if system_prompt:
             msg = "A text LLM has no system prompt; leave system_prompt unset."
-            raise ValueError(msg)
+            raise ConfigError(msg)
         params = {**model.dict(), "stop": stop}
         return llm_partition(str(sorted(params.items())), "")
     msg = f"partition_for_model() takes a LangChain chat model or LLM, not {type(model).__name__}."
-    raise TypeError(msg)
+    raise ConfigError(msg)
 
 
 def dump_generations(generations: Sequence[Generation]) -> str:
@@ -205,13 +206,10 @@ class StorInferCache(BaseCache):
 
 
 def open_store(store: QAStore | str | os.PathLike[str]) -> QAStore:
-    """``store`` itself, or a local store in that folder with the offline MiniLM as LangChain embeddings."""
-    if isinstance(store, QAStore):
-        return store
+    """A folder opened as a local store with the offline MiniLM as LangChain embeddings; anything else
+    as given (the StoreFront refuses what is no store)."""
     if isinstance(store, (str, os.PathLike)):
         from storinfer_langchain.embeddings import default_embeddings
 
         return QAStore(store, embedding=default_embeddings())
-    msg = (f"store must be a QAStore or the folder of a local store, not {type(store).__name__}: "
-           "QAStore(path, embedding=...) for another embedder, QAStore(host=..., port=...) for a Chroma server.")
-    raise TypeError(msg)
+    return store

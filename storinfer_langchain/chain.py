@@ -25,6 +25,7 @@ from langchain_core.callbacks import (
 )
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config, patch_config
 
+from storinfer.errors import ConfigError
 from storinfer.match.policy import Policy
 from storinfer.precompute.answer import ANSWER_KEYS, answer_text
 from storinfer.records import DEFAULT_NAMESPACE, Lookup
@@ -90,7 +91,7 @@ class StorInferChain(Runnable[Any, str]):
     ) -> None:
         if not isinstance(chain, Runnable):
             msg = f"chain must be a LangChain Runnable, not {type(chain).__name__} (wrap a function in RunnableLambda)."
-            raise TypeError(msg)
+            raise ConfigError(msg)
         self.chain = chain
         self.front = StoreFront(open_store(store), namespace=namespace, max_wrong_rate=max_wrong_rate, policy=policy,
                                 learner=learner, store_misses=store_misses, ttl_seconds=ttl_seconds)

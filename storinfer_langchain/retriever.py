@@ -10,7 +10,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from storinfer.errors import validate_threshold
+from storinfer.errors import ConfigError, validate_threshold
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION
 from storinfer.store import QAStore
 
@@ -60,8 +60,8 @@ class StorInferRetriever(BaseRetriever):
         if self.score_threshold is not None:
             self.score_threshold = validate_threshold(self.score_threshold, "score_threshold")
         if self.k < 1:
-            msg = f"k must be at least 1, got {self.k}"
-            raise ValueError(msg)
+            msg = f"k must be at least 1 (how many stored pairs to return), got {self.k}"
+            raise ConfigError(msg)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         if self.store.question_problem(query):

@@ -18,6 +18,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms.llm import LLM
 
+from storinfer.errors import ConfigError
 from storinfer.protocols import ChatModel, Conversation, Document, Embedder
 
 _ROLES = {"system": MessageRole.SYSTEM, "assistant": MessageRole.ASSISTANT, "user": MessageRole.USER}
@@ -71,8 +72,9 @@ def as_chat_model(llm: Any, *, max_concurrency: int = 1) -> ChatModel:
         return LlamaIndexChat(llm, max_concurrency=max_concurrency)
     if callable(getattr(llm, "chat_batch", None)):
         return llm
-    msg = f"Expected a LlamaIndex LLM, got {type(llm).__name__}."
-    raise TypeError(msg)
+    msg = (f"Expected a LlamaIndex LLM or a storinfer ChatModel, got {type(llm).__name__}: pass e.g. Settings.llm, "
+           "or leave it unset for the offline default.")
+    raise ConfigError(msg)
 
 
 class LlamaIndexEmbedder:

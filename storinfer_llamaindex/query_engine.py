@@ -21,6 +21,7 @@ from llama_index.core.base.response.schema import (
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
+from storinfer.errors import ConfigError
 from storinfer.match.policy import Policy
 from storinfer.records import DEFAULT_NAMESPACE, Lookup, Match
 from storinfer.serve import DEFAULT_LEARNER, LearnerLike, StoreFront, atee, tee
@@ -134,8 +135,9 @@ class StorInferQueryEngine(BaseQueryEngine):
         streaming: bool | None = None,
     ) -> None:
         if not hasattr(query_engine, "query") or not hasattr(query_engine, "aquery"):
-            msg = f"query_engine must be a LlamaIndex query engine, not {type(query_engine).__name__}."
-            raise TypeError(msg)
+            msg = (f"query_engine must be a LlamaIndex query engine, not {type(query_engine).__name__}: "
+                   "index.as_query_engine(), or any BaseQueryEngine.")
+            raise ConfigError(msg)
         super().__init__(callback_manager=getattr(query_engine, "callback_manager", None))
         self.front = StoreFront(store, namespace=namespace, max_wrong_rate=max_wrong_rate, policy=policy,
                                 learner=learner, store_misses=store_misses, ttl_seconds=ttl_seconds)

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from storinfer.errors import ConfigError
 from storinfer.match.bounds import clopper_pearson_upper
-from storinfer.match.features import Query, answer_key, is_fact
+from storinfer.match.features import HEADS, Query, answer_key, is_fact
 from storinfer.match.lookalike import conflict
 from storinfer.match.lookup import DEFAULT_K
 from storinfer.match.point import HeadPoint, record_point, recorded_point
@@ -36,7 +37,8 @@ from storinfer.protocols import ChatModel
 from storinfer.records import DEFAULT_NAMESPACE, Match
 
 logger = logging.getLogger(__name__)
-HEADS = ("question", "fact")
+CALIBRATED_HEADS = tuple(h for h in HEADS if h != "runtime")
+"""The heads calibrate() sets: probes are made of precomputed pairs, so none is an answer stored from traffic."""
 
 
 def served_candidate(query: str, candidates: list[Match], threshold: float, guard: bool,
@@ -241,7 +243,7 @@ def calibrate(
     if chat is not None and not callable(getattr(chat, "chat_batch", None)):
         msg = (f"calibrate() needs a storinfer ChatModel (with chat_batch), not {type(chat).__name__}: wrap a framework "
                "model with storinfer_langchain.as_chat_model(model) or storinfer_llamaindex.as_chat_model(llm).")
-        raise TypeError(msg)
+        raise ConfigError(msg)
     floors = list(thresholds) if thresholds is not None else [round(0.50 + 0.025 * i, 3) for i in range(20)]
     cuts = list(cuts) if cuts is not None else [round(0.50 + 0.01 * i, 2) for i in range(50)]
     pairs = list(store.iter_pairs(namespace=namespace, partition=partition, where={"origin": "precomputed"}))
@@ -254,7 +256,7 @@ def calibrate(
     recorded = recorded_point(store, shipped.point)
     verifier = shipped.at(recorded) if recorded is not None else shipped
     heads = {}
-    for head in HEADS:
+    for head in CALIBRATED_HEADS:
         heads[head] = calibrate_head(probes, verifier, head, target=target_wrong_rate, floors=floors, cuts=cuts,
                                      min_served=min_probes)
         h = heads[head]

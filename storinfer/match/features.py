@@ -10,8 +10,8 @@ Two kinds of candidate, two feature sets, both domain-general (no word list of a
 * **fact** features, for a key the answer-aware generator wrote (it knows the answer it asks
   for, that answer's entity type, and the sentence it came from): the question features, plus
   how much of the user's question the source sentence holds, how far the user's words sit from
-  the answer in that sentence, whether the user names a number the sentence lacks, how many of
-  the top candidates point to the same answer, and the pairing of the user's question type with
+  the answer in that sentence, whether the user names a number the sentence lacks, the summed
+  cosine of the top candidates pointing to the same answer, and the pairing of the user's question type with
   the answer's entity type (a "when" question wants a date, a "who" question a person or an
   organisation).
 """
@@ -19,7 +19,7 @@ Two kinds of candidate, two feature sets, both domain-general (no word list of a
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ N_GROUPS = 8  # the groups above, and "other" (EVENT, WORK_OF_ART, LAW, PRODUCT,
 QUESTION_FEATURES = ("cosine", "cosine_over_90", "cosine_over_95", "margin", "jaccard", "only_query", "only_candidate",
                      "same_first_word", "length_ratio", "one_word_swap", "factoid", "factoid_cosine", "factoid_margin",
                      "factoid_jaccard", "factoid_swap", "answer_in_query")
-FACT_FEATURES = ("cosine", "cosine_over_80", "cosine_over_90", "margin", "support", "rank", "answer_in_query",
+FACT_FEATURES = ("cosine", "cosine_over_80", "cosine_over_90", "margin", "answer_cosines", "rank", "answer_in_query",
                  "answer_in_query_any", "query_in_sentence", "query_in_key", "key_in_query", "query_words_not_in_sentence",
                  "distance_min", "distance_mean", "answer_not_in_sentence", "query_number_not_in_sentence", "names_differ",
                  "numbers_differ", "types_differ", "focus_differs", "modifiers_differ", "negation_differs",
@@ -76,16 +76,46 @@ class Query:
 
 
 def answer_key(m: Any) -> str:
-    """What identifies a candidate's answer: its ``answer_id`` (all keys of one answer share it),
-    else the answer text."""
+    """Which stored answer a candidate serves: its ``answer_id`` (all keys of one answer share it),
+    else the answer text. The verifier's features group candidates by it (its weights were fitted so)."""
     return str(m.metadata.get("answer_id") or m.answer)
 
 
-def margin(cands: Sequence[Any], pos: int) -> float:
-    """Cosine of candidate ``pos`` less the best other candidate's with another answer (0.2 when none)."""
-    own = answer_key(cands[pos])
-    other = next((c.similarity for i, c in enumerate(cands) if i != pos and answer_key(c) != own), None)
+def same_answer_key(m: Any) -> str:
+    """What the user would read: the normalised answer text. Two candidates with one key serve the
+    same words even from two stored answers (an answer stored from traffic that repeats a stored
+    one); the learner's risk rows and answer cuts group candidates by it."""
+    return _normalized(str(m.answer)[:500])
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalized(text: str) -> str:
+    """``normalize_answer``, once per text: a lookup compares each candidate's answer with every other's."""
+    return normalize_answer(text)
+
+
+def runner_up(cands: Sequence[Any], pos: int, key: Callable[[Any], str] = answer_key) -> float | None:
+    """Cosine of the best candidate other than ``pos`` whose ``key`` differs from its (None: none).
+    ``cands``: the lookup's candidates, best first."""
+    own = key(cands[pos])
+    return next((c.similarity for i, c in enumerate(cands) if i != pos and key(c) != own), None)
+
+
+def margin(cands: Sequence[Any], pos: int, key: Callable[[Any], str] = answer_key) -> float:
+    """Cosine of candidate ``pos`` less its :func:`runner_up`'s (0.2 when there is none)."""
+    other = runner_up(cands, pos, key)
     return cands[pos].similarity - other if other is not None else 0.2
+
+
+def answer_margin(cands: Sequence[Any], pos: int) -> float:
+    """:func:`margin` to the best candidate that would serve other words (:func:`same_answer_key`)."""
+    return margin(cands, pos, same_answer_key)
+
+
+def support(cands: Sequence[Any], pos: int) -> int:
+    """How many of the candidates (this one included) would serve the same words (:func:`same_answer_key`)."""
+    own = same_answer_key(cands[pos])
+    return sum(1 for c in cands if same_answer_key(c) == own)
 
 
 def _overlap(words: set[str], other: set[str]) -> float:
@@ -125,7 +155,7 @@ def fact_features(q: Query, cands: Sequence[Any], pos: int) -> list[float]:
     answer = str(meta.get("expected_answer", ""))
     sentence = str(meta.get("source_sentence", ""))
     own = answer_key(c)
-    support = sum(x.similarity for x in cands[:10] if answer_key(x) == own)
+    answer_cosines = sum(x.similarity for x in cands[:10] if answer_key(x) == own)
     at, st, kt = _tokens(answer), _tokens(sentence), _tokens(c.question)
     aw, sw, kw = content_words(at), content_words(st), content_words(kt)
     qw = q.words
@@ -142,7 +172,7 @@ def fact_features(q: Query, cands: Sequence[Any], pos: int) -> list[float]:
     cross[qt * N_GROUPS + LABEL_GROUPS.get(str(meta.get("answer_label", "")), N_GROUPS - 1)] = 1.0
     first_k = kt[0].lower() if kt else ""
     capital = any(t[:1].isupper() for t in at)
-    return [sim, max(0.0, sim - 0.80), max(0.0, sim - 0.90), margin(cands, pos), support, float(pos),
+    return [sim, max(0.0, sim - 0.80), max(0.0, sim - 0.90), margin(cands, pos), answer_cosines, float(pos),
             _overlap(aw, qw), float(bool(aw & qw)), _overlap(qw, sw), _overlap(qw, kw), _overlap(kw, qw),
             float(len(qw - sw)), min(dmin, 20.0) / 20, min(dmean, 20.0) / 20, float(span is None),
             float(bool(q.numbers - _numbers(st))), float(bool(found["names"])), float(bool(found["numbers"])),
@@ -156,33 +186,13 @@ def is_fact(m: Any) -> bool:
     return bool(m.metadata.get("expected_answer"))
 
 
+HEADS = ("question", "fact", "runtime")
+"""The kinds of candidate (:func:`candidate_kind`): stored questions, answer-aware keys, answers stored
+from traffic. Each kind has its verifier operating point and its risk model."""
+
+
 def candidate_kind(m: Any) -> str:
     """``fact`` (an answer-aware key), ``runtime`` (an answer stored from traffic) or ``question``."""
     if is_fact(m):
         return "fact"
     return "runtime" if m.metadata.get("origin") == "runtime" else "question"
-
-
-def same_answer_key(m: Any) -> str:
-    """What two candidates share when serving either gives the user the same text: the normalised
-    answer (keys of one answer, and an answer stored from traffic that repeats a stored one)."""
-    return _normalized(str(m.answer)[:500])
-
-
-@functools.lru_cache(maxsize=8192)
-def _normalized(text: str) -> str:
-    """``normalize_answer``, once per text: a lookup compares each candidate's answer with every other's."""
-    return normalize_answer(text)
-
-
-def support(cands: Sequence[Any], pos: int) -> int:
-    """How many of the candidates (this one included) would serve the same answer text."""
-    own = same_answer_key(cands[pos])
-    return sum(1 for c in cands if same_answer_key(c) == own)
-
-
-def answer_margin(cands: Sequence[Any], pos: int) -> float:
-    """Cosine of candidate ``pos`` less the best other candidate's with another answer text (0.2 when none)."""
-    own = same_answer_key(cands[pos])
-    other = next((c.similarity for i, c in enumerate(cands) if i != pos and same_answer_key(c) != own), None)
-    return cands[pos].similarity - other if other is not None else 0.2

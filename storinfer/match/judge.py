@@ -27,7 +27,10 @@ class AnswerJudge(Protocol):
     def same(self, answer: str, stored: str) -> bool: ...
 
 
-def _numbers(text: str) -> set[str]:
+def _digit_groups(text: str) -> set[str]:
+    """The figures an answer writes: "24-10" -> {"24", "10"}, "1,000" -> {"1000"}. Unlike the look-alike
+    rules' numbers of a question (:mod:`storinfer.match.lookalike`), number words and roman numerals
+    are not read: two answers differ where the figures they write differ."""
     return {n.replace(",", "") for n in _NUMBER.findall(text)}
 
 
@@ -54,7 +57,8 @@ class TextJudge:
             return False
         if a == b:
             return True
-        if _numbers(answer) != _numbers(stored) and _numbers(answer) and _numbers(stored):
+        figures, stored_figures = _digit_groups(answer), _digit_groups(stored)
+        if figures and stored_figures and figures != stored_figures:
             return False  # "1990" / "1991", "24-10" / "24-17"
         ta, tb = a.split(), b.split()
         short, longer = (ta, tb) if len(ta) <= len(tb) else (tb, ta)

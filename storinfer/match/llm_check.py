@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from storinfer.errors import ConfigError
 from storinfer.match.features import Query
 from storinfer.protocols import ChatModel
 from storinfer.records import Match
@@ -68,10 +69,10 @@ class LLMCheck:
         if not callable(getattr(model, "chat_batch", None)):
             msg = (f"LLMCheck needs a storinfer ChatModel (with chat_batch), not {type(model).__name__}: adapt a "
                    "LangChain model with storinfer_langchain.as_chat_model, a LlamaIndex LLM with storinfer_llamaindex.as_chat_model.")
-            raise TypeError(msg)
+            raise ConfigError(msg)
         if not 0.0 < band < 1.0 or top < 1:
             msg = f"band must be in (0, 1) and top >= 1, got band={band!r}, top={top!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         self.model, self.band, self.top, self.measure = model, float(band), int(top), int(measure)
         self._lock = threading.Lock()
         self.counts = {"calls": 0, "yes": 0, "cancelled": 0, "skipped_not_paying": 0}

@@ -7,14 +7,11 @@ runs); the shipped one is in ``storinfer/match/verifier.json``. Every reader use
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from storinfer.errors import StoreConfigError, validate_threshold
-
-HEADS = ("question", "fact", "runtime")
-"""The kinds of candidate a point is set for: stored questions, answer-aware keys, answers stored
-from traffic (which use the question head's model at a point of their own)."""
+from storinfer.errors import ConfigError, validate_threshold
+from storinfer.match.features import HEADS
 
 
 @dataclass(frozen=True)
@@ -53,13 +50,9 @@ class OperatingPoint:
     def head(self, name: str) -> HeadPoint:
         if name not in HEADS:
             msg = f"head must be one of {HEADS}, not {name!r}"
-            raise StoreConfigError(msg)
+            raise ConfigError(msg)
         point: HeadPoint | None = getattr(self, name)
         return point if point is not None else self.question
-
-    def with_head(self, name: str, point: HeadPoint) -> OperatingPoint:
-        self.head(name)  # checks the name
-        return replace(self, **{name: point})
 
     def to_dict(self) -> dict[str, Any]:
         out = {"question": self.question.to_dict(), "fact": self.fact.to_dict()}

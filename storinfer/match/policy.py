@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from storinfer.errors import StoreConfigError, validate_threshold
+from storinfer.errors import ConfigError, validate_threshold
 from storinfer.match.features import Query, candidate_kind
 from storinfer.match.lookalike import conflict
 from storinfer.match.lookup import DEFAULT_K, Candidates
@@ -99,10 +99,10 @@ class VerifierPolicy:
     def __post_init__(self) -> None:
         if self.verifier is not None and not isinstance(self.verifier, Verifier):
             msg = f"verifier must be a storinfer Verifier or None, not {type(self.verifier).__name__}"
-            raise StoreConfigError(msg)
+            raise ConfigError(msg)
         if not isinstance(self.k, int) or not 1 <= self.k <= 100:
             msg = f"k must be a whole number of candidates from 1 to 100, got {self.k!r}"
-            raise StoreConfigError(msg)
+            raise ConfigError(msg)
 
     def bind(self, store: Settings) -> VerifierPolicy:
         if self.verifier is not None:

@@ -48,7 +48,7 @@ from storinfer.match.point import HeadPoint, OperatingPoint
 from storinfer.records import Match
 
 __all__ = ["FACT_FEATURES", "QUESTION_FEATURES", "Head", "Verdict", "Verifier", "asks_typed_answer", "content_words",
-           "features", "refusal_kind", "runner_up"]
+           "features", "refusal_kind"]
 
 HARD_RULES = ("numbers", "names", "negation", "question_type", "focus", "modifiers")
 WEIGHTS_PATH = Path(__file__).with_name("verifier.json")
@@ -340,13 +340,6 @@ def features(query: str, candidate: str, similarity: float, runner_up: float | N
     if runner_up is not None:
         cands.append(Match("r", "", "\x00another answer", runner_up, {}))
     return question_features(Query(query), cands, 0)
-
-
-def runner_up(candidates: Sequence[tuple[object, float]], position: int) -> float | None:
-    """Similarity of the best other candidate with a different answer than candidate ``position``
-    (None: there is none). ``candidates`` are ``(answer, similarity)``, best first."""
-    own = candidates[position][0]
-    return next((sim for i, (answer, sim) in enumerate(candidates) if i != position and answer != own), None)
 
 
 def refusal_kind(reason: str) -> str:

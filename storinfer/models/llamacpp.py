@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from storinfer.errors import require
+from storinfer.errors import ConfigError, require
 from storinfer.protocols import Conversation
 
 logger = logging.getLogger(__name__)
@@ -83,10 +83,10 @@ class LlamaCppChat:
             raise FileNotFoundError(msg)
         if priority not in PRIORITIES:
             msg = f"priority must be one of {PRIORITIES}, not {priority!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         if parallel < 1 or context < 256:
             msg = f"parallel must be >= 1 and context >= 256, got parallel={parallel}, context={context}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         cores = int(os.environ.get("STORINFER_LLM_THREADS", 0)) or os.cpu_count() or 2
         self._server = _engine(str(path.resolve()), int(context), int(parallel), int(threads or cores),
                                int(batch_threads or threads or cores), priority)

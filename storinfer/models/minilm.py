@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from storinfer.errors import require
+from storinfer.errors import ConfigError, require
 from storinfer.models.identity import DEFAULT_EMBEDDING_NAME
 from storinfer.models.onnx_minilm import MAX_TOKENS, OnnxMiniLM, export_minilm, onnx_dir
 from storinfer.models.paths import is_minilm_path, minilm_path, storinfer_home
@@ -60,7 +60,7 @@ class LocalEmbedder:
     def __init__(self, path: str | None = None, *, batch_size: int = 64, backend: str = "auto") -> None:
         if backend not in ("auto", "onnx", "torch"):
             msg = f"backend must be 'auto', 'onnx' or 'torch', not {backend!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.model_name = path or minilm_path()
         self.batch_size = batch_size

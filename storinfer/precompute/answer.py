@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from storinfer.errors import ConfigError
 from storinfer.protocols import ChatModel
 
 ANSWER_SYSTEM = "Answer the question using only the text. Reply with one short sentence."
@@ -44,7 +45,7 @@ def answer_text(output: Any) -> str:
 def check_answer_source(answer_with: object) -> None:
     if answer_with is not None and not (callable(answer_with) or callable(getattr(answer_with, "batch", None))):
         msg = "answer_with must be your chain (anything with .batch, e.g. a LangChain Runnable) or a function question -> answer."
-        raise TypeError(msg)
+        raise ConfigError(msg)
 
 
 class Answerer:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from storinfer.errors import ConfigError
 from storinfer.protocols import Document
 from storinfer.text import content_hash, sha
 
@@ -65,7 +66,7 @@ class TextSplitter:
     def __init__(self, chunk_size: int = 1000, chunk_overlap: int = 100) -> None:
         if chunk_size < 50 or not (0 <= chunk_overlap < chunk_size):
             msg = f"chunk_size must be >= 50 and 0 <= chunk_overlap < chunk_size (got {chunk_size}, {chunk_overlap})."
-            raise ValueError(msg)
+            raise ConfigError(msg)
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
 
     def split_text(self, text: str) -> list[str]:

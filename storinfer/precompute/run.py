@@ -32,6 +32,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from storinfer.errors import ConfigError
 from storinfer.precompute.answer import Answerer, answer_text  # noqa: F401  (answer_text: re-exported)
 from storinfer.precompute.deduplicate import dot, duplicates
 from storinfer.precompute.documents import Chunk, TextSplitter, as_documents, chunk_documents, document_id
@@ -109,10 +110,10 @@ class Precomputer:
         if not callable(getattr(llm, "chat_batch", None)):
             msg = (f"llm must be a storinfer ChatModel (with chat_batch), not {type(llm).__name__}: "
                    "use storinfer_langchain.Precomputer or storinfer_llamaindex.precompute for framework models.")
-            raise TypeError(msg)
+            raise ConfigError(msg)
         if not (isinstance(batch_chunks, int) and batch_chunks >= 1):
             msg = f"batch_chunks must be a whole number >= 1, got {batch_chunks!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         self.store = store
         self.llm = llm
         self.answerer = Answerer(llm, answer_with, max_new_tokens=answer_max_new_tokens)
@@ -273,58 +274,80 @@ class Precomputer:
         return out
 
     def _process(self, group: list[tuple[Chunk, list[float]]], summary: PrecomputeSummary) -> Iterator[int]:
-        """Generate, answer and store one group of chunks; yield the pairs stored per chunk."""
-        ns, part, cfg = self.namespace, self.partition, self.config
+        """Generate, answer and store one group of chunks; yield the pairs stored per chunk. The model
+        gets each step's calls for the whole group as one batch."""
         for chunk, _v in group:  # pairs left by a run killed inside this chunk: delete, then redo it
-            self.store.delete_where(namespace=ns, partition=part, chunk_id=chunk.chunk_id)
+            self.store.delete_where(namespace=self.namespace, partition=self.partition, chunk_id=chunk.chunk_id)
         t = time.perf_counter()
         facts = self._facts(group, summary)
         summary.timed("facts", t)
         t = time.perf_counter()
-        free: list[list[Answered]] = [[] for _ in group]
-        if cfg.free_generation:
-            jobs = []
-            for (chunk, vector), fact_qs in zip(group, facts):
-                neighbours = [m.question for m in self.store.search_by_vector(vector, namespace=ns, partition=part,
-                                                                             k=cfg.store_neighbours)]
-                known = [(a.question, a.vector) for a in fact_qs if a.vector is not None]
-                jobs.append(ChunkJob(chunk.text, chunk.chunk_id, vector, neighbours, known,
-                                     lambda q, v: self._stored_duplicate(q, v)))
-            for i, gen in enumerate(self.generator.generate_many(jobs)):
-                free[i] = [Answered(g.question, "", "free", meta={"gen_temperature": round(g.temperature, 3),
-                                                                  "gen_top_p": round(g.top_p, 3), "gen_call": g.call},
-                                    vector=g.vector) for g in gen.accepted]
-                summary.generation_calls += gen.calls
-                summary.candidates += gen.candidates
-                summary.accepted += len(gen.accepted)
-                summary.rejected_duplicate += gen.duplicates
-                summary.rejected_junk += gen.junk
-                summary.rejected_off_topic += gen.off_topic
-                summary.stop_reasons[gen.stopped] = summary.stop_reasons.get(gen.stopped, 0) + 1
+        free = self._free_questions(group, facts, summary) if self.config.free_generation else [[] for _ in group]
         summary.timed("free", t)
         answered = self._across_chunks([f + g for f, g in zip(facts, free)], summary)
         t = time.perf_counter()
-        # answers: one batch for the whole group
+        self._answer(group, answered, summary)
+        summary.timed("answers", t)
+        t = time.perf_counter()
+        if self.config.rephrasings:
+            self._rephrase(answered, summary)
+        summary.timed("rephrasings", t)
+        yield from self._store_chunks(group, answered, summary)
+
+    def _free_questions(self, group: list[tuple[Chunk, list[float]]], facts: list[list[Answered]],
+                        summary: PrecomputeSummary) -> list[list[Answered]]:
+        """The free generator's questions of each chunk, its mask seeded with the chunk's nearest stored
+        questions and its answer-aware ones."""
+        jobs = []
+        for (chunk, vector), fact_qs in zip(group, facts):
+            nearest = self.store.search_by_vector(vector, namespace=self.namespace, partition=self.partition,
+                                                  k=self.config.store_neighbours)
+            known = [(a.question, a.vector) for a in fact_qs if a.vector is not None]
+            jobs.append(ChunkJob(chunk.text, chunk.chunk_id, vector, [m.question for m in nearest], known,
+                                 lambda q, v: self._stored_duplicate(q, v)))
+        free: list[list[Answered]] = [[] for _ in group]
+        for i, gen in enumerate(self.generator.generate_many(jobs)):
+            free[i] = [Answered(g.question, "", "free", meta={"gen_temperature": round(g.temperature, 3),
+                                                              "gen_top_p": round(g.top_p, 3), "gen_call": g.call},
+                                vector=g.vector) for g in gen.accepted]
+            summary.generation_calls += gen.calls
+            summary.candidates += gen.candidates
+            summary.accepted += len(gen.accepted)
+            summary.rejected_duplicate += gen.duplicates
+            summary.rejected_junk += gen.junk
+            summary.rejected_off_topic += gen.off_topic
+            summary.stop_reasons[gen.stopped] = summary.stop_reasons.get(gen.stopped, 0) + 1
+        return free
+
+    def _answer(self, group: list[tuple[Chunk, list[float]]], answered: list[list[Answered]],
+                summary: PrecomputeSummary) -> None:
+        """Set each question's answer: the app's chain reading its chunk, or (``fact_answers="span"``)
+        the fact an answer-aware question was written for."""
+        span = self.config.fact_answers == "span"
         asked = [(a, chunk) for (chunk, _v), items in zip(group, answered) for a in items
-                 if not (a.generator == "facts" and cfg.fact_answers == "span")]
+                 if not (a.generator == "facts" and span)]
         answers = self.answerer.answer_many([(a.question, chunk.text) for a, chunk in asked])
         summary.answer_calls += len(asked)
         for (a, _chunk), text in zip(asked, answers, strict=True):  # a chain that drops answers is an error
             a.answer = text
         for items in answered:
             for a in items:
-                if a.generator == "facts" and cfg.fact_answers == "span":
+                if a.generator == "facts" and span:
                     a.answer = str(a.meta["expected_answer"])
-        summary.timed("answers", t)
-        t = time.perf_counter()
-        # rephrasings: one batch for the whole group
-        if cfg.rephrasings:
-            todo = [a for items in answered for a in items if a.answer and (cfg.rephrase_facts or a.generator == "free")]
-            for a, extra in zip(todo, rephrase(self.llm, [a.question for a in todo], per_question=cfg.rephrasings)):
-                a.rephrasings = extra
-                summary.rephrasings_kept += len(extra)
-            summary.rephrase_calls += len(todo)
-        summary.timed("rephrasings", t)
+
+    def _rephrase(self, answered: list[list[Answered]], summary: PrecomputeSummary) -> None:
+        """Other wordings of each answered question (free ones; fact ones too with ``rephrase_facts``)."""
+        cfg = self.config
+        todo = [a for items in answered for a in items if a.answer and (cfg.rephrase_facts or a.generator == "free")]
+        for a, extra in zip(todo, rephrase(self.llm, [a.question for a in todo], per_question=cfg.rephrasings)):
+            a.rephrasings = extra
+            summary.rephrasings_kept += len(extra)
+        summary.rephrase_calls += len(todo)
+
+    def _store_chunks(self, group: list[tuple[Chunk, list[float]]], answered: list[list[Answered]],
+                      summary: PrecomputeSummary) -> Iterator[int]:
+        """Store each chunk's answers under their keys and mark the chunk done; yield the pairs stored."""
+        ns, part = self.namespace, self.partition
         t = time.perf_counter()
         key_texts = list(dict.fromkeys(k for items in answered for a in items if a.answer
                                        for k in (a.question, *a.variants, *a.rephrasings)))
@@ -333,7 +356,7 @@ class Precomputer:
             summary.empty_answers += sum(not a.answer for a in items)
             usable = [a for a in items if a.answer]
             pairs, stored = chunk_keys(chunk, usable, vectors, namespace=ns, partition=part,
-                                       threshold=cfg.key_dedup_threshold)
+                                       threshold=self.config.key_dedup_threshold)
             self.store.add(pairs)
             summary.emitted.extend(pairs)
             self.store.ledger.mark_done(

@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from storinfer.errors import StoreConfigError
+from storinfer.errors import ConfigError
 from storinfer.match.features import Query
 from storinfer.match.lookup import Candidates, find
 from storinfer.match.policy import Policy, VerifierPolicy
@@ -57,8 +57,38 @@ def learner_option(learner: LearnerLike | None, max_wrong_rate: float | None) ->
     if learner is None:
         msg = ("max_wrong_rate needs a learner: drop learner=None, or leave max_wrong_rate unset to serve at the "
                "policy's operating point.")
-        raise StoreConfigError(msg)
+        raise ConfigError(msg)
     return dataclasses.replace(learner, max_wrong_rate=max_wrong_rate)  # type: ignore[type-var]
+
+
+def check_options(*, store: object, namespace: object, partition: object, policy: object, learner: object,
+                  store_misses: object, ttl_seconds: object) -> None:
+    """Raise :class:`ConfigError` naming the fix for the first option a face cannot use (every face
+    builds a StoreFront, so every face refuses a bad option the same way)."""
+    if not isinstance(store, QAStore):
+        msg = (f"store must be a storinfer QAStore or the folder of a local store, not {type(store).__name__}: "
+               "QAStore(path, embedding=...) for another embedder, QAStore(host=..., port=...) for a Chroma server.")
+        raise ConfigError(msg)
+    for name, value in (("namespace", namespace), ("partition", partition)):
+        if not isinstance(value, str) or not value.strip():
+            msg = f"{name} must be a non-empty string (e.g. your tenant or app name), got {value!r}."
+            raise ConfigError(msg)
+    if policy is not None and not all(callable(getattr(policy, m, None)) for m in ("bind", "assess", "decide")):
+        msg = (f"policy must be a storinfer Policy, not {type(policy).__name__}: VerifierPolicy(...), ThresholdPolicy(...), "
+               "or None for the shipped verifier.")
+        raise ConfigError(msg)
+    if learner is not None and not callable(getattr(learner, "start", None)):
+        msg = (f"learner must be a storinfer Learner, not {type(learner).__name__}: Learner(max_wrong_rate=...), or None "
+               "to serve at the policy's operating point.")
+        raise ConfigError(msg)
+    if not isinstance(store_misses, bool):
+        msg = f"store_misses must be True (store the chain's answers to misses) or False, got {store_misses!r}."
+        raise ConfigError(msg)
+    if ttl_seconds is not None and not (
+        isinstance(ttl_seconds, (int, float)) and math.isfinite(ttl_seconds) and ttl_seconds > 0
+    ):
+        msg = f"ttl_seconds must be a positive number of seconds, or None for answers that never expire; got {ttl_seconds!r}."
+        raise ConfigError(msg)
 
 
 class StoreFront:
@@ -110,19 +140,8 @@ class StoreFront:
     ) -> None:
         if isinstance(store, (str, os.PathLike)):
             store = QAStore(store)
-        if not isinstance(store, QAStore):
-            msg = (f"store must be a storinfer QAStore or a folder, not {type(store).__name__} "
-                   "(QAStore(path) or QAStore(host=...)).")
-            raise StoreConfigError(msg)
-        if ttl_seconds is not None and not (
-            isinstance(ttl_seconds, (int, float)) and math.isfinite(ttl_seconds) and ttl_seconds > 0
-        ):
-            msg = f"ttl_seconds must be a positive number of seconds or None, got {ttl_seconds!r}"
-            raise StoreConfigError(msg)
-        for name, value in (("namespace", namespace), ("partition", partition)):
-            if not isinstance(value, str) or not value.strip():
-                msg = f"{name} must be a non-empty string (e.g. your tenant or app name), got {value!r}."
-                raise StoreConfigError(msg)
+        check_options(store=store, namespace=namespace, partition=partition, policy=policy, learner=learner,
+                      store_misses=store_misses, ttl_seconds=ttl_seconds)
         self.store = store
         self.namespace, self.partition = namespace, partition
         self.policy: Policy = (policy or VerifierPolicy()).bind(store)

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from storinfer.errors import ConfigError
 from storinfer.records import QAPair
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class WriteBehind:
                  on_error: Callable[[int], None] | None = None) -> None:
         if max_pending < 1:
             msg = f"max_pending must be at least 1, got {max_pending}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         self.store = store
         self.queue: queue.Queue[object] = queue.Queue(max_pending)
         self.on_written = on_written or (lambda n: None)

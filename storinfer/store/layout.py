@@ -18,7 +18,7 @@ import json
 import threading
 from typing import Any
 
-from storinfer.errors import SchemaVersionError, StoreConfigError
+from storinfer.errors import SchemaVersionError, StoreError
 from storinfer.models.identity import check_same_embedder
 from storinfer.text import sha
 
@@ -34,7 +34,7 @@ class Layout:
         name: the root collection's name.
         embedding_name, fingerprint: the embedder opening the store (its name and the vector of
             :data:`storinfer.models.identity.FINGERPRINT_TEXT`); a store made with another is refused.
-        create: make the root collection if it is missing (False: :class:`StoreConfigError`).
+        create: make the root collection if it is missing (False: :class:`StoreError`).
     """
 
     def __init__(self, client: Any, name: str, *, embedding_name: str, fingerprint: list[float], lock: threading.RLock,
@@ -55,7 +55,7 @@ class Layout:
         except (NotFoundError, ValueError):
             if not create:
                 msg = f"No StorInfer collection {self.name!r} in this store; check --collection, or build it with precompute."
-                raise StoreConfigError(msg) from None
+                raise StoreError(msg) from None
             meta = {"storinfer_schema": SCHEMA_VERSION, "kind": "root", "embedding_name": self.embedding_name,
                     "embedding_dim": self.dim, "embedding_fingerprint": json.dumps([round(x, 5) for x in fingerprint])}
             try:

@@ -11,7 +11,7 @@ import os
 import threading
 from typing import Any
 
-from storinfer.errors import StoreConfigError, StoreLockedError
+from storinfer.errors import StoreError, StoreLockedError
 
 _PROCESS_LOCKS: dict[str, list[Any]] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
@@ -76,27 +76,27 @@ def check_local_path(path: str, *, create: bool = True) -> str:
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.exists(path) and not os.path.isdir(path):
         msg = f"The store path {path} is a file. Pass a directory (it is created if missing)."
-        raise StoreConfigError(msg)
+        raise StoreError(msg)
     if not create and not os.path.isfile(os.path.join(path, "chroma.sqlite3")):
         msg = f"No store at {path}: check the path, or build one with `storinfer precompute DOCS --store PATH`."
-        raise StoreConfigError(msg)
+        raise StoreError(msg)
     if os.path.isdir(path):
         if not os.access(path, os.W_OK | os.X_OK):
             msg = (
                 f"The store directory {path} is not writable. Chroma writes its SQLite journal "
                 "there even to read: fix the permissions, or copy the store somewhere writable."
             )
-            raise StoreConfigError(msg)
+            raise StoreError(msg)
         sqlite = os.path.join(path, "chroma.sqlite3")
         if os.path.exists(sqlite) and not os.access(sqlite, os.W_OK):
             msg = f"{sqlite} is read-only. Fix its permissions or copy the store somewhere writable."
-            raise StoreConfigError(msg)
+            raise StoreError(msg)
         return path
     parent = os.path.dirname(path) or "."
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
         msg = f"Cannot create the store directory {path}: {parent} is not a writable directory."
-        raise StoreConfigError(msg)
+        raise StoreError(msg)
     os.makedirs(path, exist_ok=True)
     return path

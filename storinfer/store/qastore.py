@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from storinfer.errors import StoreConfigError
+from storinfer.errors import ConfigError
 from storinfer.models.identity import embedding_fingerprint, is_symmetric, token_fit_check
 from storinfer.models.identity import embedding_name as _name_of
 from storinfer.protocols import Embedder
@@ -97,7 +97,7 @@ class QAStore:
         embedding_name: name to record for ``embedding`` (guessed if omitted).
         max_query_chars: a longer question is a miss: embedders read only a prefix, and two
             long prompts with one prefix must not share an answer.
-        create: make the store if it does not exist (False: raise :class:`StoreConfigError`,
+        create: make the store if it does not exist (False: raise :class:`StoreError`,
             for tools that only read or maintain an existing store).
     """
 
@@ -115,45 +115,23 @@ class QAStore:
         max_query_chars: int = MAX_QUERY_CHARS,
         create: bool = True,
     ) -> None:
-        import chromadb
-        from chromadb.config import Settings
-
         if sum(x is not None for x in (path, client, host)) != 1:
             msg = "Pass exactly one of path= (local store), host= (Chroma server) or client=."
-            raise StoreConfigError(msg)
+            raise ConfigError(msg)
         self.path: str | None = None
         self._lock = threading.RLock()
         self._writers: weakref.WeakSet[Any] = weakref.WeakSet()
         self._quiet = threading.Condition()
         self._lookups_running = 0
-        settings = Settings(anonymized_telemetry=False)
-        if path is not None:
-            self.path = check_local_path(os.fspath(path), create=create)
-            acquire_path_lock(self.path)
-            self._finalizer = weakref.finalize(self, release_path_lock, self.path)
-            try:
-                client = chromadb.PersistentClient(path=self.path, settings=settings)
-            except Exception:
-                self.close()
-                raise
-        elif host is not None:
-            client = chromadb.HttpClient(host=host, port=port, settings=settings)
-        self.client = client
-        if embedding is None:
-            from storinfer.models import default_embedder
-
-            embedding = default_embedder()
-        self.embedding = embedding
-        self.embedding_name = embedding_name or _name_of(embedding)
-        self.max_query_chars = int(max_query_chars)
-        self._fits = token_fit_check(self.embedding)
+        self.client = self._connect(path, client, host, port, create)
+        self._use_embedder(embedding, embedding_name, max_query_chars)
         self.collection_name = collection_name
         fingerprint = embedding_fingerprint(self.embedding)
         self.symmetric_embedder = is_symmetric(self.embedding, fingerprint)
         """True when a lookup's query vector can be stored as the key's vector (see :func:`is_symmetric`)."""
         try:
-            self.layout = Layout(client, collection_name, embedding_name=self.embedding_name, fingerprint=fingerprint,
-                                 lock=self._lock, create=create)
+            self.layout = Layout(self.client, collection_name, embedding_name=self.embedding_name,
+                                 fingerprint=fingerprint, lock=self._lock, create=create)
         except Exception:
             self.close()
             raise
@@ -163,6 +141,38 @@ class QAStore:
         self.labels = LabelTable(self.client, collection_name, self._lock)
         self.states = StateTable(self.client, collection_name, self._lock)
         self._settings: dict[str, Any] | None = None  # what the root records, read once
+
+    def _connect(self, path: str | os.PathLike[str] | None, client: Any | None, host: str | None, port: int,
+                 create: bool) -> Any:
+        """The Chroma client: ``client`` as given, a server's at ``host``, or a local folder's (held by
+        this process until :meth:`close`)."""
+        import chromadb
+        from chromadb.config import Settings
+
+        settings = Settings(anonymized_telemetry=False)
+        if host is not None:
+            return chromadb.HttpClient(host=host, port=port, settings=settings)
+        if path is None:
+            return client
+        self.path = check_local_path(os.fspath(path), create=create)
+        acquire_path_lock(self.path)
+        self._finalizer = weakref.finalize(self, release_path_lock, self.path)
+        try:
+            return chromadb.PersistentClient(path=self.path, settings=settings)
+        except Exception:
+            self.close()
+            raise
+
+    def _use_embedder(self, embedding: Embedder | None, embedding_name: str | None, max_query_chars: int) -> None:
+        """Embed with ``embedding`` (default: the offline MiniLM), recorded as ``embedding_name``."""
+        if embedding is None:
+            from storinfer.models import default_embedder
+
+            embedding = default_embedder()
+        self.embedding = embedding
+        self.embedding_name = embedding_name or _name_of(embedding)
+        self.max_query_chars = int(max_query_chars)
+        self._fits = token_fit_check(self.embedding)
 
     @property
     def collection(self) -> Any:

@@ -113,3 +113,19 @@ def lookup(store, question, *, namespace: str = "default", partition: str = "def
     policy = (policy or VerifierPolicy()).bind(store)
     found = find(store, question, namespace=namespace, partition=partition, k=policy.k, now=now)
     return found if isinstance(found, Lookup) else policy.decide(Query(found.question), found)
+
+
+def record_reasons(face) -> list:
+    """The :class:`~storinfer.Reason` of every lookup ``face`` (a face or a StoreFront) makes from now on,
+    in order: what a test asserts to say why a question was served or not."""
+    front = getattr(face, "front", face)
+    seen: list = []
+    lookup = front.lookup
+
+    def recording(*args, **kwargs):
+        found = lookup(*args, **kwargs)
+        seen.append(found.reason)
+        return found
+
+    front.lookup = recording
+    return seen

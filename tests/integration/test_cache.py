@@ -5,18 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from helpers import record_reasons
 from langchain_core.globals import set_llm_cache
 from langchain_core.language_models.llms import LLM
 from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.outputs import Generation
 
-from storinfer import QAPair, StoreConfigError
+from storinfer import ConfigError, QAPair, Reason
 from storinfer_langchain import StorInferCache, partition_for_model
 
 
 def test_set_llm_cache_serves_repeat_and_paraphrase_not_unrelated(store, chat):
-    cache = StorInferCache(store)
+    cache = StorInferCache(store, learner=None)  # served at the verifier's point: no exploration draw decides
+    reasons = record_reasons(cache)
     set_llm_cache(cache)
     first = chat.invoke("What does AFC stand for in American football?")
     assert cache.flush()  # the answer is stored off the caller's path
@@ -28,6 +30,7 @@ def test_set_llm_cache_serves_repeat_and_paraphrase_not_unrelated(store, chat):
     assert again.content == first.content == para.content
     chat.invoke("What is the capital of France?")
     chat.invoke("What does NFC stand for in American football?")  # look-alike: model runs
+    assert reasons == [Reason.EMPTY_PARTITION, Reason.EXACT, Reason.SIMILAR, Reason.BELOW_THRESHOLD, Reason.BELOW_THRESHOLD]
     s = cache.stats()
     assert s["hits"] == 2 and s["misses"] == 3
     assert s["hit_rate"] == pytest.approx(2 / 5)
@@ -38,19 +41,23 @@ def test_set_llm_cache_serves_repeat_and_paraphrase_not_unrelated(store, chat):
 
 
 async def test_async_path(store, chat):
-    cache = StorInferCache(store)
+    cache = StorInferCache(store, learner=None)
+    reasons = record_reasons(cache)
     set_llm_cache(cache)
     first = await chat.ainvoke("Who is the quarterback of the Denver Broncos?")
     cache.flush()
     second = await chat.ainvoke("Who is the Denver Broncos' quarterback?")
-    assert second.content == first.content
+    assert second.content == first.content and reasons == [Reason.EMPTY_PARTITION, Reason.SIMILAR]
     assert cache.stats()["hits"] == 1 and cache.stats()["misses"] == 1
     await cache.aclear()
     assert store.count() == 0
     assert await cache.alookup(dumps([HumanMessage("Who is the quarterback of the Denver Broncos?")]), "x") is None
 
 
-def test_precomputed_pairs_serve_a_chat_model(store, chat):
+def test_the_default_cache_serves_a_paraphrase_of_a_precomputed_pair(store, chat):
+    """The face as a user builds it, with the default learner. Issue 34: this holds only because the
+    default learner's seeded first draw beats its 50% early exploration (a draw decides, not the
+    face's logic); the lead is fixing the default learner's exploration there."""
     store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", partition=partition_for_model(chat))])
     cache = StorInferCache(store)
     set_llm_cache(cache)
@@ -136,10 +143,10 @@ def test_a_failing_store_is_a_miss_not_a_crash(store, chat, caplog, monkeypatch)
 @pytest.mark.parametrize("kwargs", [{"max_wrong_rate": float("nan")}, {"max_wrong_rate": 2}, {"ttl_seconds": -1},
                                     {"namespace": ""}, {"max_wrong_rate": 0.02, "learner": None}])
 def test_bad_configuration_is_refused(store, kwargs):
-    with pytest.raises(StoreConfigError):
+    with pytest.raises(ConfigError):
         StorInferCache(store, **kwargs)
 
 
 def test_needs_a_store():
-    with pytest.raises(TypeError, match="QAStore or the folder"):
+    with pytest.raises(ConfigError, match="QAStore or the folder"):
         StorInferCache(12345)  # type: ignore[arg-type]

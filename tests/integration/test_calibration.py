@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from storinfer import QAPair, VerifierPolicy
+from storinfer.errors import ConfigError
 from storinfer.match.calibrate import Probe, calibrate, calibrate_head
 from storinfer.match.verify import Verifier
 from storinfer.records import Match
@@ -107,5 +108,5 @@ def test_wrong_hits_at_the_shipped_point_tighten_it():
 
 def test_a_framework_model_gets_a_clear_error(store):
     _fill(store)
-    with pytest.raises(TypeError, match="as_chat_model"):
+    with pytest.raises(ConfigError, match="as_chat_model"):
         calibrate(store, object(), partition="p")

@@ -11,7 +11,7 @@ import time
 import pytest
 from helpers import chroma_server
 
-from storinfer import Learner, LLMCheck, QAPair, QAStore, StoreFront, VerifierPolicy
+from storinfer import Learner, LLMCheck, QAPair, QAStore, Reason, StoreFront, VerifierPolicy
 from storinfer.match.verify import Verifier
 
 INTENTS = {
@@ -39,11 +39,11 @@ def test_a_paraphrase_right_after_its_question_is_served_from_the_write_queue(tm
         return real_add(pairs, **kw)
 
     store.add = slow_add
-    front = StoreFront(store, write_behind=True)
+    front = StoreFront(store, learner=None, write_behind=True)  # the verifier's point: no exploration draw
     answer, first = front.answer("What does AFC stand for in American football?", lambda q: "American Football Conference")
-    assert not first.hit and front.writer.pending == 1
+    assert first.reason is Reason.EMPTY_PARTITION and front.writer.pending == 1
     answer, again = front.answer("In American football, what does the AFC stand for?", lambda q: "the model ran")
-    assert again.hit and answer == "American Football Conference" and again.reason == "similar"
+    assert again.reason is Reason.SIMILAR and answer == "American Football Conference"
     assert again.match.metadata["origin"] == "runtime" and store.count() == 0  # served from the queue
     release.set()
     front.flush()
@@ -75,21 +75,37 @@ def test_misses_give_labels_and_a_refit_publishes_the_state_every_client_uses(tm
 
 
 def test_a_wrong_explored_hit_cuts_its_answer_at_once(tmp_path, embeddings):
+    """A refit learner that serves the card answer explores it; the chain says it was wrong: from the
+    next lookup on, before the label is even written, that answer is held back as an answer cut."""
+    from storinfer.serve.learner import LearntState
+
     store = kb_store(tmp_path / "s", embeddings)
+    serving = LearntState.prior()
+    serving.limit, serving.version = 1.0, 1  # a refit state that serves any candidate the policy accepts
+    store.states.put("default", "kb", serving.to_dict())
     front = StoreFront(store, partition="kb", store_misses=False)
     q = "How can I get my new card activated?"
-    while True:  # until this would-be hit is explored (one in two at first)
+    for _ in range(200):  # served until this hit is explored (the seeded draw decides when, not whether)
         found = front.lookup(q)
-        if found.reason == "explore":
+        if found.reason is Reason.EXPLORE:
             break
-        assert found.hit
+        assert found.reason is Reason.SIMILAR and found.match.answer == "[card]", found.reason
+    assert found.reason is Reason.EXPLORE and found.explored.answer == "[card]"
+
+    written = threading.Event()
+    real_add = store.labels.add
+    store.labels.add = lambda labels: written.wait(30) and real_add(labels)  # the label's write is held back
     front.remember(q, "[something else entirely]", lookup=found)  # the chain says: the stored answer was wrong
     learning = front.learning("kb")
-    assert learning.state.answer_cuts  # at once, before the label is even written
+    assert set(learning.state.answer_cuts) == {"card"} and learning.state.version == 1  # no refit yet
+    cut = front.lookup(q)
+    assert cut.reason is Reason.ANSWER_CUT and not cut.hit and learning.counts["answer_cut"] == 1
+    assert store.labels.count(namespace="default", partition="kb") == 0  # decided before the label was written
+    written.set()
     front.flush()
-    assert learning.state.version >= 1 and learning.counts["labels_wrong"] == 1
-    again = front.lookup(q)
-    assert not again.hit
+    assert learning.state.version == 2 and learning.counts["labels_wrong"] == 1
+    assert set(store.states.get("default", "kb")["answer_cuts"]) == {"card"}  # the refit keeps the cut
+    assert not front.lookup(q).hit
     store.close()
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import record_reasons
 from llama_index.core import Document, SimpleDirectoryReader, VectorStoreIndex
 from llama_index.core.base.llms.types import CompletionResponse, LLMMetadata
 from llama_index.core.base.response.schema import AsyncStreamingResponse, Response, StreamingResponse
@@ -14,7 +15,7 @@ from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
-from storinfer import QAStore, default_embedder
+from storinfer import ConfigError, QAStore, Reason, default_embedder
 from storinfer.precompute.generate.free import GenerationConfig
 from storinfer_llamaindex import (
     StorInferHitEvent,
@@ -94,7 +95,8 @@ def test_default_models_are_the_engines(llm):
 
 def test_precomputed_question_and_paraphrase_hit_unrelated_goes_to_engine(store_with_pairs, engine, index):
     store = store_with_pairs
-    cached = StorInferQueryEngine(engine, store, index=index)
+    cached = StorInferQueryEngine(engine, store, index=index, learner=None)  # the verifier's point: no exploration draw
+    reasons = record_reasons(cached)
     stored = {m.question: m for m in store.iter_pairs()}
     assert "Who won Super Bowl 50?" in stored
     hit = cached.query("Who won Super Bowl 50?")
@@ -109,12 +111,13 @@ def test_precomputed_question_and_paraphrase_hit_unrelated_goes_to_engine(store_
 
     before = store.count(origin="runtime")
     miss = cached.query("How many viewers watched the halftime show?")
-    assert miss.metadata["cache_hit"] is False and miss.metadata["miss_reason"] in ("below threshold", "verifier")
+    assert miss.metadata["cache_hit"] is False and miss.metadata["miss_reason"] == Reason.BELOW_THRESHOLD.value
     assert miss.source_nodes  # the real engine ran and retrieved
     cached.flush()
     assert store.count(origin="runtime") == before + 1  # and its answer is now stored
     again = cached.query("How many viewers watched the halftime show?")
     assert again.metadata["cache_hit"] is True and again.response == miss.response
+    assert reasons == [Reason.EXACT, Reason.SIMILAR, Reason.BELOW_THRESHOLD, Reason.EXACT]
     s = cached.stats()
     assert s["hits"] == 3 and s["misses"] == 1 and s["updates"] == 1
 
@@ -182,7 +185,7 @@ def test_precompute_with_the_real_model_from_a_reader(tmp_path, engine):
 
 
 def test_bad_arguments(store_with_pairs, engine):
-    with pytest.raises(TypeError, match="query engine"):
+    with pytest.raises(ConfigError, match="query engine"):
         StorInferQueryEngine("not an engine", store_with_pairs)
     with pytest.raises(ValueError, match="between 0 and 1"):
         StorInferQueryEngine(engine, store_with_pairs, max_wrong_rate=float("nan"))

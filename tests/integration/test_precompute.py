@@ -14,6 +14,7 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
 
+from storinfer.errors import ConfigError
 from storinfer.match.lookalike import conflict
 from storinfer.precompute.generate.free import GenerationConfig
 from storinfer.precompute.generate.wh_text import same_answer
@@ -185,7 +186,7 @@ def test_bad_answer_chains_fail_clearly(tmp_path, embeddings, chat, three_docs):
     with QAStore(tmp_path / "s", embedding=embeddings) as store:
         with pytest.raises(TypeError, match="StrOutputParser"):
             small_precomputer(store, chat, answer_with=RunnableLambda(lambda q: 42)).run(three_docs[:1], progress=False)
-        with pytest.raises(TypeError, match="Runnable"):
+        with pytest.raises(ConfigError, match="Runnable"):
             Precomputer(store, llm=chat, answer_with="not a chain")
 
 

@@ -1,5 +1,6 @@
 """StorInferChain streaming and speculative runs, on a real store. The wrapped chains are small
-functions: these tests are about when the chain starts, stops and streams, not about its answers."""
+functions: these tests are about when the chain starts, stops and streams, not about its answers.
+The faces serve at the verifier's point (``learner=None``): no exploration draw decides a hit."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def test_speculative_hit_returns_before_the_chain_and_stops_it_at_its_next_step(
         steps.append("generate")
         return "from the chain"
 
-    fast = StorInferChain(RunnableLambda(retrieve) | RunnableLambda(generate), store).with_speculation()
+    fast = StorInferChain(RunnableLambda(retrieve) | RunnableLambda(generate), store, learner=None).with_speculation()
     assert fast.invoke("Who was the winner of Super Bowl 50?") == STORED.answer  # while retrieve waits
     assert _wait(lambda: steps == ["retrieve"])  # the chain had started beside the lookup
     proceed.set()
@@ -53,7 +54,7 @@ def test_speculative_miss_started_the_chain_during_the_lookup(store, monkeypatch
         started.set()
         return "Paris is the capital of France."
 
-    fast = StorInferChain(RunnableLambda(chain), store).with_speculation()
+    fast = StorInferChain(RunnableLambda(chain), store, learner=None).with_speculation()
     real_lookup = fast.front.lookup
 
     def slow_lookup(question, **kw):
@@ -72,7 +73,7 @@ def test_a_failing_chain_on_a_speculative_miss_raises(store):
         raise RuntimeError("model down")
 
     with pytest.raises(RuntimeError, match="model down"):
-        StorInferChain(RunnableLambda(broken), store).with_speculation().invoke("What is the capital of France?")
+        StorInferChain(RunnableLambda(broken), store, learner=None).with_speculation().invoke("What is the capital of France?")
 
 
 async def test_async_speculative_hit_cancels_the_chain_task(store):
@@ -86,10 +87,10 @@ async def test_async_speculative_hit_cancels_the_chain_task(store):
             cancelled.set()
             raise
 
-    fast = StorInferChain(RunnableLambda(lambda q: q, afunc=forever), store).with_speculation()
+    fast = StorInferChain(RunnableLambda(lambda q: q, afunc=forever), store, learner=None).with_speculation()
     assert await fast.ainvoke("Who was the winner of Super Bowl 50?") == STORED.answer
     await asyncio.wait_for(cancelled.wait(), 30)
-    echo = StorInferChain(RunnableLambda(lambda q: "x", afunc=_echo), store).with_speculation()
+    echo = StorInferChain(RunnableLambda(lambda q: "x", afunc=_echo), store, learner=None).with_speculation()
     answer, found = await echo.ainvoke_with_lookup("Where is Paris?")
     assert not found.hit and answer == "echo: Where is Paris?"
 
@@ -112,7 +113,7 @@ async def _awords(inputs):
 @pytest.mark.parametrize("speculative", [False, True])
 def test_stream_hit_is_one_chunk_and_a_miss_streams_and_is_stored(store, speculative):
     store.add([STORED])
-    fast = StorInferChain(RunnableGenerator(_words, _awords), store)
+    fast = StorInferChain(RunnableGenerator(_words, _awords), store, learner=None)
     fast = fast.with_speculation() if speculative else fast
     assert list(fast.stream("Who was the winner of Super Bowl 50?")) == [STORED.answer]
     assert list(fast.stream("What is the capital of France?")) == ["Paris ", "is ", "the ", "capital."]
@@ -125,7 +126,7 @@ def test_stream_hit_is_one_chunk_and_a_miss_streams_and_is_stored(store, specula
 @pytest.mark.parametrize("speculative", [False, True])
 async def test_astream_and_astream_events(store, speculative):
     store.add([STORED])
-    fast = StorInferChain(RunnableGenerator(_words, _awords), store)
+    fast = StorInferChain(RunnableGenerator(_words, _awords), store, learner=None)
     fast = fast.with_speculation() if speculative else fast
     assert [c async for c in fast.astream("Who was the winner of Super Bowl 50?")] == [STORED.answer]
     assert [c async for c in fast.astream("What is the capital of France?")] == ["Paris ", "is ", "the ", "capital."]
@@ -155,7 +156,7 @@ def test_llamaindex_speculative_hit_and_miss(store):
             started.set()
             await asyncio.sleep(3600)
 
-    engine = StorInferQueryEngine(Slow(), store).with_speculation()
+    engine = StorInferQueryEngine(Slow(), store, learner=None).with_speculation()
     hit = engine.query("Who was the winner of Super Bowl 50?")  # returns while the engine waits
     assert hit.metadata["cache_hit"] is True and str(hit) == STORED.answer
     assert started.wait(30)  # it had started beside the lookup

@@ -9,11 +9,12 @@ from helpers import chroma_server, lookup, read_only, run_python
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from storinfer import (
+    ConfigError,
     EmbeddingMismatchError,
     QAPair,
     Reason,
     SchemaVersionError,
-    StoreConfigError,
+    StoreError,
     StoreFront,
     ThresholdPolicy,
     Verifier,
@@ -34,7 +35,8 @@ def test_exact_paraphrase_and_unrelated(store):
     assert exact.hit and exact.reason == "exact" and exact.match.answer == "The Denver Broncos."
     para = lookup(store, "Who was the winner of Super Bowl 50?")
     assert para.hit and para.reason == "similar" and para.match.answer == "The Denver Broncos."
-    assert para.match.source_ids == {"doc_id": "d1", "chunk_id": "c1", "chunk_hash": "h1"}
+    assert {k: para.match.metadata[k] for k in ("doc_id", "chunk_id", "chunk_hash")} == {"doc_id": "d1", "chunk_id": "c1",
+                                                                                      "chunk_hash": "h1"}
     assert not lookup(store, "What is the capital of France?").hit
 
 
@@ -181,7 +183,7 @@ def test_read_only_directory_is_refused_clearly(tmp_path, embeddings):
         s.add(PAIRS)
     before = sorted((p.name, p.stat().st_size) for p in (tmp_path / "ro").rglob("*") if p.is_file())
     with read_only(tmp_path / "ro"):
-        with pytest.raises(StoreConfigError, match="not writable"):
+        with pytest.raises(StoreError, match="not writable"):
             QAStore(tmp_path / "ro", embedding=embeddings)
         assert sorted((p.name, p.stat().st_size) for p in (tmp_path / "ro").rglob("*") if p.is_file()) == before
     with QAStore(tmp_path / "ro", embedding=embeddings) as s:
@@ -225,7 +227,7 @@ def test_a_recorded_operating_point_puts_every_client_on_the_verifier(tmp_path, 
         assert front.stats()["refusals"]["rule:numbers"] >= 1
         strict = StoreFront(store, partition="p", policy=VerifierPolicy(shipped.with_operating_point(floor=0.9)), learner=None)
         assert not strict.lookup("what is today's weather forecast").hit
-        with pytest.raises(StoreConfigError, match="head"):
+        with pytest.raises(ConfigError, match="head"):
             record_point(store, "answers", HeadPoint(0.8, 0.5), shipped.point)
 
 
@@ -235,5 +237,5 @@ def test_a_store_front_opens_a_folder_and_refuses_anything_else(tmp_path):
     front.flush()
     assert front.lookup("Who won Super Bowl 50?").match.answer == "The Denver Broncos"
     assert QAStore(tmp_path / "db").count() == 1  # written where it was asked
-    with pytest.raises(StoreConfigError, match="QAStore or a folder"):
+    with pytest.raises(ConfigError, match="QAStore or the folder"):
         StoreFront(42)  # type: ignore[arg-type]

@@ -4,13 +4,13 @@ import math
 
 import pytest
 
-from storinfer.errors import StoreConfigError, validate_threshold
+from storinfer.errors import ConfigError, StoreError, validate_threshold
 from storinfer.store.locks import check_local_path as _check_local_path
 
 
 @pytest.mark.parametrize("bad", [math.nan, -0.1, 1.5, "high", None, math.inf])
 def test_threshold_outside_unit_interval_is_refused(bad):
-    with pytest.raises(StoreConfigError, match=r"\[0, 1\]"):
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
         validate_threshold(bad)
 
 
@@ -22,7 +22,7 @@ def test_threshold_in_unit_interval(good):
 def test_store_path_that_is_a_file(tmp_path):
     f = tmp_path / "file.txt"
     f.write_text("x")
-    with pytest.raises(StoreConfigError, match="is a file"):
+    with pytest.raises(StoreError, match="is a file"):
         _check_local_path(str(f))
     assert f.read_text() == "x"  # untouched
 

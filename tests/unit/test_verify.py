@@ -8,10 +8,21 @@ import math
 import pytest
 
 from storinfer.match.bounds import clopper_pearson_upper
-from storinfer.match.features import FACT_FEATURES, QUESTION_FEATURES, Query, fact_features, question_features
+from storinfer.match.features import (
+    FACT_FEATURES,
+    QUESTION_FEATURES,
+    Query,
+    answer_margin,
+    fact_features,
+    margin,
+    question_features,
+    runner_up,
+    same_answer_key,
+    support,
+)
 from storinfer.match.lookalike import answer_mismatch
 from storinfer.match.point import HeadPoint, OperatingPoint
-from storinfer.match.verify import Verifier, asks_typed_answer, features, refusal_kind, runner_up
+from storinfer.match.verify import Verifier, asks_typed_answer, features, refusal_kind
 from storinfer.records import Match
 
 V = Verifier.default()
@@ -132,8 +143,17 @@ def test_a_closer_neighbour_with_another_answer_lowers_the_score():
 
 
 def test_runner_up_skips_candidates_with_the_same_answer():
-    cands = [("A", 0.95), ("A", 0.94), ("B", 0.90)]
-    assert runner_up(cands, 0) == 0.90 and runner_up(cands, 2) == 0.95 and runner_up([("A", 0.9)], 0) is None
+    def m(answer: str, sim: float, aid: str = "") -> Match:
+        return Match(f"{answer}{sim}", "a stored question", answer, sim, {"answer_id": aid} if aid else {})
+
+    cands = [m("A", 0.95), m("A", 0.94), m("B", 0.90)]
+    assert runner_up(cands, 0) == 0.90 and runner_up(cands, 2) == 0.95 and runner_up(cands[:1], 0) is None
+    assert math.isclose(margin(cands, 0), 0.05) and margin(cands[:2], 0) == 0.2
+    # Two stored answers (two answer_ids) with the same words: two answers to the verifier's features,
+    # one to the learner's rows (the user would read the same thing).
+    twins = [m("The Denver Broncos.", 0.95, aid="x"), m("Denver Broncos", 0.93, aid="y"), m("Carolina", 0.80)]
+    assert runner_up(twins, 0) == 0.93 and runner_up(twins, 0, same_answer_key) == 0.80
+    assert math.isclose(answer_margin(twins, 0), 0.15) and support(twins, 0) == 2
 
 
 def test_margin_is_between_answers_not_keys():
@@ -141,7 +161,7 @@ def test_margin_is_between_answers_not_keys():
     cands = [fact("Who headlined the show?", 0.95, "Coldplay", "FAC"), fact("Who was the headliner?", 0.94, "Coldplay", "FAC"),
              fact("Who sang the anthem?", 0.80, "Lady Gaga", "PERSON", aid="b")]
     f = dict(zip(FACT_FEATURES, fact_features(Query("Who headlined the halftime show?"), cands, 0)))
-    assert math.isclose(f["margin"], 0.15) and math.isclose(f["support"], 1.89)
+    assert math.isclose(f["margin"], 0.15) and math.isclose(f["answer_cosines"], 1.89)
     q = dict(zip(QUESTION_FEATURES, question_features(Query("Who headlined the halftime show?"), cands, 0)))
     assert math.isclose(q["margin"], 0.15)
 

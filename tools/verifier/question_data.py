@@ -134,13 +134,6 @@ def answer_of(stream: Stream, si: int) -> str | None:
     return label[0] if isinstance(label, tuple) and label else None
 
 
-def runner_up(stream: Stream, qi: int, cands: list[tuple[int, float]], position: int) -> float | None:
-    """The similarity of the best other candidate with a different answer, as a lookup computes it."""
-    from storinfer.match.verify import runner_up as competitor
-
-    return competitor([(stream.stored_labels[j], sim) for j, sim in cands], position)
-
-
 def candidates(stream: Stream, embedder, k: int = 8) -> list[list]:
     """Each query's ``k`` nearest stored questions as the store's ``Match`` records, best first.
 

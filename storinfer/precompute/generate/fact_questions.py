@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from storinfer.errors import ConfigError
 from storinfer.precompute.generate.facts import Fact, chunk_facts, load_nlp, parse
 from storinfer.precompute.generate.free import parse_questions
 from storinfer.precompute.generate.wh_questions import write
@@ -78,10 +79,10 @@ class FactQuestionWriter:
                  max_variants: int = 4, nlp: Any = None, max_new_tokens: int = 40) -> None:
         if writer not in WRITERS:
             msg = f"writer must be one of {WRITERS}, not {writer!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         if writer != "syntactic" and llm is None:
             msg = f"writer={writer!r} needs llm= (a chat model that writes the question for each answer)."
-            raise ValueError(msg)
+            raise ConfigError(msg)
         self.writer, self.llm, self.max_per_chunk, self.max_variants = writer, llm, max_per_chunk, max_variants
         self.nlp = nlp or load_nlp()
         self.max_new_tokens = max_new_tokens

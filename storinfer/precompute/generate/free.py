@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from storinfer.errors import ConfigError
 from storinfer.precompute.deduplicate import is_duplicate
 from storinfer.protocols import ChatModel, Embedder, Message
 from storinfer.text import clean_text, sha
@@ -166,26 +167,26 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         if self.fact_writer not in ("syntactic", "llm", "both"):
             msg = f"fact_writer must be 'syntactic', 'llm' or 'both', got {self.fact_writer!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         if self.fact_answers not in ("chain", "span"):
             msg = f"fact_answers must be 'chain' or 'span', got {self.fact_answers!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         for name in ("rephrasings", "fact_variants"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 0):
                 msg = f"{name} must be a whole number >= 0, got {getattr(self, name)!r}"
-                raise ValueError(msg)
+                raise ConfigError(msg)
         for name in ("dedup_threshold", "min_relevance", "top_p", "min_yield", "key_dedup_threshold"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
                 msg = f"{name} must be in [0, 1], got {v!r}"
-                raise ValueError(msg)
+                raise ConfigError(msg)
         if not (isinstance(self.temperature, (int, float)) and self.temperature >= 0):
             msg = f"temperature must be >= 0, got {self.temperature!r}"
-            raise ValueError(msg)
+            raise ConfigError(msg)
         for name in ("questions_per_call", "max_per_chunk", "max_calls_per_chunk", "patience"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
                 msg = f"{name} must be a whole number >= 1, got {getattr(self, name)!r}"
-                raise ValueError(msg)
+                raise ConfigError(msg)
 
 
 @dataclass
