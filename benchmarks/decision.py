@@ -164,6 +164,7 @@ def main() -> None:
     ap.add_argument("--llm-ms", type=float, default=2500.0, help="what a chain answer costs, for the end-to-end mean")
     ap.add_argument("--systems", nargs="*", default=list(SYSTEMS), choices=SYSTEMS)
     ap.add_argument("--json", default=str(RESULTS / "decision.json"))
+    ap.add_argument("--out", type=Path, default=OUT, help=f"the streams' stores (default {OUT.relative_to(ROOT)})")
     ap.add_argument("--quick", action="store_true", help="1,000 queries per stream")
     ap.add_argument("--redis-url", help="a Redis Stack server for RedisVL's SemanticCache (benchmarks/redis_stack.sh)")
     ap.add_argument("--no-peers", action="store_true", help="skip GPTCache and RedisVL")
@@ -179,7 +180,7 @@ def main() -> None:
     for stream in streams(args.streams, acid_folder=args.acid):
         t0 = time.perf_counter()
         stream = dataclasses.replace(stream, queries=stream.queries[: args.limit])
-        base = OUT / stream.name
+        base = args.out / stream.name
         keys = build(stream, base, embedder)
         res: dict = {"keys": keys, "queries": len(stream.queries)}
         for system in args.systems:

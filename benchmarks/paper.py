@@ -22,8 +22,13 @@ Two phases, each resumable (a killed run picks up where it stopped):
    something else: :class:`squad_bench.Judge`), EM/F1 against the gold answers beside the
    plain chain's, and end-to-end latency (mean, p50, p95) with its reduction against the plain chain.
 
-    python benchmarks/paper.py prepare [--paragraphs 20]
-    python benchmarks/paper.py replay  [--paragraphs 20]
+    python benchmarks/paper.py prepare [--paragraphs 20] [--questions N] [precompute size options] [--out DIR]
+    python benchmarks/paper.py replay  [--paragraphs 20] [--questions N] [--out DIR] [--json FILE]
+
+``--questions N`` keeps the first N questions of the shuffled order (both phases must be given the
+same); the precompute's size options are those of `storinfer precompute` (`--max-calls-per-chunk`,
+...). A run that only checks the script works: `--paragraphs 1 --questions 3 --max-calls-per-chunk 1
+--max-per-chunk 2 --max-facts-per-chunk 2 --rephrasings 0` with ``STORINFER_LLM=smollm2-135m``.
 """
 
 from __future__ import annotations
@@ -41,33 +46,36 @@ sys.path.insert(0, str(ROOT))
 
 SQUAD = ROOT / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"
 OUT = ROOT / "benchmarks" / "out" / "paper"
+RESULTS = ROOT / "benchmarks" / "results" / "paper.json"
 PARTITION = "rag"
 
 
-def load(paragraphs: int):
+def load(paragraphs: int, limit: int | None = None):
+    """The first ``paragraphs`` paragraphs and their questions in a fixed shuffled order (the first ``limit``)."""
     from storinfer.evaluate.squad import load_squad
 
     docs, questions = load_squad(SQUAD)
     docs = docs[:paragraphs]
     questions = [q for q in questions if q.paragraph < len(docs)]
     random.Random(0).shuffle(questions)
-    return docs, questions
+    return docs, questions[:limit]
 
 
 def prepare(args) -> None:
-    from squad_bench import RagAnswerer
+    from squad_bench import RagAnswerer, generation_config
 
     from storinfer import Precomputer, QAStore, default_chat, default_embedder
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    docs, questions = load(args.paragraphs)
+    docs, questions = load(args.paragraphs, args.questions)
     embedder = default_embedder()
     chat = default_chat(max_new_tokens=args.answer_tokens)
     plain = RagAnswerer(docs, embedder, chat)
     t0 = time.perf_counter()
     with QAStore(out / "store", embedding=embedder) as store:
-        summary = Precomputer(store, llm=chat, answer_with=plain, partition=PARTITION).run(docs, progress=True)
+        summary = Precomputer(store, llm=chat, answer_with=plain, partition=PARTITION,
+                              config=generation_config(args)).run(docs, progress=True)
         keys = store.count()
     # One entry per run that did work: a resumed run that found every chunk done keeps the first's figures.
     runs_path = out / "precompute.json"
@@ -97,11 +105,16 @@ def prepare(args) -> None:
 
 
 def main() -> None:
+    from squad_bench import add_precompute_options
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("phase", choices=["prepare", "replay"])
     ap.add_argument("--paragraphs", type=int, default=20)
+    ap.add_argument("--questions", type=int, default=None, help="only the first N questions (default all)")
     ap.add_argument("--answer-tokens", type=int, default=24)
-    ap.add_argument("--out", default=str(OUT))
+    add_precompute_options(ap)
+    ap.add_argument("--out", default=str(OUT), help=f"the store and the plain pass (default {OUT.relative_to(ROOT)})")
+    ap.add_argument("--json", type=Path, default=RESULTS, help=f"replay: the results (default {RESULTS.relative_to(ROOT)})")
     ap.add_argument("--systems", nargs="*", help="replay only these (new, fixed)")
     args = ap.parse_args()
     if args.phase == "prepare":

@@ -35,7 +35,7 @@ def replay(args) -> None:
     from paper import PARTITION, load
 
     out = Path(args.out)
-    docs, questions = load(args.paragraphs)
+    docs, questions = load(args.paragraphs, args.questions)
     plain = {}
     for line in (out / "plain.jsonl").read_text().splitlines():
         if line.strip():
@@ -87,11 +87,11 @@ def replay(args) -> None:
         report["systems"][name] = summarize(records, plain_f1, plain_em, plain_ms, stats)
         print(row(name, report["systems"][name]), flush=True)
     (out / "replay.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    path = ROOT / "benchmarks" / "results" / "paper.json"
+    path = args.json
     path.write_text(json.dumps(report, indent=1, default=float) + "\n")
     print(f"\nplain chain: EM {report['plain']['em']:.3f} F1 {report['plain']['f1']:.3f}, mean {report['plain']['mean_ms']:.0f} ms, "
           f"p50 {report['plain']['p50_ms']:.0f} ms, p95 {report['plain']['p95_ms']:.0f} ms ({len(questions)} questions)")
-    print(f"written {path.relative_to(ROOT)}")
+    print(f"written {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 def summarize(records: list[dict], plain_f1: dict, plain_em: dict, plain_ms: list[float], stats: dict) -> dict:

@@ -39,7 +39,13 @@ each knowledge-base text with the offline model (`--llm`), in batches. For SQuAD
 answer is judged by the paragraph's gold answers that its text contains (no answer-aware
 generation yet: issue 14), which is lenient; it is reported apart.
 
-    python benchmarks/peers.py [--quick] [--llm NAME] [--redis-url redis://localhost:6379]
+``--quick``: one SQuAD article's first 12 paragraphs, 30 intents, 300 + 100 CLINC150 queries.
+``--limit N``: at most N of each of those (paragraphs, intents, queries per stream; the exact
+repeats N queries twice): a check that the script runs. ``--no-redisvl`` leaves RedisVL out on a
+machine without Redis Stack.
+
+    python benchmarks/peers.py [--quick] [--limit N] [--llm NAME] [--redis-url redis://localhost:6379] [--no-redisvl]
+                               [--json FILE]
 """
 
 from __future__ import annotations
@@ -68,6 +74,15 @@ from storinfer.store.locks import folder_bytes  # noqa: E402
 DATA = ROOT / "data"
 ARTICLES = ["Super_Bowl_50", "Warsaw", "Normans", "Nikola_Tesla", "Computational_complexity_theory"]
 RESULTS = ROOT / "benchmarks/results"
+FULL = {"articles": 5, "paragraphs": None, "intents": None, "zipf": 2000, "repeats": 300, "llm_sample": 20}
+QUICK = {"articles": 1, "paragraphs": 12, "intents": 30, "zipf": 300, "repeats": 100, "llm_sample": 3}
+
+
+def sizes(quick: bool, limit: int | None) -> dict[str, int | None]:
+    """How much of each stream a run takes (see the module docstring)."""
+    if limit is None:
+        return QUICK if quick else FULL
+    return {name: limit if n is None else min(n, limit) for name, n in QUICK.items()}
 
 
 # --- the systems ---------------------------------------------------------------------------
@@ -288,34 +303,40 @@ def main() -> None:
     scratch = Path(tempfile.gettempdir())
     atexit.register(lambda: [shutil.rmtree(p, ignore_errors=True) for p in scratch.glob("storinfer-peers-*")])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="a smaller run (see above)")
+    ap.add_argument("--limit", type=int, help="at most N paragraphs, intents and queries per stream (see above)")
     ap.add_argument("--llm", default=None, help="the model writing the precomputed questions and timed per miss "
                     "(default: the offline default, Qwen2.5-1.5B)")
     ap.add_argument("--redis-url", help="a Redis Stack server (search module) for RedisVL's SemanticCache: "
                     "benchmarks/redis_stack.sh starts one offline")
+    ap.add_argument("--no-redisvl", action="store_true", help="leave RedisVL out, even with --redis-url")
+    ap.add_argument("--json", type=Path, help="the results (default benchmarks/results/peers.json, with --quick "
+                    "peers_quick.json); the plot of a run without --quick goes beside it (.png)")
     args = ap.parse_args()
+    size = sizes(args.quick, args.limit)
     rng = random.Random(0)
     embedder, chat = default_embedder(), default_chat(max_new_tokens=160, model=args.llm)
-    by_intent = clinc_intents(30 if args.quick else None, rng)
+    by_intent = clinc_intents(size["intents"], rng)
     streams = {
-        "squad": squad_stream(ARTICLES[:1] if args.quick else ARTICLES, rng),
-        "clinc150-zipf": clinc_stream(300 if args.quick else 2000, by_intent, rng),
-        "exact-repeats": repeats_stream(100 if args.quick else 300, by_intent, rng),
+        "squad": squad_stream(ARTICLES[: size["articles"]], rng),
+        "clinc150-zipf": clinc_stream(size["zipf"], by_intent, rng),
+        "exact-repeats": repeats_stream(size["repeats"], by_intent, rng),
     }
-    if args.quick:  # the first 12 paragraphs of the Super Bowl article and their questions
+    if size["paragraphs"]:  # the first paragraphs of the Super Bowl article and their questions
         queries, kb = streams["squad"]
-        kb = kb[:12]
+        kb = kb[: size["paragraphs"]]
         golds = {g for _text, gs in kb for g in gs}
-        streams["squad"] = ([(q, g) for q, g in queries if g in golds], kb)
+        streams["squad"] = ([(q, g) for q, g in queries if g in golds][: args.limit], kb)
     # SmolLM2's latency on a miss, from a sample of real calls.
-    sample = [q for q, _l in streams["clinc150-zipf"][0][:3 if args.quick else 20]]
+    sample = [q for q, _l in streams["clinc150-zipf"][0][: size["llm_sample"]]]
     llm_ms = []
     for q in sample:
         t = time.perf_counter()
         chat.chat_batch([[{"role": "user", "content": q}]], max_new_tokens=64)
         llm_ms.append((time.perf_counter() - t) * 1000)
     llm_mean = statistics.fmean(llm_ms)
-    report: dict = {"streams": {}, "llm_ms_mean": llm_mean, "llm": chat.model_id, "quick": args.quick, "precompute": {}}
+    report: dict = {"streams": {}, "llm_ms_mean": llm_mean, "llm": chat.model_id, "quick": args.quick, "limit": args.limit,
+                    "precompute": {}}
     embed = embedder.embed_query
     shared = {"exact-repeats": "clinc150-zipf"}  # same knowledge base: that precompute is reused
     generated: dict[str, tuple[list, float]] = {}
@@ -337,18 +358,19 @@ def main() -> None:
             StorInferSystem(root / "pre", "storinfer-precompute", pairs=keyed),
             StorInferSystem(root / "fixed", "storinfer-fixed-precompute", learn=False, pairs=keyed),
         ]
-        if args.redis_url:
+        if args.redis_url and not args.no_redisvl:
             systems[3:3] = [RedisVLSemantic(args.redis_url, d, embed, stream) for d in (0.2, 0.05)]
         rows = run_stream(stream, queries, kb, systems, labels)
         for row in rows.values():
             row["e2e_ms_mean"] = row["lookup_ms_mean"] + (1 - row["served"] / row["queries"]) * llm_mean
         report["streams"][stream] = rows
         print_table(stream, rows, report["precompute"][stream])
-    out = RESULTS / ("peers_quick.json" if args.quick else "peers.json")
+    out = args.json or RESULTS / ("peers_quick.json" if args.quick else "peers.json")
     out.write_text(json.dumps(report, indent=1))
-    print(f"\n{chat.model_id} mean latency per miss: {llm_mean:.0f} ms ({len(llm_ms)} calls); written {out.relative_to(ROOT)}")
+    print(f"\n{chat.model_id} mean latency per miss: {llm_mean:.0f} ms ({len(llm_ms)} calls); "
+          f"written {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     if not args.quick:
-        plot(report, RESULTS / "peers.png")
+        plot(report, out.with_suffix(".png"))
 
 
 def print_table(stream: str, rows: dict, pre: dict) -> None:

@@ -23,6 +23,7 @@ Results are a JSON file, a Markdown table and a PNG of the threshold curve. Test
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import random
@@ -160,6 +161,20 @@ class BenchmarkConfig:
     calibration_sample: int = 300
     target_wrong_rate: float = 0.01
     seed: int = 0
+
+
+def add_precompute_options(ap: argparse.ArgumentParser) -> None:
+    """The precompute's size options of `run_benchmark.py` and `paper.py`, named as `storinfer precompute` names them."""
+    ap.add_argument("--max-per-chunk", type=int, default=12, help="questions kept per chunk (default 12)")
+    ap.add_argument("--max-calls-per-chunk", type=int, default=4, help="question-writing LLM calls per chunk (default 4)")
+    ap.add_argument("--max-facts-per-chunk", type=int, default=None, help="facts asked about per chunk (default: all)")
+    ap.add_argument("--rephrasings", type=int, default=3, help="LLM rephrasings stored as extra keys per question (default 3)")
+
+
+def generation_config(args: argparse.Namespace) -> GenerationConfig:
+    """The precompute options of :func:`add_precompute_options` as a ``GenerationConfig``."""
+    return GenerationConfig(max_per_chunk=args.max_per_chunk, max_calls_per_chunk=args.max_calls_per_chunk,
+                            max_facts_per_chunk=args.max_facts_per_chunk, rephrasings=args.rephrasings)
 
 
 @dataclass

@@ -48,6 +48,13 @@ def articles(part: str | None = None, titles: list[str] | None = None) -> list[A
     return out
 
 
+def first_paragraphs(article: Article, n: int | None) -> Article:
+    """``article`` cut down to its first ``n`` paragraphs and their questions (None: all of it)."""
+    if n is None:
+        return article
+    return Article(article.title, article.position, article.paragraphs[:n], [q for q in article.questions if q[2] < n])
+
+
 def train_articles(path: str | Path, count: int, *, every: int = 1) -> list[Article]:
     """``count`` articles of the SQuAD v1.1 *train* file (gzipped JSON), every ``every``-th in the
     file's order: disjoint from the dev articles every benchmark reports on."""

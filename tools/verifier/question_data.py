@@ -43,7 +43,8 @@ class Stream:
         return bool(self.same(q, s)) if self.same else q == s
 
 
-def _intent_stream(name: str, items: list[tuple[str, str]], keep: set[str], extra_queries=()) -> Stream:
+def _intent_stream(name: str, items: list[tuple[str, str]], keep: set[str], extra_queries=(),
+                   per_label: int = PER_LABEL) -> Stream:
     by: dict[str, list[str]] = defaultdict(list)
     for text, label in items:
         if label in keep:
@@ -53,7 +54,7 @@ def _intent_stream(name: str, items: list[tuple[str, str]], keep: set[str], extr
         texts = by[label]
         stored.append(texts[0])
         stored_labels.append(label)
-        for t in texts[1 : 1 + PER_LABEL]:
+        for t in texts[1 : 1 + per_label]:
             queries.append(t)
             labels.append(label)
     for text in extra_queries:
@@ -62,17 +63,17 @@ def _intent_stream(name: str, items: list[tuple[str, str]], keep: set[str], extr
     return Stream(name, stored, stored_labels, queries, labels)
 
 
-def banking(part: str) -> Stream:
+def banking(part: str, per_label: int = PER_LABEL) -> Stream:
     rows = []
     for fname in ("train.csv", "test.csv"):
         with open(DATA / "banking77" / fname, newline="", encoding="utf-8") as fh:
             rows += [(r["text"], r["category"]) for r in csv.DictReader(fh)]
     intents = sorted({label for _t, label in rows})
     keep = set(intents[0::2] if part == "fit" else intents[1::2])
-    return _intent_stream(f"banking77-{part}", rows, keep)
+    return _intent_stream(f"banking77-{part}", rows, keep, per_label=per_label)
 
 
-def clinc(part: str) -> Stream:
+def clinc(part: str, per_label: int = PER_LABEL) -> Stream:
     data = json.loads((DATA / "clinc150" / "data_full.json").read_text())
     domains = json.loads((DATA / "clinc150" / "domains.json").read_text())
     names = sorted(domains)
@@ -80,20 +81,21 @@ def clinc(part: str) -> Stream:
     keep = {intent for d in chosen for intent in domains[d]}
     items = [(t, label) for t, label in data["train"] + data["val"] + data["test"]]
     oos = [t for t, _ in (data["oos_train"] + data["oos_val"] if part == "fit" else data["oos_test"])]
-    return _intent_stream(f"clinc150-{part}", items, keep, oos)
+    return _intent_stream(f"clinc150-{part}", items, keep, oos, per_label=per_label)
 
 
-def squad(part: str, *, only: str | None = None) -> Stream:
+def squad(part: str, *, only: str | None = None, limit: int | None = None) -> Stream:
+    """The part's articles (``limit``: only the first N, and the first N paragraphs of each)."""
     from storinfer.evaluate.squad import answers_agree
 
     data = json.loads((DATA / "squad-dev-v1.1-24articles" / "dev-v1.1-24articles.json").read_text())["data"]
-    articles = data[1::2] if part == "fit" else data[0::2]
+    articles = (data[1::2] if part == "fit" else data[0::2])[:limit]
     if only:
         articles = [a for a in articles if a["title"] == only]
     stored, stored_gold, queries, query_gold = [], [], [], []
     for article in articles:
         qas = [(qa["question"].strip(), tuple(a["text"] for a in qa["answers"]))
-               for p in article["paragraphs"] for qa in p["qas"]]
+               for p in article["paragraphs"][:limit] for qa in p["qas"]]
         groups: list[list[int]] = []  # greedy: a question joins the first group whose first member agrees
         for i, (_q, gold) in enumerate(qas):
             for g in groups:

@@ -19,6 +19,11 @@ and the point serving the most right answers with an observed wrong-hit rate wit
 (1%) on every dataset wins. Its 95% Clopper-Pearson bound is printed beside it.
 
     python tools/verifier/train.py [--out storinfer/match/verifier.json] [--squad-train FILE] [--fact-only]
+                                   [--limit N] [--stores DIR]
+
+``--limit N`` cuts the data down to N of everything (SQuAD articles, paragraphs of each, queries per
+intent): ``--limit 3`` (the suite's, with ``--out`` and ``--stores`` in a scratch folder) checks
+that the script runs; heads fitted on so little are not to ship.
 """
 
 from __future__ import annotations
@@ -35,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fact_data import articles, build_store, facts_only, look_up, train_articles  # noqa: E402
-from question_data import Stream, banking, candidates, clinc, squad  # noqa: E402
+from fact_data import articles, build_store, facts_only, first_paragraphs, look_up, train_articles  # noqa: E402
+from question_data import PER_LABEL, Stream, banking, candidates, clinc, squad  # noqa: E402
 
 from storinfer.match.bounds import clopper_pearson_upper  # noqa: E402
 from storinfer.match.features import FACT_FEATURES, QUESTION_FEATURES, TYPED, Query, fact_features, question_features  # noqa: E402
@@ -153,7 +158,7 @@ def fit_head(names: tuple[str, ...], fit_sets: list[dict], val_sets: list[dict],
     return head
 
 
-def squad_pairs(embedder) -> list[tuple[float, float, bool, bool, bool]]:
+def squad_pairs(embedder, limit: int | None = None) -> list[tuple[float, float, bool, bool, bool]]:
     """Every pair of human questions of the SQuAD fit articles at cosine >= 0.8, as a lookup of one
     for the other would see it: (cosine, typed, refused by a rule, answers agree, features)."""
     import itertools
@@ -162,7 +167,7 @@ def squad_pairs(embedder) -> list[tuple[float, float, bool, bool, bool]]:
     from storinfer.records import Match
 
     out = []
-    for art in articles("fit"):
+    for art in (first_paragraphs(a, limit) for a in articles("fit")[:limit]):
         qs = [(q, gold) for q, gold, _p in art.questions]
         vecs = np.asarray(embedder.embed_documents([q for q, _g in qs]), dtype=np.float32)
         sims = vecs @ vecs.T
@@ -191,14 +196,14 @@ def typed_floor(head: Head, pairs: list) -> float | None:
     return None if best is None or best <= head.floor else round(float(best), 3)
 
 
-def fact_sets(embedder, reuse: bool = False, source: list | None = None) -> tuple[list[dict], list[dict]]:
+def fact_sets(embedder, source: list, stores: Path, reuse: bool = False) -> tuple[list[dict], list[dict]]:
     """Article lookups for the fact head: two thirds of the articles fit, one third validates."""
     from storinfer import QAStore
 
     fit, val = [], []
-    for i, art in enumerate(source if source is not None else articles("fit")):
+    for i, art in enumerate(source):
         t = time.perf_counter()
-        folder = OUT / "stores" / art.title
+        folder = stores / art.title
         if reuse and folder.exists():
             store, summary = QAStore(folder, embedding=embedder), None
         else:
@@ -219,31 +224,41 @@ def main() -> None:
     ap.add_argument("--squad-train", help="SQuAD v1.1 train (train-v1.1.json.gz): the fact head's fit data")
     ap.add_argument("--train-articles", type=int, default=40)
     ap.add_argument("--fact-only", action="store_true", help="refit the fact head only; keep the shipped question head")
+    ap.add_argument("--limit", type=int, default=None, help="only N SQuAD articles, N paragraphs of each and N queries "
+                    f"per intent (default: all, {PER_LABEL} per intent)")
+    ap.add_argument("--stores", type=Path, default=OUT / "stores",
+                    help=f"the fact head's article stores (default {(OUT / 'stores').relative_to(ROOT)})")
     args = ap.parse_args()
+    if args.limit is not None and args.limit < 3:
+        ap.error("--limit must be at least 3: every third article validates the fact head")
     embedder = default_embedder()
     if args.fact_only:
         question = Verifier.default().question
     else:
-        question = question_head(embedder)
-    source = train_articles(args.squad_train, args.train_articles, every=4) if args.squad_train else None
-    f_fit, f_val = fact_sets(embedder, args.reuse_stores, source)
+        question = question_head(embedder, args.limit)
+    source = (train_articles(args.squad_train, args.train_articles, every=4) if args.squad_train
+              else articles("fit"))
+    source = [first_paragraphs(a, args.limit) for a in source[: args.limit]]
+    f_fit, f_val = fact_sets(embedder, source, args.stores, args.reuse_stores)
     print("fact head", file=sys.stderr)
     # the validation articles are judged together: each alone has too few hits to tell 1% from 0%
     merged = {"name": "squad fit articles (validation third)", "n": sum(d["n"] for d in f_val),
               "by_q": {(d["name"], k): v for d in f_val for k, v in d["by_q"].items()}}
     fact = fit_head(FACT_FEATURES, f_fit, [merged], np.arange(0.50, 0.951, 0.025), np.arange(0.30, 0.996, 0.005), (None,))
-    fitted_on = (f"fact head: {len(source)} SQuAD v1.1 train articles (every 4th; disjoint from the dev set)" if source
+    fitted_on = (f"fact head: {len(source)} SQuAD v1.1 train articles (every 4th; disjoint from the dev set)" if args.squad_train
                  else "fact head: tools/verifier/fact_data.py, SQuAD dev articles at odd positions")
     data = {**Verifier(question, fact).to_dict(), "target_wrong_rate": TARGET,
             "fitted_on": "question head: tools/verifier/question_data.py fit parts (BANKING77 even intents, CLINC150 even "
-                         "domains + oos_train/oos_val, SQuAD dev articles at odd positions); " + fitted_on}
+                         "domains + oos_train/oos_val, SQuAD dev articles at odd positions); " + fitted_on
+                         + (f"; cut down by --limit {args.limit}" if args.limit is not None else "")}
     Path(args.out).write_text(json.dumps(data, indent=1) + "\n")
     print(f"written {args.out}", file=sys.stderr)
 
 
-def question_head(embedder) -> Head:
+def question_head(embedder, limit: int | None) -> Head:
     q_fit, q_val = [], []
-    for stream in (banking("fit"), clinc("fit"), squad("fit")):
+    per_label = limit or PER_LABEL
+    for stream in (banking("fit", per_label), clinc("fit", per_label), squad("fit", limit=limit)):
         q_fit.append(stream_rows(split_stream(stream, 0), embedder))
         q_val.append(stream_rows(split_stream(stream, 2), embedder))
         print(f"{stream.name}: {len(stream.stored)} stored, {len(stream.queries)} queries", file=sys.stderr)
@@ -253,7 +268,7 @@ def question_head(embedder) -> Head:
     # Factoid look-alikes ("Margaret's husband" / "brother") are few in the streams above; every pair of
     # the fit articles' human questions sets the typed-question floor.
     question = Head(question.features, question.weights, question.bias, question.mean, question.scale, question.floor,
-                    question.cut, typed_floor(question, squad_pairs(embedder)))
+                    question.cut, typed_floor(question, squad_pairs(embedder, limit)))
     for d in q_val:
         right, wrong = serve(matrices(d, question), question.floor, question.cut, question.typed_floor)
         print(f"  with it, validation {d['name']}: right {right}/{d['n']}, wrong {wrong}/{right + wrong}", file=sys.stderr)
