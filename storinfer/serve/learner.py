@@ -341,7 +341,14 @@ class PartitionLearner:
     def refit_now(self, timeout: float | None = None) -> LearntState:
         """Refit at once, on the worker (after the labels queued before it are written)."""
         done = threading.Event()
-        self.worker.submit(lambda: (self.refit(), done.set()))
+
+        def task() -> None:
+            try:
+                self.refit()
+            finally:
+                done.set()
+
+        self.worker.submit(task)
         done.wait(timeout)
         return self.state
 
