@@ -150,6 +150,32 @@ def summary(rows: list[dict]) -> dict:
             "explored": sum(r.get("explored", False) for r in rows)}
 
 
+def admissible(run: dict, fixed: dict, bound: float = 0.01) -> bool:
+    """The issue's rule on one stream: wrong within the bound (or no worse than the fixed point's, where
+    that is over it), and right at least the fixed point's where the fixed point is within the bound."""
+    return run["wrong"] <= max(bound, fixed["wrong"]) and (fixed["wrong"] > bound or run["right"] >= fixed["right"])
+
+
+def rank(streams: dict, names: list[str], system: str) -> tuple[int, float]:
+    """How many of ``names`` the system is admissible on, then its mean right over them."""
+    ok = sum(admissible(streams[n][system]["all"], streams[n]["fixed"]["all"]) for n in names)
+    return ok, sum(streams[n][system]["all"]["right"] for n in names) / max(1, len(names))
+
+
+def leave_one_out(streams: dict) -> dict:
+    """For each stream, the learner system chosen on the other streams (admissible on the most of them, then
+    the most right on average), and what it does on the stream left out."""
+    systems = sorted({s for r in streams.values() for s in r if s.startswith("learner")})
+    out = {}
+    for held in streams:
+        others = [n for n in streams if n != held]
+
+        chosen = max(systems, key=lambda system, others=others: rank(streams, others, system))
+        out[held] = {"chosen": chosen, "all": streams[held][chosen]["all"], "first_500": streams[held][chosen]["first_500"],
+                     "fixed": streams[held]["fixed"]["all"]}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--streams", nargs="*", default=ALL)
@@ -199,6 +225,12 @@ def main() -> None:
                                    f"out {c['outside_wrong']:.0f}/{c['outside_labels']:.0f}"
                                    for h, c in st["cuts"].items()) + f" | labels {st['labels']} explored {st['explored']}",
                   flush=True)
+    if len(results) > 2 and args.grid and "fixed" in args.systems:
+        print("\nleave one stream out: the learner chosen on the other streams")
+        for name, r in leave_one_out(results).items():
+            a, f = r["all"], r["fixed"]
+            print(f"{name:16} {r['chosen']:32} right {a['right']:6.1%} wrong {a['wrong']:5.2%} (upper {a['wrong_upper']:5.2%})"
+                  f" | fixed {f['right']:6.1%} / {f['wrong']:5.2%} | admissible {admissible(a, f)}")
     if args.json:
         Path(args.json).write_text(json.dumps({"options": options, "streams": results}, indent=1) + "\n")
 

@@ -10,10 +10,12 @@ clearance is at or above its *cut*: 0 is the point itself, and the labels move i
   the point (or missed there, once part of it is closed) show a band of clearances wrong more often
   than ``max_wrong_rate`` (a one-sided lower confidence bound above it, :data:`CLOSE_MIN_WRONG`
   wrong answers at least): then the cut rises above that band.
-* **Beyond it, evidence is needed.** The cut goes below 0 only as far as the labels of candidates
-  outside the point (the chain answers every miss anyway) show the candidates down to it wrong at
-  most ``max_wrong_rate`` of the time (a one-sided upper confidence bound within it), with no band of
-  them far over it (:data:`BAND_GUARD`).
+* **Beyond it, evidence is needed.** The cut goes below 0 only as far as what the head would then
+  serve stays wrong at most ``max_wrong_rate`` of the time on average: the point's expected wrong
+  answers (its explored labels, from a prior of the rate it was chosen for, :func:`point_rate`) plus,
+  for the candidates beyond it, a one-sided upper confidence bound from their labels (the chain
+  answers every miss anyway), each weighed by how often recent lookups land there; and no band
+  beyond the point is opened whose own wrong share is far over the bound (:data:`BAND_GUARD`).
 
 The bands are the labels pooled by clearance so that their wrong shares rise as the clearance falls
 (:func:`bands`). The cut is chosen again from all the labels at every refit, so it follows the

@@ -220,9 +220,10 @@ class PartitionLearner:
             return max(self.state.answer_cuts.get(answer, 0.0), self._recent_cuts.get(answer, 0.0))
 
     def decide(self, query: Query, found: Candidates, policy: Policy) -> Lookup:
-        """Serve the candidate of largest clearance that its head's cut admits (as the point serves its best
-        candidate inside it); else say why not, and keep what the chain's answer will label. A candidate the
-        learner has closed or cut is not replaced by a lesser one: that lookup is a miss."""
+        """Decide on one candidate: the one the policy's point serves (its best-scoring candidate inside the
+        point), else the one closest to the point. Serve it if its head's cut admits it and its answer is not
+        cut; else say why not, and keep what the chain's answer will label. A candidate the learner has
+        closed or cut is not replaced by a lesser one: that lookup is a miss."""
         self._maybe_reload()
         verdicts = policy.assess(query, found.matches)
         state, typed = self.state, query.qtype in TYPED
@@ -235,20 +236,18 @@ class PartitionLearner:
         if not picks:
             return found.miss(Reason.REFUSED if rejected else
                               (Reason.EMPTY_PARTITION if not found.matches else Reason.BELOW_THRESHOLD), rejected=rejected)
-        picks.sort(key=lambda p: (-p[0], -p[1], p[2]))
+        inside = [p for p in picks if p[0] >= 0]
+        # the point's own choice (its best-scoring candidate) if it has one, else the one closest to the point
+        pick = max(inside, key=lambda p: (p[1], -p[2])) if inside else max(picks, key=lambda p: (p[0], p[1], -p[2]))
         with self._lock:
-            self.traffic.append((picks[0][3].head, picks[0][0]))
-        for pick in picks:  # the candidate of largest clearance its head admits; one the learner has cut stops the search
-            m, score, pos, case = pick
-            if score < self.answer_cut(same_answer_key(found.matches[pos])):
-                self.counts["answer_cut"] += 1
-                return self._note(found, Reason.ANSWER_CUT, pick, rejected)
-            cut = state.heads[case.head].cut
-            if m >= cut:
-                return self._serve(found, pick, rejected)
-            if m >= 0:  # inside the point, but closed: no lesser candidate is served in its place
-                return self._note(found, Reason.TOO_RISKY, pick, rejected)
-        return self._note(found, Reason.BELOW_THRESHOLD, picks[0], rejected)
+            self.traffic.append((pick[3].head, pick[0]))
+        clear, score, pos, case = pick
+        if score < self.answer_cut(same_answer_key(found.matches[pos])):
+            self.counts["answer_cut"] += 1
+            return self._note(found, Reason.ANSWER_CUT, pick, rejected)
+        if clear >= state.heads[case.head].cut:
+            return self._serve(found, pick, rejected)
+        return self._note(found, Reason.TOO_RISKY if inside else Reason.BELOW_THRESHOLD, pick, rejected)
 
     def _note(self, found: Candidates, reason: Reason, pick: tuple[float, float, int, Case],
               rejected: list[tuple[Match, str]]) -> Lookup:
