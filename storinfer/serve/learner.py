@@ -338,17 +338,23 @@ class PartitionLearner:
         return state
 
     def refit_now(self, timeout: float | None = None) -> LearntState:
-        """Refit at once, on the worker (after the labels queued before it are written)."""
+        """Refit at once, on the worker (after the labels queued before it are written); a refit that fails
+        raises here, and the last good state stays."""
         done = threading.Event()
+        failed: list[BaseException] = []
 
         def task() -> None:
             try:
                 self.refit()
+            except BaseException as err:  # noqa: BLE001 - handed to the caller below
+                failed.append(err)
             finally:
                 done.set()
 
         self.worker.submit(task)
         done.wait(timeout)
+        if failed:
+            raise failed[0]
         return self.state
 
     def flush(self, timeout: float | None = None) -> bool:
