@@ -42,6 +42,8 @@ BAND_GUARD = 3.0
 good the labels above it: a well-evidenced region cannot carry a bad one below it."""
 POINT_PRIOR = 100
 """How many labels the point's prior wrong share (the rate it was chosen for) is worth."""
+CLEARANCE_EPS = 1e-4
+"""Clearances this close count as the same (labels keep scores and cosines to 5 decimals)."""
 CLOSE_MIN_WRONG = 2
 """Wrong answers a band inside the point needs before it closes: one wrong answer is its answer's own
 business (the answer cut), not evidence against the band."""
@@ -114,7 +116,9 @@ def open_cut(labels: Sequence[tuple[float, bool]], max_wrong_rate: float, confid
         if bk > BAND_GUARD * max_wrong_rate * bn:
             break
         n, wrong = n + bn, wrong + bk
-        served = sum(m >= low for m in beyond)
+        # the labels are lookups that landed there too (and a label's clearance, from its rounded
+        # score and cosine, may sit a hair above its lookup's): a band is never free to open
+        served = max(sum(m >= low - CLEARANCE_EPS for m in beyond), n)
         if point_wrong + clopper_pearson_upper(wrong, n, confidence) * served <= max_wrong_rate * (inside_n + served):
             best = (low, n, wrong)
     return best

@@ -112,6 +112,17 @@ def test_beyond_the_point_opens_only_as_far_as_the_labels_upper_bound_is_within_
     assert open_cut(right + one_bad, 0.01, 0.8)[0] == pytest.approx(right[-1][0])
 
 
+def test_a_band_no_recent_lookup_reached_is_not_free_to_open():
+    # one right label a hair above its lookup's clearance (its score and cosine rounded); 500 lookups
+    # inside a point expected wrong 1% of the time: no budget is left, so beyond it needs an upper bound
+    # within 1%, which one label (0.8) is not
+    inside = [0.05] * 500
+    assert open_cut([(-0.07897, True)], 0.01, 0.8, traffic=[*inside, -0.078974], point_wrong=0.01 * 500) == (0.0, 0, 0)
+    # 300 right labels there are (upper bound 0.54%)
+    right = [(-0.07897, True)] * 300
+    assert open_cut(right, 0.01, 0.8, traffic=[*inside, -0.078974], point_wrong=0.01 * 500)[0] == pytest.approx(-0.07897)
+
+
 def test_inside_closes_only_on_evidence_and_only_as_far_as_it_reaches():
     assert close_cut([], 0.01, 0.95) == (0.0, 0, 0)
     one = [(0.05, True)] * 30 + [(0.02, False)]  # one wrong answer: its answer cut's business, not the band's
