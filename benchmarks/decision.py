@@ -213,8 +213,9 @@ def line(name: str, r: dict) -> str:
     for system in SYSTEMS:
         if system in r:
             a = r[system]["all"]
+            f = r[system]["first_500"]
             parts.append(f"{system} right {a['right']:6.1%} wrong {a['wrong']:5.2%} (upper {a['wrong_upper']:5.2%}) "
-                         f"explore/q {a['explore_per_query']:.3f}")
+                         f"explore/q {a['explore_per_query']:.3f} [first 500: {f['right']:.1%} / {f['wrong']:.2%}]")
     for peer in PEERS:
         if peer in r:
             parts.append(f"{peer} right {r[peer]['right']:6.1%} wrong {r[peer]['wrong']:5.2%}")

@@ -124,7 +124,7 @@ class Learner:
     max_wrong_rate: float = 0.01
     answer_judge: AnswerJudge | None = field(default=None, compare=False)
     explore_share: float = 0.02
-    open_confidence: float = 0.8
+    open_confidence: float = 0.6
     close_confidence: float = 0.95
     seed: int | None = None
 
