@@ -29,7 +29,7 @@ Before it runs:
   the shipped verifier.json, which the checks find unchanged; RedisVL left out: it needs a Redis
   Stack server, which the suite cannot download); a `make` target takes them as ARGS="...";
 * a command that reads what another wrote runs after it (NEEDS): `paper.py replay` after
-  `paper.py prepare`, in one folder ({shared}).
+  `paper.py prepare`, in one folder ({common}).
 
 Then CHECKS (the entry whose key starts the command) checks what it printed and wrote. A command
 that cannot run in the suite is in NOT_RUN with the reason (CI_STEPS: the steps of .ci/run, which
@@ -68,7 +68,7 @@ PLACEHOLDERS = {
     "FOLDER": "{out}/no-acid", "/path/to/acid": "{out}/no-acid", "8000": "{port}",
 }
 PRECOMPUTE_SMALL = "--max-calls-per-chunk 1 --max-per-chunk 2 --max-facts-per-chunk 2 --rephrasings 0"
-PAPER_SMALL = f"--paragraphs 1 --questions 3 {PRECOMPUTE_SMALL} --out {{shared}}/paper --json {{shared}}/paper/paper.json"
+PAPER_SMALL = f"--paragraphs 1 --questions 3 {PRECOMPUTE_SMALL} --out {{common}}/paper --json {{common}}/paper/paper.json"
 BENCH_SMALL = f"--paragraphs 1 --questions 3 --calibration-sample 3 {PRECOMPUTE_SMALL} --quiet --out {{out}}/bench"
 SMALL = {
     "storinfer precompute": "--max-calls-per-chunk 1 --max-per-chunk 2 --max-facts-per-chunk 2 --rephrasings 1 --quiet",
@@ -143,7 +143,9 @@ class Ran:
 
 def command_env() -> dict[str, str]:
     """A user's shell with the venv active (and this pytest's own variables left out)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    # a user's shell is no make recipe: under `make test`, make's own variables would make each `make ...`
+    # shown here a sub-make (printing "Entering directory", and taking the outer make's options)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     return {**env, "PATH": f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}", "PYTHONPATH": str(REPO),
             "VENV": str(VENV), "ANONYMIZED_TELEMETRY": "False"}
 
@@ -164,7 +166,7 @@ def prepare(shown: str, fx: Fixtures) -> Ran:
     if "{store}" in words:
         shutil.copytree(fx.store, scratch / "store")
     values = {"{store}": str(scratch / "store"), "{docs}": str(fx.docs), "{out}": str(scratch / "out"),
-              "{shared}": str(fx.root / "shared"), "{port}": str(free_port())}
+              "{common}": str(fx.root / "common"), "{port}": str(free_port())}
     for key, value in values.items():
         words = [w.replace(key, value) for w in words]
     cwd = REPO if words[0] in ("make", "python") else scratch
@@ -301,7 +303,7 @@ PAPER_ROW = re.compile(r"^(new|fixed)\s+hits\s+(\d+) .* \| reduction mean ", re.
 def check_paper_prepare(ran: Ran, fx: Fixtures) -> None:
     """The store of 1 paragraph, precomputed at the small size, and the plain chain's answers to the
     first 3 questions (one line each: a rerun resumes, and adds none)."""
-    out = fx.root / "shared" / "paper"
+    out = fx.root / "common" / "paper"
     assert ran.returncode == 0 and re.search(r"^precompute: 1 paragraphs, \d+ keys", ran.out, re.M), ran
     plain = [json.loads(line) for line in (out / "plain.jsonl").read_text().splitlines()]
     assert len(plain) == len({p["id"] for p in plain}) == 3 and all(p["answer"] and p["ms"] > 0 for p in plain), ran
@@ -314,7 +316,7 @@ def check_paper_prepare(ran: Ran, fx: Fixtures) -> None:
 def check_paper_replay(ran: Ran, fx: Fixtures) -> None:
     """A row per system, and the report (3 questions, a record each per system) in --json."""
     assert ran.returncode == 0 and [m[0] for m in PAPER_ROW.findall(ran.out)] == ["new", "fixed"], ran
-    out = fx.root / "shared" / "paper" / "paper.json"
+    out = fx.root / "common" / "paper" / "paper.json"
     assert ran.out.rstrip().endswith(f"written {out}"), ran
     report = json.loads(out.read_text())
     assert report["paragraphs"] == 1 and report["questions"] == 3 and set(report["systems"]) == {"new", "fixed"}, report
@@ -452,7 +454,7 @@ def fx(tmp_path_factory, embeddings) -> Fixtures:
 
     kept = kept_files()
     root = tmp_path_factory.mktemp("commands")
-    (root / "shared").mkdir()
+    (root / "common").mkdir()
     paragraphs = [p["context"] for p in json.loads(SQUAD.read_text())["data"][0]["paragraphs"]]
     config = GenerationConfig(free_generation=False, rephrasings=0, max_facts_per_chunk=3)
     by_doc: dict[str, int] = {}

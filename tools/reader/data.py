@@ -34,7 +34,7 @@ from storinfer.precompute.generate.facts import load_nlp, sentence_facts  # noqa
 
 CALIBRATION_EVERY, CALIBRATION_AT = 20, 10
 SQUAD_TRAIN_SHA256 = "f984acd1ac3ee5f7488c63473a3a867485da6cdd5e080591b3dfff1346e27e9e"
-"""sha256 of `train-v1.1.json.gz` as `../shared/data/squad-train-v1.1` has it (87,599 questions)."""
+"""sha256 of the `train-v1.1.json.gz` the shipped reader was trained on (87,599 questions)."""
 
 
 def part_of(position: int) -> str:
