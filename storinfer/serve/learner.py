@@ -3,7 +3,7 @@
 **The promise.** ``max_wrong_rate`` (default 0.01) is the share of served answers allowed to be
 wrong, for each kind of stored key: the policy's point serves until the answers explored inside it
 show it wrong more often than that (a 95% lower bound), and more is served only where the labels of
-candidates beyond the point show them wrong at most that often (an 80% upper bound). A bound
+candidates beyond the point show them wrong at most that often (a 60% upper bound by default). A bound
 stricter than the one the point was chosen for (1%) shrinks the point first, so it serves less,
 never more. Exact repeats of a stored question, and hits an optional LLM check accepts, are outside
 the promise (they are counted apart in ``stats()``).
