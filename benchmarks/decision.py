@@ -6,7 +6,7 @@ face). A miss is answered by a *recording chain* that answers with the gold answ
 answer judge's labels can be scored; its answer is stored, as an app's would be.
 
 Systems, each on a fresh copy of the same knowledge-base store, through the same `StoreFront`:
-- `new`: the default (`storinfer.Learner`, `max_wrong_rate=0.01`);
+- `learner`: the default (`storinfer.Learner`, `max_wrong_rate=0.01`);
 - `fixed`: the shipped verifier at its point, nothing learnt (`learner=None`).
 The 0.4 and 0.3 figures in docs/benchmarks.md came from this script at 0d1204a, which ran 0.4's
 grid refit and 0.3's verifier beside the learner (`git show 0d1204a:benchmarks/decision.py`).
@@ -61,7 +61,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 OUT = ROOT / "benchmarks" / "out" / "decision"
 ALL = ["banking77", "clinc150", "acid", "nlupp_hotels", "squad_superbowl", "squad_24"]
 PARTITION = "kb"
-SYSTEMS = ("new", "fixed")
+SYSTEMS = ("learner", "fixed")
 
 
 class _NoLLM:
@@ -125,7 +125,7 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
         stats = front.stats()
     agree = sum(v == t for v, t in judge.verdicts)
     false_same = sum(v and not t for v, t in judge.verdicts)
-    out = {"all": summary(rows, args), "first_20": summary(rows[: len(rows) // 5], args),
+    out = {"all": summary(rows, args), "first_500": summary(rows[:500], args), "first_20": summary(rows[: len(rows) // 5], args),
            "after_20": summary(rows[len(rows) // 5:], args),
            "judge": {"labels": len(judge.verdicts), "agree": agree / len(judge.verdicts) if judge.verdicts else None,
                      "false_same": false_same, "false_different": sum(t and not v for v, t in judge.verdicts)},
@@ -136,7 +136,7 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
 
 def system_options(system: str, judge: TextJudge, args) -> dict:
     """The StoreFront arguments of each system (see the module docstring)."""
-    if system == "new":
+    if system == "learner":
         return {"learner": Learner(answer_judge=judge, **args.learner_options)}
     if system == "fixed":
         return {"learner": None}
@@ -193,12 +193,12 @@ def main() -> None:
             kb = [(m.question, served_text(stream, m)) for m in memory.matches]
             for name, make in decision_peers.systems(args.redis_url).items():
                 res[name] = decision_peers.replay(stream, kb, name, make, embedder, stream.name)
-        new, fixed = (res.get(s, {}).get("all", {}) for s in SYSTEMS)
-        res.update(right=new.get("right"), wrong=new.get("wrong"), wrong_upper=new.get("wrong_upper"),
+        learned, fixed = (res.get(s, {}).get("all", {}) for s in SYSTEMS)
+        res.update(right=learned.get("right"), wrong=learned.get("wrong"), wrong_upper=learned.get("wrong_upper"),
                    ceiling_right=res["ceiling"]["best"]["right"],
                    verifier_ceiling_right=res.get("verifier_ceiling", {}).get("right"),
                    fixed_right=fixed.get("right"), fixed_wrong=fixed.get("wrong"),
-                   explore_per_query=new.get("explore_per_query"), seconds=round(time.perf_counter() - t0, 1))
+                   explore_per_query=learned.get("explore_per_query"), seconds=round(time.perf_counter() - t0, 1))
         results["streams"][stream.name] = res
         print(line(stream.name, res), flush=True)
         Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
@@ -213,8 +213,9 @@ def line(name: str, r: dict) -> str:
     for system in SYSTEMS:
         if system in r:
             a = r[system]["all"]
+            f = r[system]["first_500"]
             parts.append(f"{system} right {a['right']:6.1%} wrong {a['wrong']:5.2%} (upper {a['wrong_upper']:5.2%}) "
-                         f"explore/q {a['explore_per_query']:.3f}")
+                         f"explore/q {a['explore_per_query']:.3f} [first 500: {f['right']:.1%} / {f['wrong']:.2%}]")
     for peer in PEERS:
         if peer in r:
             parts.append(f"{peer} right {r[peer]['right']:6.1%} wrong {r[peer]['wrong']:5.2%}")

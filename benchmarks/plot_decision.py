@@ -26,7 +26,7 @@ def main() -> None:
     data = json.loads(Path(args.json).read_text())["streams"]
     names = list(data)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    systems = [(s, label) for s, label in (("new", "the learner (default, max_wrong_rate=0.01)"),
+    systems = [(s, label) for s, label in (("learner", "the learner (default, max_wrong_rate=0.01)"),
                                            ("fixed", "the fixed point (learner=None)")) if all(s in data[n] for n in names)]
     width = 0.8 / (len(systems) + 2)
     xs = range(len(names))
@@ -72,7 +72,7 @@ def summary_table(data: dict) -> str:
         v = r.get("verifier_ceiling")
         ver = "-" if not v else (f"{100 * v['right']:.1f}% / {100 * v['wrong']:.2f}%" if v["wrong"] <= 0.01
                                  else f"none within 1% (exact repeats alone: {100 * v['wrong']:.1f}% wrong)")
-        rows.append(f"| {name} ({r['queries']}) | {cell(r.get('new', {}).get('all'))} | {cell(r.get('fixed', {}).get('all'))} | "
+        rows.append(f"| {name} ({r['queries']}) | {cell(r.get('learner', {}).get('all'))} | {cell(r.get('fixed', {}).get('all'))} | "
                     f"{ver} | {cos} | {cell(r.get('gptcache'), False)} | "
                     f"{cell(r.get('redisvl'), False)} | {r.get('explore_per_query') or 0:.3f} |")
     return "\n".join(rows)

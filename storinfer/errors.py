@@ -16,10 +16,6 @@ class ConfigError(StorInferError, ValueError):
     the same error on every face; the message names the argument and the fix."""
 
 
-StoreConfigError = ConfigError
-"""The name storinfer/serve/learner.py still imports; remove it once it imports :class:`ConfigError`."""
-
-
 class StoreError(StorInferError):
     """The store cannot be opened, read or written as asked; the message says what to do."""
 

@@ -65,11 +65,11 @@ class Reason(str, Enum):
     EXPLORE = "explore"
     """A would-be hit held back and answered by the chain, to check it (``Lookup.explored``)."""
     TOO_RISKY = "too risky"
-    """The learner's estimate of the best candidate's wrong rate is above what ``max_wrong_rate`` allows."""
+    """Inside the policy's point, but where this partition's labels show serving wrong too often."""
     ANSWER_CUT = "answer cut"
     """That stored answer was found wrong for a question scored like this one."""
     BELOW_THRESHOLD = "below threshold"
-    """No candidate reaches the policy's cosine floor (or score cut)."""
+    """No candidate reaches the policy's cosine floor (or score cut), nor what the learner opened beyond it."""
     REFUSED = "refused"
     """Every candidate close enough broke a hard rule or scored below the cut (``Lookup.rejected`` says why)."""
     EMPTY_PARTITION = "empty partition"
@@ -111,8 +111,6 @@ class Lookup:
     explored: Match | None = None
     """A would-be hit held back to test it (exploration): the chain answers, and its answer says
     whether this stored one would have been right."""
-    risk: float | None = None
-    """The learner's estimated wrong rate of the best candidate (None without a learner)."""
     note: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """What the learner keeps to turn the chain's answer into a label (its own business)."""
 

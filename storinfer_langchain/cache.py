@@ -164,7 +164,8 @@ class StorInferCache(BaseCache):
             self.front.counters.count("lookups")
             self.front.counters.count("skipped")
             return None
-        found = self.front.lookup(parsed.question, partition=llm_partition(llm_string, parsed.context))
+        found = self.front.lookup(parsed.question, partition=llm_partition(llm_string, parsed.context),
+                                  learner_partition=llm_partition(llm_string, parsed.setting))
         if found.match is None:
             return None
         m = found.match
@@ -184,6 +185,7 @@ class StorInferCache(BaseCache):
         if parsed.question is None or getattr(getattr(first, "message", None), "tool_calls", None):
             return  # a tool call is no answer to serve to someone else
         self.front.remember(parsed.question, first.text, partition=llm_partition(llm_string, parsed.context),
+                            learner_partition=llm_partition(llm_string, parsed.setting),
                             generations=dump_generations(return_val))
 
     def clear(self, **kwargs: Any) -> None:

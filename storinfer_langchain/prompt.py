@@ -22,13 +22,16 @@ class ParsedPrompt:
 
     ``question`` is None when the prompt must not be matched (``reason`` says why).
     ``context`` is everything else the answer depends on (system prompt, earlier turns); it is
-    folded into the partition, so only identical contexts can share answers.
+    folded into the partition, so only identical contexts can share answers. ``setting`` is the
+    part of it that stays the same across conversations (the leading system messages): the
+    conversations of one model and setting share one learner.
     """
 
     question: str | None
     context: str
     is_chat: bool
     reason: str = ""
+    setting: str = ""
 
 
 def _message_text(content: object) -> str | None:
@@ -94,5 +97,9 @@ def parse_prompt(prompt: object) -> ParsedPrompt:
         t = _message_text(c)
         context_items.append([r, t if t is not None else json.dumps(c, sort_keys=True, default=str)])
     context = json.dumps(context_items, sort_keys=True) if context_items else ""
+    leading = 0
+    while leading < len(context_items) and context_items[leading][0] in ("SystemMessage", "ChatMessage:system"):
+        leading += 1
+    setting = json.dumps(context_items[:leading], sort_keys=True) if leading else ""
     question = clean_text(text)
-    return ParsedPrompt(question or None, context, True, "" if question else "empty question")
+    return ParsedPrompt(question or None, context, True, "" if question else "empty question", setting)

@@ -107,16 +107,6 @@ def margin(cands: Sequence[Any], pos: int, key: Callable[[Any], str] = answer_ke
     return cands[pos].similarity - other if other is not None else 0.2
 
 
-def answer_margin(cands: Sequence[Any], pos: int) -> float:
-    """:func:`margin` to the best candidate that would serve other words (:func:`same_answer_key`)."""
-    return margin(cands, pos, same_answer_key)
-
-
-def support(cands: Sequence[Any], pos: int) -> int:
-    """How many of the candidates (this one included) would serve the same words (:func:`same_answer_key`)."""
-    own = same_answer_key(cands[pos])
-    return sum(1 for c in cands if same_answer_key(c) == own)
-
 
 def _overlap(words: set[str], other: set[str]) -> float:
     return len(words & other) / len(words) if words else 0.0

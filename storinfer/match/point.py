@@ -13,6 +13,9 @@ from typing import Any, Protocol
 from storinfer.errors import ConfigError, validate_threshold
 from storinfer.match.features import HEADS
 
+POINT_RATE = 0.01
+"""The share of wrong serves every shipped or calibrated point is chosen for."""
+
 
 @dataclass(frozen=True)
 class HeadPoint:

@@ -21,7 +21,7 @@ from storinfer.errors import ConfigError, validate_threshold
 from storinfer.match.features import Query, candidate_kind
 from storinfer.match.lookalike import conflict
 from storinfer.match.lookup import DEFAULT_K, Candidates
-from storinfer.match.point import OperatingPoint, Settings, recorded_point
+from storinfer.match.point import HeadPoint, OperatingPoint, Settings, recorded_point
 from storinfer.match.verify import Verdict, Verifier
 from storinfer.records import Lookup, Match, Reason
 
@@ -43,6 +43,11 @@ class Policy(Protocol):
 
     @property
     def llm_check(self) -> SecondOpinion | None: ...
+
+    @property
+    def point(self) -> OperatingPoint:
+        """Where the policy serves: each head's cosine floor and score cut (what a learner starts from)."""
+        ...
 
     def bind(self, store: Settings) -> Policy: ...
 
@@ -171,6 +176,12 @@ class ThresholdPolicy:
 
     def bind(self, store: Settings) -> ThresholdPolicy:
         return self
+
+    @property
+    def point(self) -> OperatingPoint:
+        """Every head at the threshold (its score is the cosine)."""
+        head = HeadPoint(self.threshold, 0.0)
+        return OperatingPoint(head, head, head)
 
     def assess(self, query: Query, candidates: Sequence[Match]) -> list[Verdict]:
         out = []

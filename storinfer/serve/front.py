@@ -19,7 +19,6 @@ by id and a rewording by vector, so a paraphrase asked right after its question 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import math
 import os
@@ -30,15 +29,14 @@ from collections.abc import Callable
 from typing import Any
 
 from storinfer.errors import ConfigError
-from storinfer.match.features import Query
+from storinfer.match.features import Query, same_answer_key
 from storinfer.match.lookup import Candidates, find
 from storinfer.match.policy import Policy, VerifierPolicy
 from storinfer.models.identity import cosine
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match, QAPair, Reason
-from storinfer.serve.learner import Learner, LearnerLike, PartitionLearning, check_rate
+from storinfer.serve.learner import Learner, LearnerLike, PartitionLearning, check_rate, with_rate
 from storinfer.serve.stats import LookupStats
-from storinfer.serve.worker import Worker
-from storinfer.serve.writeback import QUIET_WAIT_S, WriteBehind, write_pairs
+from storinfer.serve.writeback import WriteBehind, write_pairs
 from storinfer.store import QAStore
 from storinfer.store.encoding import metadata
 from storinfer.text import clean_text, pair_id
@@ -47,6 +45,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_LEARNER = Learner()
 """The learner every face uses unless given another (a frozen configuration: safe to share)."""
 _PENDING = 256
+_SHOWN_LEARNERS = 256
+"""Learners a front lists in ``stats()`` (the most recently used)."""
 
 
 def learner_option(learner: LearnerLike | None, max_wrong_rate: float | None) -> LearnerLike | None:
@@ -58,7 +58,7 @@ def learner_option(learner: LearnerLike | None, max_wrong_rate: float | None) ->
         msg = ("max_wrong_rate needs a learner: drop learner=None, or leave max_wrong_rate unset to serve at the "
                "policy's operating point.")
         raise ConfigError(msg)
-    return dataclasses.replace(learner, max_wrong_rate=max_wrong_rate)  # type: ignore[type-var]
+    return with_rate(learner, max_wrong_rate)
 
 
 def check_options(*, store: object, namespace: object, partition: object, policy: object, learner: object,
@@ -147,9 +147,8 @@ class StoreFront:
         self.policy: Policy = (policy or VerifierPolicy()).bind(store)
         self.learner = learner_option(learner, max_wrong_rate)
         self.store_misses, self.ttl_seconds = store_misses, ttl_seconds
-        self._learners: dict[str, PartitionLearning] = {}
+        self._learners: OrderedDict[str, PartitionLearning] = OrderedDict()
         self._learners_lock = threading.Lock()
-        self._worker = Worker(before_task=lambda: store.wait_for_quiet(QUIET_WAIT_S))  # as the writer waits
         self.counters = LookupStats()
         self._pending: OrderedDict[tuple[str, str], tuple[Lookup, float]] = OrderedDict()
         self._pending_lock = threading.Lock()
@@ -160,20 +159,27 @@ class StoreFront:
         return self.learner.max_wrong_rate if self.learner is not None else None
 
     def learning(self, partition: str | None = None) -> PartitionLearning | None:
-        """The learner of a partition (None with ``learner=None``)."""
+        """The learner of a partition (None with ``learner=None``): one per store, namespace and
+        partition in the process, shared with every other face on the same store."""
         if self.learner is None:
             return None
         part = partition or self.partition
+        found = self.learner.start(self.store, self.namespace, part, self.policy)
         with self._learners_lock:
-            if part not in self._learners:
-                self._learners[part] = self.learner.start(self.store, self.namespace, part, self._worker)
-            return self._learners[part]
+            self._learners[part] = found
+            self._learners.move_to_end(part)
+            while len(self._learners) > _SHOWN_LEARNERS:
+                self._learners.popitem(last=False)
+        return found
 
     # --- lookups -----------------------------------------------------------------------------
-    def lookup(self, question: str, *, partition: str | None = None, race: threading.Event | None = None) -> Lookup:
+    def lookup(self, question: str, *, partition: str | None = None, learner_partition: str | None = None,
+               race: threading.Event | None = None) -> Lookup:
         """What to serve for ``question``, counted. Never raises: a failing store is logged, counted as
         an error, and is a miss.
 
+        ``learner_partition``: the partition whose learner decides (default: ``partition``), so that
+        partitions of one kind of traffic (a chat model's conversations) learn together.
         ``race``: set when the app's chain, started beside this lookup, has answered (an LLM check
         still deciding then stops: the chain won)."""
         part = partition or self.partition
@@ -181,7 +187,7 @@ class StoreFront:
         found = self._queued_answer(question, part)
         if found is None:
             try:
-                found = self._decide(question, part, race)
+                found = self._decide(question, part, learner_partition or part, race)
             except Exception:
                 logger.warning("StorInfer lookup failed; running the app's chain instead", exc_info=True)
                 self.counters.count("errors")
@@ -194,14 +200,14 @@ class StoreFront:
                     self._pending.popitem(last=False)
         return found
 
-    def _decide(self, question: str, part: str, race: threading.Event | None) -> Lookup:
+    def _decide(self, question: str, part: str, learner_part: str, race: threading.Event | None) -> Lookup:
         with self.store.reading():
             found = find(self.store, question, namespace=self.namespace, partition=part, k=self.policy.k,
                          extra=self._queued_candidates(part))
             if not isinstance(found, Candidates):
                 return found
             query = Query(found.question)
-            learning = self.learning(part)
+            learning = self.learning(learner_part)
             decided = learning.decide(query, found, self.policy) if learning is not None else self.policy.decide(query, found)
         if decided.match is None and decided.reason is not Reason.EXPLORE and self.policy.llm_check is not None:
             decided = self._check(found.question, decided, learning, race)
@@ -209,20 +215,21 @@ class StoreFront:
 
     def _check(self, question: str, found: Lookup, learning: PartitionLearning | None,
                race: threading.Event | None) -> Lookup:
-        """Serve a doubtful candidate the LLM check accepts (see :mod:`storinfer.match.llm_check`)."""
+        """Serve a doubtful candidate the LLM check accepts (see :mod:`storinfer.match.llm_check`): outside
+        ``max_wrong_rate`` (counted apart, ``stats()["llm_check"]``), never an answer the learner has cut."""
         check: Any = self.policy.llm_check
         if not found.candidates:
             return found
         if not check.pays():
             check.counts["skipped_not_paying"] += 1
             return found
+        cut = getattr(learning, "answer_cut", None)
         for cand, score in check.doubtful(self.policy, question, found.candidates):
+            if cut is not None and score < cut(same_answer_key(cand)):
+                continue
             verdict = check.ask(question, cand.question, race)
             if verdict is None:
                 return found  # the chain answered first
-            pos = found.candidates.index(cand)
-            if learning is not None:
-                learning.record_check(found, pos, verdict)
             if verdict:
                 return Lookup(cand, Reason.LLM_CHECK, best_similarity=found.best_similarity, rejected=found.rejected,
                               score=score, vector=found.vector, candidates=found.candidates)
@@ -256,8 +263,8 @@ class StoreFront:
         return extra
 
     # --- misses: learn, then remember -----------------------------------------------------------
-    def remember(self, question: str, answer: str, *, partition: str | None = None, lookup: Lookup | None = None,
-                 **provenance: Any) -> None:
+    def remember(self, question: str, answer: str, *, partition: str | None = None, learner_partition: str | None = None,
+                 lookup: Lookup | None = None, **provenance: Any) -> None:
         """After a miss: label the lookup's best candidate with the chain's answer, then store the answer
         (skipped when off, empty, or unmatchable). Never raises.
 
@@ -273,7 +280,7 @@ class StoreFront:
         check: Any = self.policy.llm_check
         if check is not None and looked_up_at is not None:
             check.record_miss((time.perf_counter() - looked_up_at) * 1000)
-        learning = self.learning(part) if lookup is not None else None
+        learning = self.learning(learner_partition or part) if lookup is not None else None
         if learning is not None and lookup is not None:
             try:
                 learning.learn(clean_text(question), lookup, answer)
@@ -306,11 +313,16 @@ class StoreFront:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued answer and label is stored; True if none is left."""
         done = self.writer.flush(timeout) if self.writer is not None else True
-        return self._worker.flush(timeout) and done
+        with self._learners_lock:
+            learners = list(self._learners.values())
+        return all([lr.flush(timeout) for lr in learners]) and done
 
     def close(self) -> None:
         """Store what is queued and stop the writer (the store stays open)."""
-        self._worker.flush(30)
+        with self._learners_lock:
+            learners = list(self._learners.values())
+        for lr in learners:
+            lr.flush(30)
         if self.writer is not None:
             self.writer.close()
 

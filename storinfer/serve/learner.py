@@ -1,25 +1,27 @@
-"""The learner: how much each partition serves, learnt from the app's own answers under ``max_wrong_rate``.
+"""The learner: how much each partition serves, moved from the policy's point by the app's own answers.
 
-**The contract.** ``max_wrong_rate`` (default 0.01) is the *expected* share of served answers that
-are wrong, over the partition's traffic, warm-up included: a lookup serves its best candidate only
-while the answers served at that risk or below are, by the learnt model, wrong no more often than
-that, with a margin of half a posterior standard deviation. It is an expectation under the model, not
-a guarantee on any one stream: the realised share scatters around it, and a model can be wrong
-where it has few labels (see docs/serve-decision.md for what was measured). Exact repeats of a
-stored question are served outside it.
+**The promise.** ``max_wrong_rate`` (default 0.01) is the share of served answers allowed to be
+wrong, for each kind of stored key: the policy's point serves until the answers explored inside it
+show it wrong more often than that (a 95% lower bound), and more is served only where the labels of
+candidates beyond the point show them wrong at most that often (a 60% upper bound by default). A bound
+stricter than the one the point was chosen for (1%) shrinks the point first, so it serves less,
+never more. Exact repeats of a stored question, and hits an optional LLM check accepts, are outside
+the promise (they are counted apart in ``stats()``).
 
 **How it learns.** Every miss that had a candidate runs the app's chain anyway, and the chain's
 answer says whether the best candidate's stored answer would have done (a *label*, judged by
-:mod:`storinfer.match.judge`). A share of would-be hits is answered by the chain too
-(*exploration*: half of them at first, then fewer as labels come, at least ``explore_floor``), which
-labels the served side. Labels go to the store, shared by every client. In the background, at a
-cadence that slows as labels grow (every 10 labels at first, then every 10% more, and at once after
-an explored hit was wrong), the risk model of each head (:mod:`storinfer.match.risk`) is refit on all
-of them and the serving limit chosen again (:func:`storinfer.match.risk.serve_limit`); the state is
-written in one record (a refit that dies leaves the last good one) and other clients read it back.
-A lookup only evaluates the model: a few multiplications per candidate.
+:mod:`storinfer.match.judge`). A small share of would-be hits (``explore_share``, none of a
+learner's first :data:`UNEXPLORED` would-be hits) is answered by the chain too, to label the served
+side. Labels go to the store, shared by every client. In the background the cuts of
+:mod:`storinfer.serve.evidence` are chosen again from all the labels (every 10 labels at first, then
+every 10% more, and at once after an explored hit was wrong, whose answer is also cut at once) and
+published with a compare-and-set on the state's version, so two clients never overwrite each other.
+A lookup reads the cuts: two comparisons per candidate.
 
 **What it costs.** One chain run per explored hit: ``stats()["explore_per_query"]``.
+
+One learner per (store, namespace, partition, policy point, configuration) in a process, shared by
+every face (:func:`learner_for`, at most :data:`MAX_LEARNERS`, least recently used dropped).
 """
 
 from __future__ import annotations
@@ -28,29 +30,29 @@ import logging
 import random
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+import uuid
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from storinfer.errors import StoreConfigError
-from storinfer.match.features import Query, candidate_kind, same_answer_key
+from storinfer.errors import ConfigError
+from storinfer.match.features import TYPED, Query, candidate_kind, same_answer_key
 from storinfer.match.judge import AnswerJudge, TextJudge
 from storinfer.match.lookup import Candidates
+from storinfer.match.point import POINT_RATE, OperatingPoint
 from storinfer.match.policy import Policy
-from storinfer.match.risk import RiskModel, describe, serve_limit
 from storinfer.records import Lookup, Match, Reason
+from storinfer.serve.evidence import MIN_COSINE, Case, Evidence, LearntState, choose, clearance, scaled
 from storinfer.serve.worker import Worker
+from storinfer.serve.writeback import QUIET_WAIT_S
 from storinfer.store import Label, QAStore
 
 logger = logging.getLogger(__name__)
-HEADS = ("question", "fact", "runtime")
-MIN_COSINE = 0.5
-"""Candidates below this cosine are never considered (nor labelled)."""
-TRAFFIC = 3000
-"""Recent lookups whose best candidate the serving limit is chosen over."""
-AUDIT_PRIOR = 3.0
-"""The audit's prior, in expected wrong answers: the risk model is taken as calibrated until the explored
-hits have shown about this many wrong answers more (or fewer) than it predicted."""
+UNEXPLORED = 20
+"""A learner's first would-be hits are all served (the point is trusted): a first paraphrase is never held back."""
+MAX_LEARNERS = 1024
+TRAFFIC = 5000
+"""Recent lookups a refit weighs the cuts' serves by."""
 
 
 class PartitionLearning(Protocol):
@@ -62,37 +64,38 @@ class PartitionLearning(Protocol):
 
     def learn(self, question: str, found: Lookup, answer: str) -> Label | None: ...
 
-    def record_check(self, found: Lookup, pos: int, verdict: bool) -> None: ...
+    def answer_cut(self, answer: str) -> float: ...
 
-    def refit_now(self) -> Any: ...
+    def refit_now(self, timeout: float | None = None) -> Any: ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
 
     def stats(self) -> dict[str, Any]: ...
 
 
 class LearnerLike(Protocol):
-    """A learner's configuration (a frozen dataclass with ``max_wrong_rate``): :class:`Learner`, or a
-    baseline of the benchmarks."""
+    """A learner's configuration (a frozen dataclass with ``max_wrong_rate``)."""
 
     @property
     def max_wrong_rate(self) -> float: ...
 
-    def start(self, store: QAStore, namespace: str, partition: str, worker: Worker) -> PartitionLearning: ...
+    def start(self, store: QAStore, namespace: str, partition: str, policy: Policy) -> PartitionLearning: ...
 
 
 def check_rate(value: object) -> float:
     if not (isinstance(value, (int, float)) and 0 < value < 1):
         msg = f"max_wrong_rate must be a share between 0 and 1 (e.g. 0.01), got {value!r}"
-        raise StoreConfigError(msg)
+        raise ConfigError(msg)
     return float(value)
 
 
 @dataclass(frozen=True)
 class Learner:
-    """Learns, per partition, how much to serve from the app's own answers (see the module docstring).
+    """Learns, per partition, where to serve from the app's own answers (see the module docstring).
 
     Setup:
         ```bash
-        pip install storinfer          # the learner needs numpy only
+        pip install storinfer          # the learner needs nothing more
         ```
 
     Instantiate:
@@ -108,62 +111,76 @@ class Learner:
         ```
 
     Args:
-        max_wrong_rate: the expected share of served answers allowed to be wrong.
+        max_wrong_rate: the share of served answers allowed to be wrong (the promise above).
         answer_judge: compares the chain's answer with a stored one (default:
             :class:`~storinfer.match.judge.TextJudge` over the store's embedder).
-        explore_floor: the least share of would-be hits the chain answers anyway, to check them.
-        margin_sd: how many posterior standard deviations of margin the serving limit keeps (0.5:
-            chosen on CLINC150, see docs/serve-decision.md).
-        seed: seeds exploration's draws (None: not repeatable).
+        explore_share: the share of would-be hits the chain answers anyway, to label the served side
+            (after a learner's first :data:`UNEXPLORED`; 0: none, and a bad point is never found).
+        open_confidence: how sure the labels must be that serving beyond the point stays within the bound.
+        close_confidence: how sure they must be that part of the point is over it before it serves less.
+        seed: seeds exploration's draws (None: drawn afresh in each process).
     """
 
     max_wrong_rate: float = 0.01
     answer_judge: AnswerJudge | None = field(default=None, compare=False)
-    explore_floor: float = 0.02
-    margin_sd: float = 0.5
-    seed: int | None = 0
+    explore_share: float = 0.02
+    open_confidence: float = 0.6
+    close_confidence: float = 0.95
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         check_rate(self.max_wrong_rate)
-        if not (isinstance(self.explore_floor, (int, float)) and 0 <= self.explore_floor <= 0.5):
-            msg = f"explore_floor must be a share between 0 and 0.5, got {self.explore_floor!r}"
-            raise StoreConfigError(msg)
+        if not (isinstance(self.explore_share, (int, float)) and 0 <= self.explore_share <= 0.25):
+            msg = f"explore_share must be a share between 0 and 0.25, got {self.explore_share!r}"
+            raise ConfigError(msg)
+        for name in ("open_confidence", "close_confidence"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.5 <= value < 1):
+                msg = f"{name} must be a confidence between 0.5 and 1 (e.g. 0.9), got {value!r}"
+                raise ConfigError(msg)
 
-    def start(self, store: QAStore, namespace: str, partition: str, worker: Worker) -> PartitionLearner:
-        """The learner of one partition of ``store`` (its state read from the store)."""
-        return PartitionLearner(self, store, namespace, partition, worker)
+    def start(self, store: QAStore, namespace: str, partition: str, policy: Policy) -> PartitionLearner:
+        """This process's learner of one partition of ``store`` (shared with every face that asks)."""
+        return learner_for(self, store, namespace, partition, policy)
 
 
-@dataclass
-class LearntState:
-    """What a partition serves with: a risk model per head, the serving limit, answers found wrong."""
+class StoreLearners:
+    """One store's learners in this process and the background thread they share (one writer per
+    partition); closing the store flushes the thread and forgets them."""
 
-    models: dict[str, RiskModel]
-    limit: float = 0.0
-    expected_wrong: float = 0.0
-    answer_cuts: dict[str, float] = field(default_factory=dict)
-    """Answer (text key) -> the verifier score it was found wrong at: below it, that answer is not served."""
-    labels: int = 0
-    explored_labels: int = 0
-    version: int = 0
-    """0: no refit yet (the policy's point serves)."""
-    audit: float = 1.0
-    """How much more often explored hits were wrong than the model said when it served them (>= 1)."""
+    def __init__(self, store: QAStore) -> None:
+        self.store = store
+        self.worker = Worker(before_task=lambda: store.wait_for_quiet(QUIET_WAIT_S))
+        self.learners: OrderedDict[tuple, PartitionLearner] = OrderedDict()
 
-    @classmethod
-    def prior(cls) -> LearntState:
-        return cls({h: RiskModel.prior() for h in HEADS})
+    def close(self) -> None:
+        self.worker.flush(30)
+        with _REGISTRY_LOCK:
+            if _STORES.get(id(self.store)) is self:
+                del _STORES[id(self.store)]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "risk", "models": {h: m.to_dict() for h, m in self.models.items()}, "limit": self.limit,
-                "expected_wrong": self.expected_wrong, "answer_cuts": self.answer_cuts, "labels": self.labels,
-                "explored_labels": self.explored_labels, "version": self.version, "audit": self.audit}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LearntState:
-        return cls({h: RiskModel.from_dict(m) for h, m in data["models"].items()}, float(data["limit"]),
-                   float(data.get("expected_wrong", 0.0)), dict(data.get("answer_cuts", {})), int(data.get("labels", 0)),
-                   int(data.get("explored_labels", 0)), int(data["version"]), float(data.get("audit", 1.0)))
+_STORES: dict[int, StoreLearners] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def learner_for(config: Learner, store: QAStore, namespace: str, partition: str, policy: Policy) -> PartitionLearner:
+    """The one learner of (store, namespace, partition, the policy's point, configuration) in this process
+    (at most :data:`MAX_LEARNERS` per store, the least recently used dropped)."""
+    point = scaled(policy.point, config.max_wrong_rate, POINT_RATE)
+    key = (namespace, partition, point, config)
+    with _REGISTRY_LOCK:
+        mine = _STORES.get(id(store))
+        if mine is None or mine.store is not store:
+            mine = _STORES[id(store)] = StoreLearners(store)
+            store.register_writer(mine)
+        found = mine.learners.get(key)
+        if found is None:
+            found = mine.learners[key] = PartitionLearner(config, store, namespace, partition, point, mine.worker)
+            while len(mine.learners) > MAX_LEARNERS:
+                mine.learners.popitem(last=False)
+        mine.learners.move_to_end(key)
+        return found
 
 
 class PartitionLearner:
@@ -171,103 +188,95 @@ class PartitionLearner:
 
     reload_seconds = 5.0
 
-    def __init__(self, config: Learner, store: QAStore, namespace: str, partition: str, worker: Worker) -> None:
-        self.config, self.store, self.namespace, self.partition, self.worker = config, store, namespace, partition, worker
+    def __init__(self, config: Learner, store: QAStore, namespace: str, partition: str, point: OperatingPoint,
+                 worker: Any) -> None:
+        self.config, self.store, self.namespace, self.partition, self.point = config, store, namespace, partition, point
+        self.worker = worker
         self.judge: AnswerJudge = config.answer_judge or TextJudge(store.embedding)
-        self.state = LearntState.prior()
-        self.traffic: deque[tuple[str, list[float]]] = deque(maxlen=TRAFFIC)
+        self.state = LearntState()
         self._random = random.Random(config.seed)
+        self._token = uuid.uuid4().hex
+        """Names this learner's published states (to tell them from another client's)."""
         self._lock = threading.Lock()
+        self.traffic: deque[tuple[str, float]] = deque(maxlen=TRAFFIC)
+        """(head, clearance) of recent lookups' best candidates: how much each cut would serve."""
+        self._recent_cuts: dict[str, float] = {}
+        """Answers cut by an explored hit since the last refit that read its label."""
         self._labels: list[Label] = []
         self._read_until = 0.0
         self._since_refit = 0
-        self._explored_new = 0
         self._last_reload = time.monotonic()
-        self.counts = {"would_be_hits": 0, "explored": 0, "answer_cut": 0, "labels": 0, "labels_wrong": 0, "refits": 0}
-        saved = store.states.get(namespace, partition)
-        if saved and saved.get("kind") == "risk":
-            self.state = LearntState.from_dict(saved)
+        self.counts = {"would_be_hits": 0, "explored": 0, "answer_cut": 0, "labels": 0, "labels_wrong": 0, "refits": 0,
+                       "lost_publish": 0}
+        saved = store.states.latest(namespace, partition)
+        restored = LearntState.from_dict(saved) if saved else None
+        if restored is not None:
+            self.state = restored
 
     # --- serving -----------------------------------------------------------------------------
-    def explore_share(self) -> float:
-        """Half of the would-be hits at first, fewer as explored labels come, never below the floor."""
-        return max(self.config.explore_floor, min(0.5, 5.0 / (self.state.explored_labels + self._explored_new + 10)))
+    def answer_cut(self, answer: str) -> float:
+        """The verifier score below which ``answer`` is not served (0: none)."""
+        with self._lock:
+            return max(self.state.answer_cuts.get(answer, 0.0), self._recent_cuts.get(answer, 0.0))
 
     def decide(self, query: Query, found: Candidates, policy: Policy) -> Lookup:
-        """Serve the candidate of least risk if it is within the limit; else say why not (and keep
-        what the chain's answer will label). Until the first refit, the policy's own point decides
-        (the shipped verifier's, or the one ``storinfer calibrate`` recorded)."""
+        """Decide on one candidate: the one the policy's point serves (its best-scoring candidate inside the
+        point), else the one closest to the point. Serve it if its head's cut admits it and its answer is not
+        cut; else say why not, and keep what the chain's answer will label. A candidate the learner has
+        closed or cut is not replaced by a lesser one: that lookup is a miss."""
         self._maybe_reload()
         verdicts = policy.assess(query, found.matches)
-        state = self.state
-        best: tuple[float, int, str, list[float]] | None = None
-        rows: dict[int, tuple[float, str, list[float]]] = {}
+        state, typed = self.state, query.qtype in TYPED
+        picks = []
         for pos, (cand, verdict) in enumerate(zip(found.matches, verdicts)):
-            if not verdict.ok or cand.similarity < MIN_COSINE:
-                continue
-            head = candidate_kind(cand)
-            row = describe(query, found.matches, pos, verdict.score)
-            risk = state.models[head].risk(row)
-            rows[pos] = (risk, head, row)
-            if best is None or risk < best[0]:
-                best = (risk, pos, head, row)
+            if verdict.ok and cand.similarity >= MIN_COSINE:
+                case = Case(candidate_kind(cand), verdict.score, cand.similarity, typed)
+                picks.append((clearance(self.point, case), verdict.score, pos, case))
         rejected = [(c, v.reason) for c, v in zip(found.matches, verdicts) if not v.ok and c.similarity >= MIN_COSINE]
-        if best is None:
+        if not picks:
             return found.miss(Reason.REFUSED if rejected else
                               (Reason.EMPTY_PARTITION if not found.matches else Reason.BELOW_THRESHOLD), rejected=rejected)
-        risk, pos, head, row = best
-        self.traffic.append((head, row))
-        if state.version == 0:  # no refit yet: the policy's point, and its hits explored
-            at_point = policy.decide(query, found)
-            if at_point.match is not None:
-                served = found.matches.index(at_point.match)
-                if served in rows:
-                    risk, head, row = rows[served]
-                    pos = served
-                    return self._serve(found, pos, head, row, verdicts[pos].score, risk, rejected)
-                return at_point
-            return self._note(found, Reason.REFUSED if at_point.rejected else Reason.BELOW_THRESHOLD, pos, head, row,
-                              verdicts[pos].score, risk, rejected)
-        cand, score = found.matches[pos], verdicts[pos].score
-        within = risk <= state.limit * (1 + 1e-9)  # the limit is a risk computed the same way, up to rounding
-        cut = state.answer_cuts.get(same_answer_key(cand))
-        if within and cut is not None and score < cut:
+        inside = [p for p in picks if p[0] >= 0]
+        # the point's own choice (its best-scoring candidate) if it has one, else the one closest to the point
+        pick = max(inside, key=lambda p: (p[1], -p[2])) if inside else max(picks, key=lambda p: (p[0], p[1], -p[2]))
+        with self._lock:
+            self.traffic.append((pick[3].head, pick[0]))
+        clear, score, pos, case = pick
+        if score < self.answer_cut(same_answer_key(found.matches[pos])):
             self.counts["answer_cut"] += 1
-            return self._note(found, Reason.ANSWER_CUT, pos, head, row, score, risk, rejected)
-        if within:
-            return self._serve(found, pos, head, row, score, risk, rejected)
-        return self._note(found, Reason.TOO_RISKY, pos, head, row, score, risk, rejected)
+            return self._note(found, Reason.ANSWER_CUT, pick, rejected)
+        if clear >= state.heads[case.head].cut:
+            return self._serve(found, pick, rejected)
+        return self._note(found, Reason.TOO_RISKY if inside else Reason.BELOW_THRESHOLD, pick, rejected)
 
-    def _note(self, found: Candidates, reason: Reason, pos: int, head: str, row: list[float], score: float, risk: float,
-              rejected: list[tuple[Match, str]], **kw: Any) -> Lookup:
-        note = {"pos": pos, "head": head, "row": row, "score": score, "risk": risk, "typed": bool(row[4]), **kw}
-        return found.miss(reason, rejected=rejected, score=score, risk=risk, note=note,
+    def _note(self, found: Candidates, reason: Reason, pick: tuple[float, float, int, Case],
+              rejected: list[tuple[Match, str]]) -> Lookup:
+        _clearance, score, pos, case = pick
+        return found.miss(reason, rejected=rejected, score=score, note={"pos": pos, "case": case},
                           explored=found.matches[pos] if reason is Reason.EXPLORE else None)
 
-    def _serve(self, found: Candidates, pos: int, head: str, row: list[float], score: float, risk: float,
-               rejected: list[tuple[Match, str]]) -> Lookup:
-        """A would-be hit: served, or (a share of them) explored."""
-        self.counts["would_be_hits"] += 1
-        share = self.explore_share()
-        if self._random.random() < share:
-            self.counts["explored"] += 1
-            self._explored_new += 1
-            return self._note(found, Reason.EXPLORE, pos, head, row, score, risk, rejected, probability=share)
-        return found.hit(pos, rejected=rejected, score=score, risk=risk)
+
+    def _serve(self, found: Candidates, pick: tuple[float, float, int, Case], rejected: list[tuple[Match, str]]) -> Lookup:
+        """A would-be hit: served, or (a share of them, after the first :data:`UNEXPLORED`) explored."""
+        with self._lock:
+            self.counts["would_be_hits"] += 1
+            explore = self.counts["would_be_hits"] > UNEXPLORED and self._random.random() < self.config.explore_share
+            if explore:
+                self.counts["explored"] += 1
+        if explore:
+            return self._note(found, Reason.EXPLORE, pick, rejected)
+        return found.hit(pick[2], rejected=rejected, score=pick[1])
 
     # --- learning ------------------------------------------------------------------------------
-    def label_for(self, found: Lookup, answer: str, source: str = "") -> Label | None:
+    def label_for(self, found: Lookup, answer: str) -> Label | None:
         note = found.note
-        if not note or "row" not in note:
+        if not note or "case" not in note:
             return None
+        case: Case = note["case"]
         cand = found.candidates[note["pos"]]
-        explored = found.reason is Reason.EXPLORE
-        return Label(self.namespace, self.partition, note["head"], round(float(note["score"]), 5),
-                     round(cand.similarity, 5), bool(self.judge.same(answer, cand.answer)),
-                     source=source or ("explore" if explored else "miss"),
-                     probability=float(note.get("probability", 1.0)) if explored else 1.0,
-                     answer=same_answer_key(cand), typed=bool(note["typed"]), features=list(note["row"]),
-                     risk=round(float(note.get("risk", -1.0)), 6))
+        return Label(self.namespace, self.partition, case.head, round(case.score, 5), round(case.cosine, 5),
+                     bool(self.judge.same(answer, cand.answer)), source="explore" if found.reason is Reason.EXPLORE else "miss",
+                     answer=same_answer_key(cand), typed=case.typed)
 
     def learn(self, question: str, found: Lookup, answer: str) -> Label | None:
         """Judge the chain's ``answer`` against the lookup's best candidate and queue the label (off the
@@ -278,21 +287,9 @@ class PartitionLearner:
         urgent = label.source == "explore" and not label.right
         if urgent:
             with self._lock:
-                cuts = dict(self.state.answer_cuts)
-                cuts[label.answer] = min(1.01, max(cuts.get(label.answer, 0.0), label.score + 1e-3))
-                self.state.answer_cuts = cuts
+                self._recent_cuts[label.answer] = max(self._recent_cuts.get(label.answer, 0.0), label.score + 1e-3)
         self.worker.submit(lambda: self._write(label, urgent))
         return label
-
-    def record_check(self, found: Lookup, pos: int, verdict: bool) -> None:
-        """Keep an LLM check's verdict as a label (``source="llm check"``; the model fits on the chain's only)."""
-        cand = found.candidates[pos]
-        label = Label(self.namespace, self.partition, candidate_kind(cand), round(float(found.score or 0.0), 5),
-                      round(cand.similarity, 5), bool(verdict), source="llm check", answer=same_answer_key(cand))
-        def write() -> None:
-            self.store.labels.add([label])
-
-        self.worker.submit(write)
 
     def _write(self, label: Label, urgent: bool) -> None:
         self.store.labels.add([label])
@@ -310,37 +307,58 @@ class PartitionLearner:
         if since is None:
             self._labels = fresh
         else:
-            seen = {(lb.created_at, lb.score, lb.cosine, lb.answer, lb.source) for lb in self._labels if lb.created_at > since}
-            self._labels += [lb for lb in fresh if (lb.created_at, lb.score, lb.cosine, lb.answer, lb.source) not in seen]
+            seen = {lb.id for lb in self._labels if lb.created_at > since}
+            self._labels += [lb for lb in fresh if lb.id not in seen]
         if self._labels:
             self._read_until = max(lb.created_at for lb in self._labels)
         return self._labels
 
     def refit(self) -> LearntState:
-        """Refit every head on all the partition's labels, choose the limit, publish (on the caller's thread)."""
-        labels = [lb for lb in self._read_labels() if lb.source in ("miss", "explore") and lb.features]
-        models = {}
-        for head in HEADS:
-            rows = [lb for lb in labels if lb.head == head]
-            models[head] = RiskModel.prior().fit([lb.features for lb in rows], [lb.right for lb in rows])
-        audit = served_audit(labels)
-        limit, expected = serve_limit(models, list(self.traffic), self.config.max_wrong_rate / audit, self.config.margin_sd)
+        """Choose the cuts again from all the partition's labels and publish them (run on the worker only)."""
+        labels = self._read_labels()
+        evidence = [Evidence(Case(lb.head, lb.score, lb.cosine, lb.typed), lb.right, lb.source == "explore", lb.answer)
+                    for lb in labels if lb.source in ("miss", "explore")]
+        cfg = self.config
         with self._lock:
-            cuts = dict(self.state.answer_cuts)
-            state = LearntState(models, limit, expected * audit, cuts, len(labels),
-                                sum(lb.source == "explore" for lb in labels), self.state.version + 1, audit)
-        self.store.states.put(self.namespace, self.partition, state.to_dict())  # one write: all or nothing
+            traffic = list(self.traffic)
+        state = choose(evidence, self.point, max_wrong_rate=cfg.max_wrong_rate, open_confidence=cfg.open_confidence,
+                       close_confidence=cfg.close_confidence, traffic=traffic, prior_rate=POINT_RATE,
+                       version=self.state.version + 1)
+        won = self.store.states.publish(self.namespace, self.partition, state.version,
+                                        {**state.to_dict(), "writer": self._token})
+        adopted = LearntState.from_dict(won) if won is not None and won.get("writer") != self._token else None
+        if adopted is not None:
+            self.counts["lost_publish"] += 1  # another client published this version first: take theirs
+            state = adopted
         with self._lock:
             self.state = state
+            self._recent_cuts = {a: c for a, c in self._recent_cuts.items() if c > state.answer_cuts.get(a, 0.0)}
             self._since_refit = 0
-            self._explored_new = 0
         self.counts["refits"] += 1
         return state
 
-    def refit_now(self) -> LearntState:
-        """Refit at once (after the queued labels are written)."""
-        self.worker.flush()
-        return self.refit()
+    def refit_now(self, timeout: float | None = None) -> LearntState:
+        """Refit at once, on the worker (after the labels queued before it are written); a refit that fails
+        raises here, and the last good state stays."""
+        done = threading.Event()
+        failed: list[BaseException] = []
+
+        def task() -> None:
+            try:
+                self.refit()
+            except BaseException as err:  # noqa: BLE001 - handed to the caller below
+                failed.append(err)
+            finally:
+                done.set()
+
+        self.worker.submit(task)
+        done.wait(timeout)
+        if failed:
+            raise failed[0]
+        return self.state
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self.worker.flush(timeout)
 
     def _maybe_reload(self) -> None:
         if time.monotonic() - self._last_reload > self.reload_seconds:
@@ -348,27 +366,22 @@ class PartitionLearner:
             self.worker.submit(self._reload)
 
     def _reload(self) -> None:
-        saved = self.store.states.get(self.namespace, self.partition)
-        if saved and saved.get("kind") == "risk" and int(saved["version"]) > self.state.version:
+        saved = self.store.states.latest(self.namespace, self.partition)
+        restored = LearntState.from_dict(saved) if saved else None
+        if restored is not None and restored.version > self.state.version:
             with self._lock:
-                self.state = LearntState.from_dict(saved)
+                self.state = restored
 
     def stats(self) -> dict[str, Any]:
         s = self.state
-        return {"limit": round(s.limit, 5), "expected_wrong_rate": round(s.expected_wrong, 5), "audit": round(s.audit, 3),
-                "max_wrong_rate": self.config.max_wrong_rate, "labels_in_store": s.labels, "version": s.version,
-                "answer_cuts": len(s.answer_cuts), "explore_share": round(self.explore_share(), 4), **self.counts,
-                "serves_nothing": s.limit <= 0.0}
+        return {"max_wrong_rate": self.config.max_wrong_rate, "version": s.version, "labels_in_store": s.labels,
+                "cuts": {h: c.to_dict() for h, c in s.heads.items()}, "answer_cuts": len(s.answer_cuts) + len(self._recent_cuts),
+                "explore_share": self.config.explore_share, **self.counts}
 
 
-def served_audit(labels: list[Label]) -> float:
-    """The explored hits' check of the model where it serves: wrong answers found among them against the
-    risk the learner gave each when it served it, a Gamma posterior of their ratio with :data:`AUDIT_PRIOR`
-    expected wrong answers of prior; never below 1 (the audit only tightens)."""
-    explored = [lb for lb in labels if lb.source == "explore" and lb.risk >= 0]
-    observed = sum(not lb.right for lb in explored)
-    expected = sum(lb.risk for lb in explored)
-    return max(1.0, (AUDIT_PRIOR + observed) / (AUDIT_PRIOR + expected))
+def with_rate(learner: LearnerLike, max_wrong_rate: float) -> LearnerLike:
+    """``learner`` with another ``max_wrong_rate``."""
+    return replace(learner, max_wrong_rate=max_wrong_rate)  # type: ignore[type-var]
 
 
-__all__ = ["HEADS", "Learner", "LearnerLike", "LearntState", "PartitionLearner", "PartitionLearning", "check_rate"]
+__all__ = ["Learner", "LearnerLike", "LearntState", "PartitionLearner", "PartitionLearning", "check_rate", "learner_for"]

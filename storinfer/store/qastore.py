@@ -180,7 +180,7 @@ class QAStore:
         return self.layout.root
 
     def register_writer(self, writer: Any) -> None:
-        """Have :meth:`close` flush ``writer`` (a :class:`~storinfer.serve.writeback.WriteBehind`) first."""
+        """Have :meth:`close` close ``writer`` first (anything with ``close()``: the write-behind queue, the learners' thread)."""
         self._writers.add(writer)
 
     def close(self) -> None:

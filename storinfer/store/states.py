@@ -1,8 +1,10 @@
 """Learnt states: what each partition's learner serves with, as its last refit left it.
 
-One record per (namespace, partition) in the side collection ``<collection_name>-learner``, the whole
-state in one JSON document written in one upsert: a refit that dies before it writes leaves the last
-good state, and every client of the store reads the same one.
+Each refit publishes a new *version* of its partition's state, the whole state in one JSON document,
+as a record of its own in the side collection ``<collection_name>-learner``. Publishing is a
+compare-and-set: a version's record is only ever added, never overwritten (Chroma keeps the first
+record of an id), so when two clients publish the same version one wins and the other reads back
+and takes the winner's. Every client reads the latest version; older ones are pruned.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import Any
 from storinfer.store.side import SideTable
 from storinfer.text import sha
 
+KEEP = 3
+"""Versions kept per partition (the latest and the two before it)."""
+
 
 class StateTable(SideTable):
     """The learnt-state side collection (a :class:`~storinfer.store.side.SideTable`)."""
@@ -20,21 +25,38 @@ class StateTable(SideTable):
     SUFFIX = "learner"
 
     @staticmethod
-    def key(namespace: str, partition: str) -> str:
-        return sha(namespace, partition, length=24)
+    def key(namespace: str, partition: str, version: int) -> str:
+        return f"{sha(namespace, partition, length=24)}-v{int(version)}"
 
-    def get(self, namespace: str, partition: str) -> dict[str, Any] | None:
-        """The recorded state of one partition (None: none yet)."""
-        res = self.collection.get(ids=[self.key(namespace, partition)], include=["documents"])
+    def _versions(self, namespace: str, partition: str) -> dict[int, str]:
+        res = self.collection.get(where={"$and": [{"namespace": namespace}, {"partition": partition}]},
+                                  include=["metadatas"])
+        return {int(m.get("version", 0)): i for i, m in zip(res["ids"], res["metadatas"])}
+
+    def latest(self, namespace: str, partition: str) -> dict[str, Any] | None:
+        """The latest published state of one partition (None: none yet)."""
+        versions = self._versions(namespace, partition)
+        if not versions:
+            return None
+        res = self.collection.get(ids=[versions[max(versions)]], include=["documents"])
         return json.loads(res["documents"][0]) if res["ids"] and res["documents"][0] else None
 
-    def put(self, namespace: str, partition: str, state: dict[str, Any]) -> None:
-        """Record a partition's state (replacing the last one, in one write)."""
+    def publish(self, namespace: str, partition: str, version: int, state: dict[str, Any]) -> dict[str, Any] | None:
+        """Publish ``state`` as ``version`` unless that version exists already; return the state that
+        holds that version now (``state`` itself, or the one another client published first)."""
         text = json.dumps(state, sort_keys=True, default=float)
+        key = self.key(namespace, partition, version)
         with self._lock:
-            self.collection.upsert(ids=[self.key(namespace, partition)], embeddings=[[1.0]], documents=[text],
-                                   metadatas=[{"namespace": namespace, "partition": partition}])
+            self.collection.add(ids=[key], embeddings=[[1.0]], documents=[text],
+                                metadatas=[{"namespace": namespace, "partition": partition, "version": int(version)}])
+            res = self.collection.get(ids=[key], include=["documents"])
+            old = [i for v, i in self._versions(namespace, partition).items() if v <= version - KEEP]
+            if old:
+                self.collection.delete(ids=old)
+        return json.loads(res["documents"][0]) if res["ids"] and res["documents"][0] else None
 
     def delete(self, namespace: str, partition: str) -> None:
         with self._lock:
-            self.collection.delete(ids=[self.key(namespace, partition)])
+            ids = list(self._versions(namespace, partition).values())
+            if ids:
+                self.collection.delete(ids=ids)

@@ -264,19 +264,19 @@ def check_help(ran: Ran, fx: Fixtures) -> None:
 
 
 def check_decision(ran: Ran, fx: Fixtures) -> None:
-    assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+30 q \| new right", ran.out, re.M), ran
+    assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+30 q \| learner right", ran.out, re.M), ran
     assert_kept(ran, fx)
     stream = json.loads((ran.scratch / "out" / "decision.json").read_text())["streams"]["nlupp_hotels"]
     assert (ran.scratch / "out" / "decision" / "nlupp_hotels").is_dir(), ran  # its stores in --out
-    assert stream["queries"] == stream["new"]["all"]["queries"] == 30, ran
-    assert 0 <= stream["new"]["all"]["wrong"] <= stream["new"]["all"]["wrong_upper"] <= 1, ran
+    assert stream["queries"] == stream["learner"]["all"]["queries"] == 30, ran
+    assert 0 <= stream["learner"]["all"]["wrong"] <= stream["learner"]["all"]["wrong_upper"] <= 1, ran
 
 
 def check_plot_decision(ran: Ran, fx: Fixtures) -> None:
     assert ran.returncode == 0 and (ran.scratch / "out" / "decision.png").stat().st_size > 10_000, ran
     streams = json.loads((REPO / "benchmarks" / "results" / "decision.json").read_text())["streams"]
     for name, result in streams.items():  # the table: a row per stream of the results
-        assert f"| {name} ({result['queries']}) | {100 * result['new']['all']['right']:.1f}% / " in ran.out, ran
+        assert f"| {name} ({result['queries']}) | {100 * result['learner']['all']['right']:.1f}% / " in ran.out, ran
     assert_kept(ran, fx)
 
 

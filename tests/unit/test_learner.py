@@ -1,21 +1,23 @@
-"""The learner's logic on scripted streams (no model, no Chroma): a stream with a known P(right | score),
-widening after right labels, tightening after wrong ones, exploration's budget, the risk model's math."""
+"""The learner's logic on scripted streams (no model, no Chroma): the cuts' statistics, the promise
+(do no harm, a stricter bound serves less), exploration, answer cuts and their races."""
 
 from __future__ import annotations
 
-import math
-import random
+import threading
 import time
-from dataclasses import dataclass, field
 
-import numpy as np
 import pytest
 
 from storinfer import Learner, Match, Reason
+from storinfer.match.bounds import clopper_pearson_upper
 from storinfer.match.features import Query, same_answer_key
 from storinfer.match.lookup import Candidates
-from storinfer.match.risk import NAMES, REGIONS, RiskModel, describe, design, serve_limit
+from storinfer.match.point import HeadPoint, OperatingPoint
 from storinfer.match.verify import Verdict
+from storinfer.serve.evidence import CLOSED, Case, Evidence, LearntState, choose, clearance, close_cut, open_cut, scaled
+from storinfer.serve.learner import UNEXPLORED, PartitionLearner
+
+POINT = OperatingPoint(HeadPoint(0.80, 0.90), HeadPoint(0.80, 0.90))
 
 
 # --- a store, a worker, a policy and a judge that are scripts -----------------------------------
@@ -25,8 +27,6 @@ class Labels:
 
     def add(self, labels) -> int:
         labels = list(labels)
-        for lb in labels:
-            lb.created_at = time.time()
         self.rows += labels
         return len(labels)
 
@@ -36,20 +36,18 @@ class Labels:
 
 class States:
     def __init__(self) -> None:
-        self.saved: dict = {}
+        self.versions: dict = {}
 
-    def get(self, namespace: str, partition: str):
-        return self.saved.get((namespace, partition))
+    def latest(self, namespace: str, partition: str):
+        return self.versions[max(self.versions)] if self.versions else None
 
-    def put(self, namespace: str, partition: str, state: dict) -> None:
-        self.saved[(namespace, partition)] = state
+    def publish(self, namespace: str, partition: str, version: int, state: dict):
+        return self.versions.setdefault(version, state)  # the first record of a version stays, as in Chroma
 
 
-@dataclass
-class MemoryStore:
-    labels: Labels = field(default_factory=Labels)
-    states: States = field(default_factory=States)
-    embedding: object = None
+class Store:
+    def __init__(self) -> None:
+        self.labels, self.states, self.embedding = Labels(), States(), None
 
 
 class Inline:
@@ -62,163 +60,199 @@ class Inline:
         return True
 
 
-class ScoresAsGiven:
-    """A policy whose verifier scores are the script's; no rule refuses anything."""
-
-    k = 8
-    llm_check = None
-
-    def __init__(self) -> None:
-        self.scores: dict[str, float] = {}
-
-    def assess(self, query, candidates):
-        return [Verdict(True, self.scores[c.id], "", "question") for c in candidates]
-
-    def decide(self, query, found):  # the point of the prior phase: serve a score >= 0.96
-        best = max(range(len(found.matches)), key=lambda i: self.scores[found.matches[i].id])
-        return found.hit(best) if self.scores[found.matches[best].id] >= 0.96 else found.miss(Reason.BELOW_THRESHOLD)
-
-
-class SameText:
+class Judge:
     def same(self, answer: str, stored: str) -> bool:
         return answer == stored
 
 
-def true_wrong(score: float) -> float:
-    """The scripted stream's truth: P(wrong | verifier score)."""
-    z = math.log(score / (1 - score))
-    return 1 / (1 + math.exp(0.5 + 1.3 * z))
+class Policy:
+    """Scores each candidate with the number in its question ("q 0.93" scores 0.93)."""
+
+    k = 8
+    llm_check = None
+    point = POINT
+
+    def assess(self, query, candidates):
+        return [Verdict(True, float(c.question.split()[1]), "", "question") for c in candidates]
 
 
-def stream_run(seed: int, n: int = 1500, max_wrong_rate: float = 0.02):
-    """One scripted stream: each lookup has one candidate with a random score; the chain's answer is right
-    with the true probability. Returns (served, wrong served, explored, learner)."""
-    rng = random.Random(seed)
-    store, policy = MemoryStore(), ScoresAsGiven()
-    learner = Learner(max_wrong_rate=max_wrong_rate, answer_judge=SameText(), seed=seed).start(store, "ns", "p", Inline())
-    served = wrong = explored = 0
-    for i in range(n):
-        score = 1 - 10 ** rng.uniform(-3.5, -0.3)  # most candidates doubtful, some very sure
-        cand = Match(f"k{i}", f"stored question {i}", "the stored answer", 0.80 + 0.18 * score, {"origin": "precomputed"})
-        policy.scores[cand.id] = score
-        found = learner.decide(Query(f"user question {i}"), Candidates(f"user question {i}", [0.0], [cand]), policy)
-        is_right = rng.random() >= true_wrong(score)
-        if found.hit:
-            served += 1
-            wrong += not is_right
-            continue
-        explored += found.reason is Reason.EXPLORE
-        learner.learn(f"user question {i}", found, "the stored answer" if is_right else "another answer")
-    return served, wrong, explored, learner
+def learner(store: Store | None = None, **options) -> PartitionLearner:
+    config = Learner(answer_judge=Judge(), seed=0, **options)
+    return PartitionLearner(config, store or Store(), "default", "p", scaled(POINT, config.max_wrong_rate, 0.01), Inline())
 
 
-def oracle_share(max_wrong_rate: float, draws: int = 200_000) -> float:
-    """The most a single threshold on the truth serves (share of lookups) at the bound, by simulation."""
-    rng = np.random.default_rng(0)
-    scores = 1 - 10 ** rng.uniform(-3.5, -0.3, draws)
-    z = np.log(scores / (1 - scores))
-    p = np.sort(1 / (1 + np.exp(0.5 + 1.3 * z)))
-    mean = np.cumsum(p) / np.arange(1, draws + 1)
-    return float(np.nonzero(mean <= max_wrong_rate)[0][-1] + 1) / draws
+def lookup(pl: PartitionLearner, score: float, cosine: float = 0.9, answer: str = "Paris") -> object:
+    cand = Match(f"id{score}", f"q {score}", answer, cosine, {})
+    return pl.decide(Query("how do I do it"), Candidates("how do I do it", [0.0], [cand]), Policy())
 
 
-def test_on_a_stream_with_a_known_curve_it_keeps_the_bound_and_serves_near_what_the_curve_allows():
-    bound = 0.02
-    runs = [stream_run(seed, max_wrong_rate=bound) for seed in range(20)]
-    served = sum(r[0] for r in runs)
-    wrong = sum(r[1] for r in runs)
-    n = 20 * 1500
-    assert wrong / served <= bound * 1.15  # the realised share over all 20 streams, warm-up included
-    per_stream = [r[1] / r[0] for r in runs if r[0]]
-    assert np.mean(per_stream) <= bound * 1.15
-    allowed = oracle_share(bound)
-    assert served / n >= 0.6 * allowed, (served / n, allowed)  # it learns most of what the truth allows
-    assert served / n <= allowed * 1.05
+def ev(score: float, right: bool, *, cosine: float = 0.9, explored: bool = False, answer: str = "") -> Evidence:
+    return Evidence(Case("question", score, cosine), right, explored, answer)
 
 
-def test_it_widens_after_right_labels_and_tightens_after_wrong_ones():
-    store, policy = MemoryStore(), ScoresAsGiven()
-    learner = Learner(answer_judge=SameText()).start(store, "ns", "p", Inline())
-    cand = Match("k", "stored", "the stored answer", 0.9, {"origin": "precomputed"})
-    policy.scores["k"] = 0.9  # the prior calls it 10% wrong: not served
-    found = Candidates("q", [0.0], [cand])
-    for _ in range(30):  # traffic of this kind, none served yet
-        learner.decide(Query("How do I top up?"), found, policy)
-    learner.refit_now()
-    first = learner.decide(Query("How do I top up?"), found, policy)
-    assert not first.hit and first.reason is Reason.TOO_RISKY
-    for _ in range(400):  # the chain keeps agreeing with the stored answer
-        learner.learn("How do I top up?", learner.decide(Query("How do I top up?"), found, policy), "the stored answer")
-    learner.refit_now()
-    assert learner.decide(Query("How do I top up?"), found, policy).reason in (Reason.SIMILAR, Reason.EXPLORE)
-    wide = learner.state.limit
-    for _ in range(80):  # then the chain disagrees (explored hits and misses alike)
-        looked = learner.decide(Query("How do I top up?"), found, policy)
-        if not looked.hit:
-            learner.learn("How do I top up?", looked, "another answer")
-    learner.refit_now()
-    again = learner.decide(Query("How do I top up?"), found, policy)
-    assert not again.hit and learner.state.models["question"].risk(again.note["row"]) > learner.state.limit
-    assert learner.state.limit <= wide
+# --- the statistics -----------------------------------------------------------------------------
+def test_a_clearance_is_how_far_a_case_clears_the_point():
+    assert clearance(POINT, Case("question", 0.95, 0.90)) == pytest.approx(0.05)  # score 0.05 over the cut
+    assert clearance(POINT, Case("question", 0.99, 0.82)) == pytest.approx(0.02)  # cosine 0.02 over the floor
+    assert clearance(POINT, Case("question", 0.85, 0.95)) == pytest.approx(-0.05)  # outside: 0.05 under the cut
 
 
-def test_a_wrong_explored_hit_cuts_its_answer_at_once():
-    store, policy = MemoryStore(), ScoresAsGiven()
-    learner = Learner(answer_judge=SameText(), seed=3).start(store, "ns", "p", Inline())
-    cand = Match("k", "stored", "the stored answer", 0.99, {"origin": "precomputed"})
-    policy.scores["k"] = 0.999
-    found = Candidates("q", [0.0], [cand])
-    while True:
-        looked = learner.decide(Query("q"), found, policy)
-        if looked.reason is Reason.EXPLORE:
-            break
-    label = learner.learn("q", looked, "another answer")
-    assert label is not None and label.source == "explore" and not label.right
-    assert learner.state.answer_cuts[same_answer_key(cand)] > 0.999
-    after = [learner.decide(Query("q"), found, policy) for _ in range(20)]
-    assert not any(f.hit for f in after)
+def test_beyond_the_point_opens_only_as_far_as_the_labels_upper_bound_is_within_the_rate():
+    assert open_cut([], 0.01, 0.8) == (0.0, 0, 0)
+    right = [(-0.01 - i * 1e-4, True) for i in range(300)]  # 300 right answers at margins -0.01 .. -0.04
+    cut, n, wrong = open_cut(right, 0.01, 0.8)
+    assert cut == pytest.approx(right[-1][0]) and (n, wrong) == (300, 0)
+    # the fewest labels whose 80% upper bound is within 1% (0 wrong): opens exactly there
+    need = next(n for n in range(1, 400) if clopper_pearson_upper(0, n, 0.8) <= 0.01)
+    assert open_cut(right[:need], 0.01, 0.8)[1] == need and open_cut(right[: need - 1], 0.01, 0.8)[0] == 0.0
+    # a run of wrong answers below them is not carried by the good region above it
+    bad = [(-0.1 - i * 1e-4, False) for i in range(20)]
+    assert open_cut(right + bad, 0.01, 0.8)[0] == pytest.approx(right[-1][0])
+    one_bad = [(-0.1, False)]  # one wrong answer: pooled 1 in 301 is within 1%, but its own band (1 of 1) is not
+    assert open_cut(right + one_bad, 0.01, 0.8)[0] == pytest.approx(right[-1][0])
 
 
-def test_exploration_starts_at_one_in_two_and_falls_to_its_floor():
-    store, policy = MemoryStore(), ScoresAsGiven()
-    learner = Learner(answer_judge=SameText(), explore_floor=0.03, seed=1).start(store, "ns", "p", Inline())
-    assert learner.explore_share() == 0.5
-    cand = Match("k", "stored", "the stored answer", 0.99, {"origin": "precomputed"})
-    policy.scores["k"] = 0.9999
-    found = Candidates("q", [0.0], [cand])
-    explored = 0
-    for _ in range(3000):
-        looked = learner.decide(Query("q"), found, policy)
-        if looked.reason is Reason.EXPLORE:
-            explored += 1
-            learner.learn("q", looked, "the stored answer")
-    assert learner.explore_share() == pytest.approx(0.03)
-    # one in two at first, 5 / (n + 10) after n explorations, then the floor: about 160 by the time the
-    # share reaches 3%, and fewer than that since (3% of the rest would be about 70 more)
-    assert 120 <= explored <= 260, explored
-    assert learner.counts["explored"] == explored
+def test_a_band_no_recent_lookup_reached_is_not_free_to_open():
+    # one right label a hair above its lookup's clearance (its score and cosine rounded); 500 lookups
+    # inside a point expected wrong 1% of the time: no budget is left, so beyond it needs an upper bound
+    # within 1%, which one label (0.8) is not
+    inside = [0.05] * 500
+    assert open_cut([(-0.07897, True)], 0.01, 0.8, traffic=[*inside, -0.078974], point_wrong=0.01 * 500) == (0.0, 0, 0)
+    # 300 right labels there are (upper bound 0.54%)
+    right = [(-0.07897, True)] * 300
+    assert open_cut(right, 0.01, 0.8, traffic=[*inside, -0.078974], point_wrong=0.01 * 500)[0] == pytest.approx(-0.07897)
 
 
-def test_the_risk_model_moves_a_little_with_20_labels_and_a_lot_with_500():
-    query = Query("How do I top up my card?")
-    cand = Match("k", "stored", "a", 0.9, {"origin": "precomputed"})
-    row = describe(query, [cand], 0, 0.9)
-    prior = RiskModel.prior().risk(row)
-    assert prior == pytest.approx(0.1, abs=1e-6)  # the shipped score, taken at its word
-    few = RiskModel.prior().fit([row] * 20, [True] * 20).risk(row)
-    many = RiskModel.prior().fit([row] * 500, [True] * 500).risk(row)
-    assert prior > few > 5 * many
-    assert few > 0.01 and many < 0.005  # 20 flawless labels do not make a 1% point of it; 500 do
+def test_inside_closes_only_on_evidence_and_only_as_far_as_it_reaches():
+    assert close_cut([], 0.01, 0.95) == (0.0, 0, 0)
+    one = [(0.05, True)] * 30 + [(0.02, False)]  # one wrong answer: its answer cut's business, not the band's
+    assert close_cut(one, 0.01, 0.95)[0] == 0.0
+    fine = [(0.01 + i * 3e-4, True) for i in range(300)] + [(0.03, False), (0.06, False)]  # 2 wrong in 302, spread
+    assert close_cut(fine, 0.01, 0.95)[0] == 0.0
+    low = [(0.05, True)] * 300 + [(0.02, False), (0.025, False)]  # the two wrong ones are all there is below 0.05
+    assert close_cut(low, 0.01, 0.95)[0] == pytest.approx(0.05)
+    assert close_cut([(0.05, False)] * 5, 0.01, 0.95)[0] == CLOSED
 
 
-def test_serve_limit_keeps_the_expected_share_within_the_bound():
-    rows = [[1.0, z, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0] for z in np.linspace(-2, 8, 400)]
-    model = RiskModel.prior().fit(rows, [z > 1 for z in np.linspace(-2, 8, 400)])
-    limit, share = serve_limit({"question": model}, [("question", r) for r in rows], 0.02, z=0.0)
-    p, _ = model.risks(design(rows))
-    served = p[p <= limit]
-    assert share == pytest.approx(served.mean()) and share <= 0.02 and 0 < len(served) < len(rows)
-    strict, _ = serve_limit({"question": model}, [("question", r) for r in rows], 0.02, z=2.0)
-    assert strict <= limit
-    assert serve_limit({"question": model}, [], 0.02) == (0.0, 0.0)
-    assert design(rows).shape == (400, len(NAMES) + REGIONS)
+def test_a_wrong_label_far_below_the_point_cannot_shrink_it():
+    inside_right = [ev(0.95, True, explored=True)] * 5
+    far_wrong = [ev(0.30, False, cosine=0.6)] * 50  # outside the point: these are other questions
+    state = choose(inside_right + far_wrong, POINT, max_wrong_rate=0.01, open_confidence=0.8, close_confidence=0.95)
+    assert state.heads["question"].cut == 0.0
+
+
+def test_answer_cuts_come_from_explored_answers_found_wrong_and_are_rebuilt_from_labels():
+    labels = [ev(0.93, False, explored=True, answer="a"), ev(0.97, False, explored=True, answer="a"),
+              ev(0.95, False, answer="b")]  # a miss found wrong says nothing about serving "b" higher up
+    state = choose(labels, POINT, max_wrong_rate=0.01, open_confidence=0.8, close_confidence=0.95)
+    assert state.answer_cuts == {"a": pytest.approx(0.971)}
+    assert LearntState.from_dict(state.to_dict()).answer_cuts == state.answer_cuts
+
+
+def test_a_stricter_bound_shrinks_the_point_and_a_looser_one_keeps_it():
+    strict = scaled(POINT, 0.001, 0.01)
+    assert strict.question.cut == pytest.approx(0.99) and strict.question.floor == POINT.question.floor
+    assert scaled(POINT, 0.05, 0.01) == POINT
+
+
+# --- the learner --------------------------------------------------------------------------------
+def test_the_point_serves_from_the_first_request_and_the_first_hits_are_never_explored():
+    pl = learner(explore_share=0.25)
+    found = [lookup(pl, 0.95) for _ in range(UNEXPLORED)]
+    assert all(f.reason is Reason.SIMILAR for f in found)
+    later = [lookup(pl, 0.95).reason for _ in range(400)]
+    assert 60 < later.count(Reason.EXPLORE) < 140  # a quarter of the later ones, as asked
+    assert pl.counts["explored"] == later.count(Reason.EXPLORE)
+
+
+def test_a_strict_bound_serves_less_from_the_first_request():
+    assert lookup(learner(), 0.95).hit
+    strict = learner(max_wrong_rate=0.001)
+    assert not lookup(strict, 0.95).hit and lookup(strict, 0.995).hit
+
+
+def test_misses_beyond_the_point_open_it_and_wrong_explored_hits_close_it_again():
+    pl = learner(explore_share=0.0)
+    for _ in range(400):  # below the point's cut, and always right
+        found = lookup(pl, 0.85)
+        assert found.reason is Reason.BELOW_THRESHOLD or found.hit
+        if not found.hit:
+            pl.learn("how do I do it", found, "Paris")
+    assert lookup(pl, 0.85).hit and pl.state.heads["question"].cut == pytest.approx(-0.05)
+    assert not lookup(pl, 0.84).hit  # never seen: still closed
+
+
+class Queued(Inline):
+    """Keeps tasks until run() (the real worker runs them on its thread, one after another)."""
+
+    def __init__(self) -> None:
+        self.tasks: list = []
+
+    def submit(self, task) -> None:
+        self.tasks.append(task)
+
+    def run(self) -> None:
+        while self.tasks:
+            self.tasks.pop(0)()
+
+
+def test_an_explored_answer_found_wrong_is_cut_at_once_even_while_a_refit_runs():
+    store = Store()
+    pl = learner(store, explore_share=0.25)
+    pl.worker = worker = Queued()
+    explored = next(f for f in (lookup(pl, 0.95) for _ in range(100)) if f.reason is Reason.EXPLORE)
+    gate, started = threading.Event(), threading.Event()
+    read = store.labels.records
+
+    def records(**kw):  # a refit that read its labels before the wrong one was written, and is slow
+        rows = read(**kw)
+        started.set()
+        gate.wait(5)
+        return rows
+
+    store.labels.records = records
+    refit = threading.Thread(target=pl.refit)
+    refit.start()
+    started.wait(5)
+    pl.learn("how do I do it", explored, "Lyon")  # wrong: "Paris" is cut now, whatever that refit publishes
+    gate.set()
+    refit.join(5)
+    assert pl.state.version == 1 and not pl.state.answer_cuts  # the refit knew nothing of it...
+    assert lookup(pl, 0.95).reason is Reason.ANSWER_CUT  # ...and the cut stands
+    store.labels.records = read
+    worker.run()  # the label is written; the refit it triggers rebuilds the cut from the labels
+    assert pl.state.answer_cuts == {same_answer_key(explored.explored): pytest.approx(0.951)}
+    assert lookup(pl, 0.95).reason is Reason.ANSWER_CUT
+
+
+def test_two_clients_publishing_one_version_keep_the_first_and_the_second_takes_it():
+    store = Store()
+    a, b = learner(store), learner(store)
+    first = a.refit()
+    second = b.refit()
+    assert first.version == second.version == 1
+    assert b.counts["lost_publish"] == 1 and store.states.latest("default", "p")["writer"] == a._token
+    assert b.state.to_dict() == LearntState.from_dict(store.states.latest("default", "p")).to_dict()
+
+
+def test_labels_written_by_an_older_storinfer_are_read_without_their_old_fields(tmp_path):
+    from storinfer import QAStore
+
+    with QAStore(tmp_path / "s", embedding=_Constant()) as store:
+        store.labels.collection.add(ids=["old"], embeddings=[[1.0]], metadatas=[{
+            "namespace": "default", "partition": "p", "head": "question", "score": 0.9, "cosine": 0.9, "right": 1,
+            "source": "miss", "probability": 1.0, "answer": "a", "rules_ok": 1, "typed": 0, "features": "[1]",
+            "risk": 0.1, "created_at": time.time()}])
+        store.labels.collection.add(ids=["check"], embeddings=[[1.0]], metadatas=[{
+            "namespace": "default", "partition": "p", "head": "question", "score": 0.9, "cosine": 0.9, "right": 1,
+            "source": "llm check", "created_at": time.time()}])
+        (label,) = store.labels.records(namespace="default", partition="p")
+        assert (label.id, label.answer, label.right) == ("old", "a", True)
+
+
+class _Constant:
+    def embed_documents(self, texts):
+        return [[1.0, 0.0] for _ in texts]
+
+    def embed_query(self, text):
+        return [1.0, 0.0]

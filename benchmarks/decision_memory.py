@@ -1,0 +1,239 @@
+"""The learner replayed in memory: `decision.py`'s streams, without Chroma, for design and for quick checks.
+
+Each stream's knowledge base is `decision.py`'s store (built there first, or here), read into numpy
+(`decision_ceiling.Memory`); queries replay in the same shuffled order as `StoreFront` would serve
+them: an exact repeat is served, else the 8 nearest keys (of the store and of the answers stored so
+far) are decided by the system, and every miss's answer (the gold one) is stored. The learner is the
+product's own `PartitionLearner`, over an in-memory label and state table, its background tasks run
+inline (so a refit takes effect at once: the real replay's refits land a little later).
+
+Systems: `fixed` (the policy's point, `learner=None`) and `learner` (the default `Learner`, or with
+`--option NAME=VALUE`). Reported per stream, whole and over its first 500 queries: right (share of
+answerable queries served their own answer), wrong (share of serves) with its 95% upper bound.
+
+    python benchmarks/decision_memory.py [--streams ...] [--acid FOLDER] [--option open_confidence=0.9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from decision import ALL, OUT, PARTITION, build, served_text  # noqa: E402
+from decision_ceiling import Memory  # noqa: E402
+from decision_data import streams  # noqa: E402
+
+from storinfer import Learner, Verifier, VerifierPolicy  # noqa: E402
+from storinfer.match.bounds import clopper_pearson_upper  # noqa: E402
+from storinfer.match.features import Query  # noqa: E402
+from storinfer.match.lookup import Candidates  # noqa: E402
+from storinfer.models import default_embedder  # noqa: E402
+from storinfer.serve.learner import PartitionLearner  # noqa: E402
+from storinfer.text import clean_text, normalize_question  # noqa: E402
+
+FIRST = 500
+
+
+class InlineWorker:
+    """Runs each task at once (the replay is single-threaded)."""
+
+    def submit(self, task) -> None:
+        task()
+
+    def flush(self, timeout=None) -> bool:
+        return True
+
+
+class MemoryLabels:
+    def __init__(self) -> None:
+        self.rows: list = []
+
+    def add(self, labels) -> int:
+        labels = list(labels)
+        self.rows += labels
+        return len(labels)
+
+    def records(self, *, namespace: str, partition: str, since: float | None = None) -> list:
+        return [lb for lb in self.rows if since is None or lb.created_at > since]
+
+
+class MemoryStates:
+    def __init__(self) -> None:
+        self.versions: dict[int, dict] = {}
+
+    def latest(self, namespace: str, partition: str) -> dict | None:
+        return self.versions[max(self.versions)] if self.versions else None
+
+    def publish(self, namespace: str, partition: str, version: int, state: dict) -> dict:
+        return self.versions.setdefault(version, state)
+
+
+class MemoryStore:
+    """What a `PartitionLearner` reads of a store, in memory."""
+
+    def __init__(self, embedding) -> None:
+        self.embedding, self.labels, self.states = embedding, MemoryLabels(), MemoryStates()
+
+    def wait_for_quiet(self, _seconds: float) -> None:
+        return None
+
+
+class CachedPolicy:
+    """The shipped policy, its verdicts kept per (question, candidates): the systems replayed one after
+    another over a stream see mostly the same candidates."""
+
+    def __init__(self) -> None:
+        self.policy = VerifierPolicy(Verifier.default())
+        self.k, self.llm_check, self.point = self.policy.k, None, self.policy.point
+        self.cache: dict = {}
+
+    def assess(self, query, candidates):
+        key = (query.text, tuple((c.id, round(c.similarity, 6)) for c in candidates))
+        if key not in self.cache:
+            self.cache[key] = self.policy.assess(query, candidates)
+        return self.cache[key]
+
+    def decide(self, query, found):
+        return self.policy.decide(query, found)
+
+
+def replay(stream, memory: Memory, system: str, options: dict, embedder, policy=None) -> list[dict]:
+    memory.reset()
+    policy = policy or CachedPolicy()
+    learner = None
+    if system == "learner":
+        config = Learner(**options)
+        learner = PartitionLearner(config, MemoryStore(embedder), "default", PARTITION,
+                                   _point(policy, config), InlineWorker())
+        learner.reload_seconds = float("inf")
+    rows = []
+    for i, q in enumerate(stream.queries):
+        ex = memory.exact.get(normalize_question(q.text))
+        if ex is not None:
+            m = memory.items[ex]
+            rows.append({"served": True, "right": stream.right(q, served_text(stream, m)), "matchable": q.matchable})
+            continue
+        found = Candidates(clean_text(q.text), list(memory.qv[i]), memory.nearest(i))
+        query = Query(found.question)
+        decided = learner.decide(query, found, policy) if learner is not None else policy.decide(query, found)
+        if decided.match is not None:
+            rows.append({"served": True, "right": stream.right(q, served_text(stream, decided.match)), "matchable": q.matchable})
+            continue
+        if learner is not None:
+            learner.learn(found.question, decided, q.answers[0])
+        memory.add(i, q.text, q.answers[0])
+        rows.append({"served": False, "right": False, "matchable": q.matchable, "explored": decided.match is None
+                     and decided.reason == "explore"})
+    return rows, (learner.stats() if learner is not None else None)
+
+
+def _point(policy, config):
+    from storinfer.match.point import POINT_RATE
+    from storinfer.serve.evidence import scaled
+
+    return scaled(policy.point, config.max_wrong_rate, POINT_RATE)
+
+
+def summary(rows: list[dict]) -> dict:
+    served = [r for r in rows if r["served"]]
+    wrong = sum(not r["right"] for r in served)
+    matchable = sum(r["matchable"] for r in rows) or 1
+    return {"queries": len(rows), "served": len(served), "right": (len(served) - wrong) / matchable,
+            "wrong": wrong / len(served) if served else 0.0, "wrong_upper": clopper_pearson_upper(wrong, len(served)),
+            "explored": sum(r.get("explored", False) for r in rows)}
+
+
+def admissible(run: dict, fixed: dict, bound: float = 0.01) -> bool:
+    """The issue's rule on one stream: wrong within the bound (or no worse than the fixed point's, where
+    that is over it), and right at least the fixed point's where the fixed point is within the bound."""
+    return run["wrong"] <= max(bound, fixed["wrong"]) and (fixed["wrong"] > bound or run["right"] >= fixed["right"])
+
+
+def rank(streams: dict, names: list[str], system: str) -> tuple[int, float]:
+    """How many of ``names`` the system is admissible on, then its mean right over them."""
+    ok = sum(admissible(streams[n][system]["all"], streams[n]["fixed"]["all"]) for n in names)
+    return ok, sum(streams[n][system]["all"]["right"] for n in names) / max(1, len(names))
+
+
+def leave_one_out(streams: dict) -> dict:
+    """For each stream, the learner system chosen on the other streams (admissible on the most of them, then
+    the most right on average), and what it does on the stream left out."""
+    systems = sorted({s for r in streams.values() for s in r if s.startswith("learner")})
+    out = {}
+    for held in streams:
+        others = [n for n in streams if n != held]
+
+        chosen = max(systems, key=lambda system, others=others: rank(streams, others, system))
+        out[held] = {"chosen": chosen, "all": streams[held][chosen]["all"], "first_500": streams[held][chosen]["first_500"],
+                     "fixed": streams[held]["fixed"]["all"]}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--streams", nargs="*", default=ALL)
+    ap.add_argument("--acid", help="folder with ACID's customer_training.csv and customer_testing.csv")
+    ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE", help="a Learner option")
+    ap.add_argument("--evidence", action="append", default=[], metavar="NAME=VALUE",
+                    help="a constant of storinfer.serve.evidence (for design studies)")
+    ap.add_argument("--systems", nargs="*", default=["fixed", "learner"])
+    ap.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                    help="replay the learner once per value of a Learner option (the systems become learner:NAME=V)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    options = {k: (float(v) if "." in v else int(v)) for k, v in (o.split("=", 1) for o in args.option)}
+    options.setdefault("seed", 0)
+    from storinfer.serve import evidence
+
+    for name, value in (o.split("=", 1) for o in args.evidence):
+        setattr(evidence, name, float(value))
+    embedder = default_embedder()
+    results = {}
+    for stream in streams(args.streams, acid_folder=args.acid):
+        t0 = time.perf_counter()
+        base = OUT / stream.name
+        if not (base / "chroma.sqlite3").exists():
+            build(stream, base, embedder)
+        memory = Memory(base, PARTITION, embedder, stream.queries)
+        res = {}
+        policy = CachedPolicy()
+        runs = [(system, options) for system in args.systems if system != "learner" or not args.grid]
+        for name, values in (g.split("=", 1) for g in args.grid):
+            runs += [(f"learner:{name}={v}", {**options, name: float(v)}) for v in values.split(",")]
+        for system, opts in runs:
+            rows, state = replay(stream, memory, system.split(":")[0], opts, embedder, policy)
+            res[system] = {"all": summary(rows), "first_500": summary(rows[:FIRST]), "state": state}
+        results[stream.name] = res
+        parts = [f"{stream.name:16} {len(stream.queries):6d} q"]
+        for system, r in res.items():
+            a, f = r["all"], r["first_500"]
+            parts.append(f"{system} {a['right']:6.1%} / {a['wrong']:5.2%} ({a['wrong_upper']:5.2%}) "
+                         f"[500: {f['right']:5.1%} / {f['wrong']:5.2%}]")
+        print(" | ".join(parts) + f" | {time.perf_counter() - t0:.0f} s", flush=True)
+        for system, r in res.items():
+            st = r.get("state")
+            if not st:
+                continue
+            print(f"   {system}: " + " ".join(f"{h}: cut {c['cut']:+.3f} in {c['inside_wrong']:.0f}/{c['inside_labels']:.0f} "
+                                   f"out {c['outside_wrong']:.0f}/{c['outside_labels']:.0f}"
+                                   for h, c in st["cuts"].items()) + f" | labels {st['labels']} explored {st['explored']}",
+                  flush=True)
+    if len(results) > 2 and args.grid and "fixed" in args.systems:
+        print("\nleave one stream out: the learner chosen on the other streams")
+        for name, r in leave_one_out(results).items():
+            a, f = r["all"], r["fixed"]
+            print(f"{name:16} {r['chosen']:32} right {a['right']:6.1%} wrong {a['wrong']:5.2%} (upper {a['wrong_upper']:5.2%})"
+                  f" | fixed {f['right']:6.1%} / {f['wrong']:5.2%} | admissible {admissible(a, f)}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"options": options, "streams": results}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
