@@ -187,6 +187,7 @@ def main() -> None:
     ap.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                     help="replay the learner once per value of a Learner option (the systems become learner:NAME=V)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--out", type=Path, default=OUT, help=f"the streams' stores (default {OUT.relative_to(ROOT)}, decision.py's)")
     args = ap.parse_args()
     options = {k: (float(v) if "." in v else int(v)) for k, v in (o.split("=", 1) for o in args.option)}
     options.setdefault("seed", 0)
@@ -198,7 +199,7 @@ def main() -> None:
     results = {}
     for stream in streams(args.streams, acid_folder=args.acid):
         t0 = time.perf_counter()
-        base = OUT / stream.name
+        base = args.out / stream.name
         if not (base / "chroma.sqlite3").exists():
             build(stream, base, embedder)
         memory = Memory(base, PARTITION, embedder, stream.queries)

@@ -55,9 +55,8 @@ async def test_async_path(store, chat):
 
 
 def test_the_default_cache_serves_a_paraphrase_of_a_precomputed_pair(store, chat):
-    """The face as a user builds it, with the default learner. Issue 34: this holds only because the
-    default learner's seeded first draw beats its 50% early exploration (a draw decides, not the
-    face's logic); the lead is fixing the default learner's exploration there."""
+    """The face as a user builds it, with the default learner: a learner's first 20 would-be hits are
+    never explored, so no draw decides this hit."""
     store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", partition=partition_for_model(chat))])
     cache = StorInferCache(store)
     set_llm_cache(cache)

@@ -76,6 +76,7 @@ SMALL = {
     "python benchmarks/decision.py": "--streams nlupp_hotels --limit 30 --no-peers --no-verifier-ceiling --json {out}/decision.json "
                                     "--out {out}/decision",
     "python benchmarks/plot_decision.py": "--png {out}/decision.png",
+    "python benchmarks/decision_memory.py": "--streams nlupp_hotels --out {out}/decision --json {out}/memory.json",
     "python benchmarks/bench_lookup.py": "--pairs 200 --lookups 20 --misses 4 --taught 12 --llm-sample 1 --json {out}/latency.json",
     "python benchmarks/paper.py": PAPER_SMALL,
     "make paper": shlex.join([f"ARGS={PAPER_SMALL}"]),
@@ -83,16 +84,29 @@ SMALL = {
     "make peers": shlex.join(["ARGS=--limit 2 --json {out}/peers.json"]),
     "make bench": shlex.join([f"ARGS={BENCH_SMALL}"]),
     "python tools/verifier/train.py": "--limit 3 --out {out}/verifier.json --stores {out}/stores",
+    "python tools/reader/train.py pack-base": "--out {out}/base",
 }
 NEEDS = {"python benchmarks/paper.py replay": "python benchmarks/paper.py prepare"}  # command -> the shown ones run first
 CI_STEPS = ("make setup", "make lint", "make test")
 _REDIS = ("downloads Redis Stack (PyPI and Debian's archive); the suite is offline, so it runs decision.py and "
           "peers.py without RedisVL (--no-peers, --no-redisvl)")
+_READER = ("the reader's data, training and gate (docs/limits.md): they read SQuAD v1.1 train, an input outside the "
+           "repository, and what they build from it, and take hours on 2 cores (77 min of training, an hour of stores, "
+           "20 min of scoring); pack-base runs here")
 NOT_RUN = {
     **{step: "a step of CI (.ci/run): setup makes the venv this suite runs in (from PyPI; the suite is offline), "
              "lint runs beside it, test is the suite" for step in CI_STEPS},
     "bash benchmarks/redis_stack.sh 6390": _REDIS,
     "bash benchmarks/redis_stack.sh": _REDIS,
+    **{command: _READER for command in (
+        "python tools/reader/data.py --squad-train PATH/train-v1.1.json.gz",
+        "python tools/reader/train.py train --data tools/reader/out/squad_train.jsonl.gz --base tools/reader/out/base "
+        "--mode reader --context sentence --out tools/reader/out/cpu/reader-sentence --threads 1 --negatives 1 --batch 32 "
+        "--max-train-seconds 4200",
+        "python tools/reader/export.py --trained tools/reader/out/cpu/reader-sentence --target DIR",
+        "python benchmarks/reader_gate.py candidates --squad-train PATH/train-v1.1.json.gz",
+        "python benchmarks/reader_gate.py score --reader DIR",
+        "python benchmarks/reader_gate.py report benchmarks/out/reader_gate/scores")},
 }
 
 # --- running a shown command ---------------------------------------------------------------------
@@ -272,6 +286,18 @@ def check_decision(ran: Ran, fx: Fixtures) -> None:
     assert 0 <= stream["learner"]["all"]["wrong"] <= stream["learner"]["all"]["wrong_upper"] <= 1, ran
 
 
+def check_decision_memory(ran: Ran, fx: Fixtures) -> None:
+    """One stream replayed in memory: the fixed point and the learner at each value of the grid."""
+    assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+506 q \| fixed ", ran.out, re.M), ran
+    stream = json.loads((ran.scratch / "out" / "memory.json").read_text())["streams"]["nlupp_hotels"]
+    systems = ["fixed"] + [f"learner:open_confidence={v}" for v in ("0.6", "0.8", "0.9")]
+    assert sorted(stream) == sorted(systems), sorted(stream)
+    for system in systems:
+        assert stream[system]["all"]["queries"] == 506 and 0 <= stream[system]["all"]["wrong"] <= 1, (system, stream)
+    assert (ran.scratch / "out" / "decision" / "nlupp_hotels").is_dir(), ran  # its stores in --out
+    assert_kept(ran, fx)
+
+
 def check_plot_decision(ran: Ran, fx: Fixtures) -> None:
     assert ran.returncode == 0 and (ran.scratch / "out" / "decision.png").stat().st_size > 10_000, ran
     streams = json.loads((REPO / "benchmarks" / "results" / "decision.json").read_text())["streams"]
@@ -363,6 +389,21 @@ def check_peers(ran: Ran, fx: Fixtures) -> None:
     assert_kept(ran, fx)
 
 
+def check_pack_base(ran: Ran, fx: Fixtures) -> None:
+    """The packaged MiniLM as the reader's trainer reads it: its word embeddings int8 per row, the rest fp16."""
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    out = ran.scratch / "out" / "base"
+    assert ran.returncode == 0 and ran.out.rstrip().endswith(f"-> {out}"), ran
+    table = np.load(out / "word_embeddings_int8.npz")
+    assert table["q"].dtype == np.int8 and table["q"].shape == (30522, 384) and table["scale"].shape == (30522, 1)
+    encoder = load_file(str(out / "encoder_fp16.safetensors"))
+    assert encoder and all(v.dtype == np.float16 for v in encoder.values())
+    assert not any("word_embeddings" in k for k in encoder), sorted(encoder)[:5]
+    assert (out / "tokenizer.json").is_file() and (out / "config.json").is_file()
+
+
 def check_train_verifier(ran: Ran, fx: Fixtures) -> None:
     """Both heads fitted on the --limit 3 data, written to --out (the shipped verifier.json unchanged)."""
     from storinfer.match.verify import Verifier
@@ -412,6 +453,7 @@ CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
     "storinfer prepare-models": check_prepare_models,
     "python benchmarks/decision.py": check_decision,
     "python benchmarks/plot_decision.py": check_plot_decision,
+    "python benchmarks/decision_memory.py": check_decision_memory,
     "python benchmarks/bench_lookup.py": check_bench_lookup,
     "python benchmarks/paper.py prepare": check_paper_prepare,
     "python benchmarks/paper.py replay": check_paper_replay,
@@ -420,6 +462,7 @@ CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
     "make peers": check_peers,
     "make bench": check_bench,
     "python tools/verifier/train.py": check_train_verifier,
+    "python tools/reader/train.py pack-base": check_pack_base,
     "make demo": check_demo,
     "chroma run": check_chroma_run,
 }

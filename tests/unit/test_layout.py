@@ -217,6 +217,21 @@ def test_lower_folders_never_import_higher_ones():
         "storinfer.store.qastore -> storinfer.match.lookup"]  # the check finds one
 
 
+def test_the_engine_imports_no_face_but_in_the_cli():
+    """The faces sit on the engine, not under it: only the CLI's --llm option reaches for a face's
+    model adapter (lazily)."""
+    import ast
+
+    found = []
+    for path in ENGINE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            found += [f"{path.relative_to(REPO)}: {n}" for n in names
+                      if n.split(".")[0] in ("storinfer_langchain", "storinfer_llamaindex")]
+    assert found and all(f.startswith("storinfer/cli.py: ") for f in found), found
+
+
 def _forbidden_in(graph: dict[str, set[str]], forbidden: dict[str, tuple[str, ...]]) -> list[str]:
     return [f"{m} -> {t}" for m, targets in graph.items() for low, high in forbidden.items()
             if m == low or m.startswith(low + ".") for t in targets if t.startswith(high)]

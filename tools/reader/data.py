@@ -34,7 +34,7 @@ from storinfer.precompute.generate.facts import load_nlp, sentence_facts  # noqa
 
 CALIBRATION_EVERY, CALIBRATION_AT = 20, 10
 SQUAD_TRAIN_SHA256 = "f984acd1ac3ee5f7488c63473a3a867485da6cdd5e080591b3dfff1346e27e9e"
-"""sha256 of the `train-v1.1.json.gz` the shipped reader was trained on (87,599 questions)."""
+"""sha256 of the `train-v1.1.json.gz` the gate's reader was trained on (87,599 questions)."""
 
 
 def part_of(position: int) -> str:
@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=None, help="only the first N articles (a quick check)")
     args = ap.parse_args()
     data, digest = read_squad(args.squad_train)
-    print(f"input sha256 {digest}" + ("" if digest == SQUAD_TRAIN_SHA256 else " (not the file the shipped reader was trained on)"))
+    print(f"input sha256 {digest}" + ("" if digest == SQUAD_TRAIN_SHA256 else " (not the file the gate's reader was trained on)"))
     data = data[: args.articles] if args.articles else data
     nlp = load_nlp()
     jobs = [(pos, a["title"], i, p) for pos, a in enumerate(data) for i, p in enumerate(a["paragraphs"])]
