@@ -146,7 +146,8 @@ def score(args) -> None:
     stored fact [P(exactly its span), P(inside its span)]."""
     import gzip
 
-    from onnx_reader import OnnxReader, span_tokens
+    from onnx_reader import OnnxReader
+    from train import span_target  # the span the reader was trained to find
 
     reader = OnnxReader(args.reader)
     out_dir = Path(args.out)
@@ -165,14 +166,14 @@ def score(args) -> None:
             encodings, ps, pe = reader.read(r["question"], [sentences[i]["text"] for i in ids])
             per = []
             for b, (si, enc) in enumerate(zip(ids, encodings)):
-                text, in_context = sentences[si]["text"], [t == 1 for t in enc.type_ids]
+                text = sentences[si]["text"]
                 facts = []
                 for answer, _aid in sentences[si]["facts"]:
                     at = text.find(answer)
-                    span = span_tokens(enc.offsets, in_context, at, at + len(answer)) if at >= 0 else None
-                    facts.append([round(float(ps[b, span[0]] * pe[b, span[1]]), 5),
-                                  round(float(ps[b, span[0]:span[1] + 1].sum() * pe[b, span[0]:span[1] + 1].sum()), 5)]
-                                 if span else [0.0, 0.0])
+                    ts, te = span_target(enc.type_ids, enc.offsets, at, at + len(answer))  # (0, 0): not found
+                    facts.append([round(float(ps[b, ts] * pe[b, te]), 5),
+                                  round(float(ps[b, ts:te + 1].sum() * pe[b, ts:te + 1].sum()), 5)]
+                                 if ts else [0.0, 0.0])
                 per.append([si, round(float(ps[b, 0] * pe[b, 0]), 5), facts])
             scores[r["id"]] = per
         with gzip.open(out_dir / f"{stream}-scores-{args.name}.json.gz", "wt", encoding="utf-8") as fh:

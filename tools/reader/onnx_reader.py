@@ -27,21 +27,6 @@ def _softmax(x: Any) -> Any:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def span_tokens(offsets: Sequence[tuple[int, int]], in_context: Sequence[bool], start: int, end: int) -> tuple[int, int] | None:
-    """The first and last context token of the character span [start, end), or None."""
-    first = last = None
-    for i, ((a, z), ctx) in enumerate(zip(offsets, in_context)):
-        if not ctx or a == z:
-            continue
-        if first is None and z > start:
-            first = i
-        if a < end:
-            last = i
-    if first is None or last is None or last < first or offsets[first][0] > start + 1:
-        return None
-    return first, last
-
-
 class OnnxReader:
     """An exported reader (``folder``: reader.json, reader.onnx, tokenizer.json) on ONNX Runtime
     (``threads``, else ``$STORINFER_EMBED_THREADS``, else up to 2)."""
