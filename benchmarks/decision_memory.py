@@ -36,53 +36,11 @@ from storinfer.match.features import Query  # noqa: E402
 from storinfer.match.lookup import Candidates  # noqa: E402
 from storinfer.models import default_embedder  # noqa: E402
 from storinfer.serve.learner import PartitionLearner  # noqa: E402
+from storinfer.serve.worker import InlineWorker  # noqa: E402
+from storinfer.store.memory import MemoryStore  # noqa: E402
 from storinfer.text import clean_text, normalize_question  # noqa: E402
 
 FIRST = 500
-
-
-class InlineWorker:
-    """Runs each task at once (the replay is single-threaded)."""
-
-    def submit(self, task) -> None:
-        task()
-
-    def flush(self, timeout=None) -> bool:
-        return True
-
-
-class MemoryLabels:
-    def __init__(self) -> None:
-        self.rows: list = []
-
-    def add(self, labels) -> int:
-        labels = list(labels)
-        self.rows += labels
-        return len(labels)
-
-    def records(self, *, namespace: str, partition: str, since: float | None = None) -> list:
-        return [lb for lb in self.rows if since is None or lb.created_at > since]
-
-
-class MemoryStates:
-    def __init__(self) -> None:
-        self.versions: dict[int, dict] = {}
-
-    def latest(self, namespace: str, partition: str) -> dict | None:
-        return self.versions[max(self.versions)] if self.versions else None
-
-    def publish(self, namespace: str, partition: str, version: int, state: dict) -> dict:
-        return self.versions.setdefault(version, state)
-
-
-class MemoryStore:
-    """What a `PartitionLearner` reads of a store, in memory."""
-
-    def __init__(self, embedding) -> None:
-        self.embedding, self.labels, self.states = embedding, MemoryLabels(), MemoryStates()
-
-    def wait_for_quiet(self, _seconds: float) -> None:
-        return None
 
 
 class CachedPolicy:

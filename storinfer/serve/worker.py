@@ -13,6 +13,17 @@ logger = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[Worker] = weakref.WeakSet()
 
 
+class InlineWorker:
+    """Runs each task at once, on the caller's thread (a replay or a test that wants a refit to take
+    effect before the next lookup); the :class:`Worker` runs them in the same order on a thread."""
+
+    def submit(self, task: Callable[[], None]) -> None:
+        task()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+
 class Worker:
     """Runs submitted tasks one after another on a daemon thread; a task that fails is logged and
     leaves the last good state (the next task still runs)."""

@@ -16,50 +16,13 @@ from storinfer.match.point import HeadPoint, OperatingPoint
 from storinfer.match.verify import Verdict
 from storinfer.serve.evidence import CLOSED, Case, Evidence, LearntState, choose, clearance, close_cut, open_cut, scaled
 from storinfer.serve.learner import UNEXPLORED, PartitionLearner
+from storinfer.serve.worker import InlineWorker
+from storinfer.store.memory import MemoryStore
 
 POINT = OperatingPoint(HeadPoint(0.80, 0.90), HeadPoint(0.80, 0.90))
 
 
-# --- a store, a worker, a policy and a judge that are scripts -----------------------------------
-class Labels:
-    def __init__(self) -> None:
-        self.rows: list = []
-
-    def add(self, labels) -> int:
-        labels = list(labels)
-        self.rows += labels
-        return len(labels)
-
-    def records(self, *, namespace: str, partition: str, since: float | None = None) -> list:
-        return [lb for lb in self.rows if since is None or lb.created_at > since]
-
-
-class States:
-    def __init__(self) -> None:
-        self.versions: dict = {}
-
-    def latest(self, namespace: str, partition: str):
-        return self.versions[max(self.versions)] if self.versions else None
-
-    def publish(self, namespace: str, partition: str, version: int, state: dict):
-        return self.versions.setdefault(version, state)  # the first record of a version stays, as in Chroma
-
-
-class Store:
-    def __init__(self) -> None:
-        self.labels, self.states, self.embedding = Labels(), States(), None
-
-
-class Inline:
-    """Runs each task at once (the real worker runs them on a thread, in the same order)."""
-
-    def submit(self, task) -> None:
-        task()
-
-    def flush(self, timeout=None) -> bool:
-        return True
-
-
+# --- a policy and a judge that are scripts (the store and worker: storinfer.store.memory, InlineWorker) ---
 class Judge:
     def same(self, answer: str, stored: str) -> bool:
         return answer == stored
@@ -76,9 +39,9 @@ class Policy:
         return [Verdict(True, float(c.question.split()[1]), "", "question") for c in candidates]
 
 
-def learner(store: Store | None = None, **options) -> PartitionLearner:
+def learner(store: MemoryStore | None = None, **options) -> PartitionLearner:
     config = Learner(answer_judge=Judge(), seed=0, **options)
-    return PartitionLearner(config, store or Store(), "default", "p", scaled(POINT, config.max_wrong_rate, 0.01), Inline())
+    return PartitionLearner(config, store or MemoryStore(), "default", "p", scaled(POINT, config.max_wrong_rate, 0.01), InlineWorker())
 
 
 def lookup(pl: PartitionLearner, score: float, cosine: float = 0.9, answer: str = "Paris") -> object:
@@ -182,7 +145,7 @@ def test_misses_beyond_the_point_open_it_and_wrong_explored_hits_close_it_again(
     assert not lookup(pl, 0.84).hit  # never seen: still closed
 
 
-class Queued(Inline):
+class Queued(InlineWorker):
     """Keeps tasks until run() (the real worker runs them on its thread, one after another)."""
 
     def __init__(self) -> None:
@@ -197,7 +160,7 @@ class Queued(Inline):
 
 
 def test_an_explored_answer_found_wrong_is_cut_at_once_even_while_a_refit_runs():
-    store = Store()
+    store = MemoryStore()
     pl = learner(store, explore_share=0.25)
     pl.worker = worker = Queued()
     explored = next(f for f in (lookup(pl, 0.95) for _ in range(100)) if f.reason is Reason.EXPLORE)
@@ -226,7 +189,7 @@ def test_an_explored_answer_found_wrong_is_cut_at_once_even_while_a_refit_runs()
 
 
 def test_two_clients_publishing_one_version_keep_the_first_and_the_second_takes_it():
-    store = Store()
+    store = MemoryStore()
     a, b = learner(store), learner(store)
     first = a.refit()
     second = b.refit()
