@@ -69,7 +69,7 @@ def replay(stream, memory: Memory, system: str, options: dict, embedder, policy=
     if system == "learner":
         config = Learner(**options)
         learner = PartitionLearner(config, MemoryStore(embedder), "default", PARTITION,
-                                   _point(policy, config), InlineWorker())
+                                   config.point_for(policy), InlineWorker())
         learner.reload_seconds = float("inf")
     rows = []
     for i, q in enumerate(stream.queries):
@@ -90,13 +90,6 @@ def replay(stream, memory: Memory, system: str, options: dict, embedder, policy=
         rows.append({"served": False, "right": False, "matchable": q.matchable, "explored": decided.match is None
                      and decided.reason == "explore"})
     return rows, (learner.stats() if learner is not None else None)
-
-
-def _point(policy, config):
-    from storinfer.match.point import POINT_RATE
-    from storinfer.serve.evidence import scaled
-
-    return scaled(policy.point, config.max_wrong_rate, POINT_RATE)
 
 
 def summary(rows: list[dict]) -> dict:

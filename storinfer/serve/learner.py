@@ -139,6 +139,10 @@ class Learner:
                 msg = f"{name} must be a confidence between 0.5 and 1 (e.g. 0.9), got {value!r}"
                 raise ConfigError(msg)
 
+    def point_for(self, policy: Policy) -> OperatingPoint:
+        """The point this learner starts from: the policy's, shrunk for a bound stricter than it was chosen for."""
+        return scaled(policy.point, self.max_wrong_rate, POINT_RATE)
+
     def start(self, store: QAStore, namespace: str, partition: str, policy: Policy) -> PartitionLearner:
         """This process's learner of one partition of ``store`` (shared with every face that asks)."""
         return learner_for(self, store, namespace, partition, policy)
@@ -167,7 +171,7 @@ _REGISTRY_LOCK = threading.Lock()
 def learner_for(config: Learner, store: QAStore, namespace: str, partition: str, policy: Policy) -> PartitionLearner:
     """The one learner of (store, namespace, partition, the policy's point, configuration) in this process
     (at most :data:`MAX_LEARNERS` per store, the least recently used dropped)."""
-    point = scaled(policy.point, config.max_wrong_rate, POINT_RATE)
+    point = config.point_for(policy)
     key = (namespace, partition, point, config)
     with _REGISTRY_LOCK:
         mine = _STORES.get(id(store))

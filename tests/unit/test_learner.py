@@ -41,7 +41,7 @@ class Policy:
 
 def learner(store: MemoryStore | None = None, **options) -> PartitionLearner:
     config = Learner(answer_judge=Judge(), seed=0, **options)
-    return PartitionLearner(config, store or MemoryStore(), "default", "p", scaled(POINT, config.max_wrong_rate, 0.01), InlineWorker())
+    return PartitionLearner(config, store or MemoryStore(), "default", "p", config.point_for(Policy()), InlineWorker())
 
 
 def lookup(pl: PartitionLearner, score: float, cosine: float = 0.9, answer: str = "Paris") -> object:
