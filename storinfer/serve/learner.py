@@ -10,15 +10,18 @@ the promise (they are counted apart in ``stats()``).
 
 **How it learns.** Every miss that had a candidate runs the app's chain anyway, and the chain's
 answer says whether the best candidate's stored answer would have done (a *label*, judged by
-:mod:`storinfer.match.judge`). A small share of would-be hits (``explore_share``, none of a
-learner's first :data:`UNEXPLORED` would-be hits) is answered by the chain too, to label the served
-side. Labels go to the store, shared by every client. In the background the cuts of
+:mod:`storinfer.match.judge`). A share of would-be hits (none of a learner's first
+:data:`UNEXPLORED`) is answered by the chain too, to label the served side: *audited* where the
+caller can run the chain after serving (``audit_share``: served at once, ``Lookup.audit`` set, the
+chain's answer handed to ``StoreFront.remember`` later), else *explored* (``explore_share``: held
+back, a miss). Labels go to the store, shared by every client. In the background the cuts of
 :mod:`storinfer.serve.evidence` are chosen again from all the labels (every 10 labels at first, then
 every 10% more, and at once after an explored hit was wrong, whose answer is also cut at once) and
 published with a compare-and-set on the state's version, so two clients never overwrite each other.
 A lookup reads the cuts: two comparisons per candidate.
 
-**What it costs.** One chain run per explored hit: ``stats()["explore_per_query"]``.
+**What it costs.** One chain run per checked hit: off the user's path for an audit
+(``stats()["audited"]``), on it for an explored hit (``stats()["explored"]``).
 
 One learner per (store, namespace, partition, policy point, configuration) in a process, shared by
 every face (:func:`learner_for`, at most :data:`MAX_LEARNERS`, least recently used dropped).
@@ -91,7 +94,8 @@ def check_rate(value: object) -> float:
 
 @dataclass(frozen=True)
 class Learner:
-    """Learns, per partition, where to serve from the app's own answers (see the module docstring).
+    """Learns, per partition, where to serve from the app's own answers, checking a share of its hits
+    (see the module docstring).
 
     Setup:
         ```bash
