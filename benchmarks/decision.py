@@ -6,17 +6,23 @@ face). A miss is answered by a *recording chain* that answers with the gold answ
 answer judge's labels can be scored; its answer is stored, as an app's would be.
 
 Systems, each on a fresh copy of the same knowledge-base store, through the same `StoreFront`:
-- `learner`: the default (`storinfer.Learner`, `max_wrong_rate=0.01`);
+- `learner`: the default (`storinfer.Learner`, `max_wrong_rate=0.01`), as the faces that hold the
+  chain run it: a hit the learner draws for checking (`audit`) is served, then the chain answers it
+  too and `remember` labels it (StoreFront.answer, StorInferChain and StorInferQueryEngine do this
+  in the background);
+- `unaudited`: the same learner where the app calls `remember` after misses only (a plain
+  lookup/remember loop): no served answer is ever checked;
 - `fixed`: the shipped verifier at its point, nothing learnt (`learner=None`).
 The 0.4 and 0.3 figures in docs/benchmarks.md came from this script at 0d1204a, which ran 0.4's
 grid refit and 0.3's verifier beside the learner (`git show 0d1204a:benchmarks/decision.py`).
 
 Per stream: `right` (share of matchable queries served their own answer), `wrong` (share of
 serves, with the one-sided 95% Clopper-Pearson upper bound), the first 20% of the stream apart
-from the rest, exploration per query, the answer judge's agreement with the truth on its labels,
-lookup latency and mean end-to-end latency (lookup, plus the chain's cost, `--llm-ms`, for every
-miss and explored hit). The hindsight *ceiling*: the best single cosine threshold for that stream,
-chosen after the fact at <= 1% wrong, replayed the same way (nearest key, misses stored) in memory.
+from the rest, checked hits per query (audited or explored), the answer judge's agreement with
+the truth on its labels, lookup latency and mean end-to-end latency (lookup, plus the chain's cost,
+`--llm-ms`, for every miss and explored hit; an audit runs after serving, off the user's path). The
+hindsight *ceiling*: the best single cosine threshold for that stream, chosen after the fact at <= 1%
+wrong, replayed the same way (nearest key, misses stored) in memory.
 
 Which data shaped what (docs/benchmarks.md has the table): the learner's design was explored on
 clinc150 and banking77 and its margin chosen on clinc150 alone; the fact head was fitted on SQuAD
@@ -61,7 +67,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 OUT = ROOT / "benchmarks" / "out" / "decision"
 ALL = ["banking77", "clinc150", "acid", "nlupp_hotels", "squad_superbowl", "squad_24"]
 PARTITION = "kb"
-SYSTEMS = ("learner", "fixed")
+SYSTEMS = ("learner", "fixed", "unaudited")
 
 
 class _NoLLM:
@@ -114,7 +120,12 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
             ms = (time.perf_counter() - t) * 1000
             if found.match is not None:
                 rows.append({"served": True, "right": stream.right(q, served_text(stream, found.match)), "ms": ms,
-                             "exact": found.reason == "exact", "matchable": q.matchable, "explored": False})
+                             "exact": found.reason == "exact", "matchable": q.matchable, "explored": False,
+                             "audited": found.audit})
+                if found.audit and system != "unaudited":  # as StoreFront.answer does, after serving: the chain checks it
+                    judge.query = q
+                    front.remember(q.text, q.answers[0], lookup=found)
+                    judge.query = None
                 continue
             judge.query = q
             front.remember(q.text, q.answers[0], lookup=found)
@@ -136,7 +147,7 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
 
 def system_options(system: str, judge: TextJudge, args) -> dict:
     """The StoreFront arguments of each system (see the module docstring)."""
-    if system == "learner":
+    if system in ("learner", "unaudited"):
         return {"learner": Learner(answer_judge=judge, **args.learner_options)}
     if system == "fixed":
         return {"learner": None}
@@ -152,6 +163,7 @@ def summary(rows: list[dict], args) -> dict:
     return {"queries": len(rows), "served": len(served), "right": (len(served) - wrong) / matchable, "wrong": wrong / len(served) if served else 0.0,
             "wrong_n": wrong, "wrong_upper": clopper_pearson_upper(wrong, len(served)),
             "explored": sum(r["explored"] for r in rows), "explore_per_query": sum(r["explored"] for r in rows) / max(1, len(rows)),
+            "audited": sum(r.get("audited", False) for r in rows),
             "lookup_p50_ms": statistics.median(ms) if ms else 0.0, "lookup_mean_ms": statistics.fmean(ms) if ms else 0.0,
             "e2e_mean_ms": (statistics.fmean(ms) if ms else 0.0) + ran / max(1, len(rows)) * args.llm_ms}
 
@@ -193,7 +205,7 @@ def main() -> None:
             kb = [(m.question, served_text(stream, m)) for m in memory.matches]
             for name, make in decision_peers.systems(args.redis_url).items():
                 res[name] = decision_peers.replay(stream, kb, name, make, embedder, stream.name)
-        learned, fixed = (res.get(s, {}).get("all", {}) for s in SYSTEMS)
+        learned, fixed = (res.get(s, {}).get("all", {}) for s in ("learner", "fixed"))
         res.update(right=learned.get("right"), wrong=learned.get("wrong"), wrong_upper=learned.get("wrong_upper"),
                    ceiling_right=res["ceiling"]["best"]["right"],
                    verifier_ceiling_right=res.get("verifier_ceiling", {}).get("right"),
@@ -215,7 +227,8 @@ def line(name: str, r: dict) -> str:
             a = r[system]["all"]
             f = r[system]["first_500"]
             parts.append(f"{system} right {a['right']:6.1%} wrong {a['wrong']:5.2%} (upper {a['wrong_upper']:5.2%}) "
-                         f"explore/q {a['explore_per_query']:.3f} [first 500: {f['right']:.1%} / {f['wrong']:.2%}]")
+                         f"checked/q {(a['explored'] + a['audited']) / a['queries']:.3f} "
+                         f"[first 500: {f['right']:.1%} / {f['wrong']:.2%}]")
     for peer in PEERS:
         if peer in r:
             parts.append(f"{peer} right {r[peer]['right']:6.1%} wrong {r[peer]['wrong']:5.2%}")
@@ -228,7 +241,7 @@ def line(name: str, r: dict) -> str:
 
 
 def table(results: dict) -> str:
-    rows = ["", "| stream | queries | system | right | wrong (95% upper) | right after 20% | explore per query | "
+    rows = ["", "| stream | queries | system | right | wrong (95% upper) | right after 20% | checked per query | "
             "judge agrees | lookup p50 ms | e2e mean ms |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results["streams"].items():
         for system in SYSTEMS:
@@ -237,7 +250,7 @@ def table(results: dict) -> str:
             a = r[system]["all"]
             agree = r[system]["judge"]["agree"]
             rows.append(f"| {name} | {r['queries']} | {system} | {a['right']:.1%} | {a['wrong']:.2%} ({a['wrong_upper']:.2%}) | "
-                        f"{r[system]['after_20']['right']:.1%} | {a['explore_per_query']:.3f} | "
+                        f"{r[system]['after_20']['right']:.1%} | {(a['explored'] + a.get('audited', 0)) / a['queries']:.3f} | "
                         f"{'-' if agree is None else f'{agree:.3f}'} | {a['lookup_p50_ms']:.1f} | {a['e2e_mean_ms']:.0f} |")
         for peer in PEERS:
             if peer in r:

@@ -82,7 +82,12 @@ def replay(stream, memory: Memory, system: str, options: dict, embedder, policy=
         query = Query(found.question)
         decided = learner.decide(query, found, policy) if learner is not None else policy.decide(query, found)
         if decided.match is not None:
-            rows.append({"served": True, "right": stream.right(q, served_text(stream, decided.match)), "matchable": q.matchable})
+            rows.append({"served": True, "right": stream.right(q, served_text(stream, decided.match)), "matchable": q.matchable,
+                         "audited": decided.audit})
+            if decided.audit:  # as StoreFront.answer does: the chain checks the served answer, stored if it differs
+                label = learner.learn(found.question, decided, q.answers[0])
+                if label is not None and not label.right:
+                    memory.add(i, q.text, q.answers[0])
             continue
         if learner is not None:
             learner.learn(found.question, decided, q.answers[0])
@@ -98,7 +103,7 @@ def summary(rows: list[dict]) -> dict:
     matchable = sum(r["matchable"] for r in rows) or 1
     return {"queries": len(rows), "served": len(served), "right": (len(served) - wrong) / matchable,
             "wrong": wrong / len(served) if served else 0.0, "wrong_upper": clopper_pearson_upper(wrong, len(served)),
-            "explored": sum(r.get("explored", False) for r in rows)}
+            "explored": sum(r.get("explored", False) for r in rows), "audited": sum(r.get("audited", False) for r in rows)}
 
 
 def admissible(run: dict, fixed: dict, bound: float = 0.01) -> bool:

@@ -27,6 +27,7 @@ def main() -> None:
     names = list(data)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     systems = [(s, label) for s, label in (("learner", "the learner (default, max_wrong_rate=0.01)"),
+                                           ("unaudited", "the learner, no audit answered"),
                                            ("fixed", "the fixed point (learner=None)")) if all(s in data[n] for n in names)]
     width = 0.8 / (len(systems) + 2)
     xs = range(len(names))
@@ -64,17 +65,19 @@ def summary_table(data: dict) -> str:
         extra = f" ({100 * r['wrong_upper']:.2f})" if upper and "wrong_upper" in r else ""
         return f"{100 * r['right']:.1f}% / {100 * r['wrong']:.2f}%{extra}"
 
-    rows = ["| stream (queries) | the learner | the fixed point | verifier ceiling | cosine ceiling | "
-            "GPTCache 0.8 | RedisVL 0.1 | explore per query |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| stream (queries) | the learner | unaudited | the fixed point | verifier ceiling | cosine ceiling | "
+            "GPTCache 0.8 | RedisVL 0.1 | checked per query |", "|---|---|---|---|---|---|---|---|---|"]
     for name, r in data.items():
         c = r["ceiling"]["best"]
         cos = f"{100 * c['right']:.1f}% at {c['threshold']}" if c["threshold"] is not None else "none within 1%"
         v = r.get("verifier_ceiling")
         ver = "-" if not v else (f"{100 * v['right']:.1f}% / {100 * v['wrong']:.2f}%" if v["wrong"] <= 0.01
                                  else f"none within 1% (exact repeats alone: {100 * v['wrong']:.1f}% wrong)")
-        rows.append(f"| {name} ({r['queries']}) | {cell(r.get('learner', {}).get('all'))} | {cell(r.get('fixed', {}).get('all'))} | "
-                    f"{ver} | {cos} | {cell(r.get('gptcache'), False)} | "
-                    f"{cell(r.get('redisvl'), False)} | {r.get('explore_per_query') or 0:.3f} |")
+        learner = r.get("learner", {}).get("all")
+        checked = (learner["explored"] + learner.get("audited", 0)) / learner["queries"] if learner else 0.0
+        rows.append(f"| {name} ({r['queries']}) | {cell(learner)} | {cell(r.get('unaudited', {}).get('all'))} | "
+                    f"{cell(r.get('fixed', {}).get('all'))} | {ver} | {cos} | {cell(r.get('gptcache'), False)} | "
+                    f"{cell(r.get('redisvl'), False)} | {checked:.3f} |")
     return "\n".join(rows)
 
 

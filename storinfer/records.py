@@ -111,6 +111,9 @@ class Lookup:
     explored: Match | None = None
     """A would-be hit held back to test it (exploration): the chain answers, and its answer says
     whether this stored one would have been right."""
+    audit: bool = False
+    """A hit served and to be checked: the caller that holds the chain runs it afterwards, off the
+    user's path, and hands its answer to ``StoreFront.remember`` (the faces that hold a chain do)."""
     note: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """What the learner keeps to turn the chain's answer into a label (its own business)."""
 

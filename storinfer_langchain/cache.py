@@ -165,7 +165,7 @@ class StorInferCache(BaseCache):
             self.front.counters.count("skipped")
             return None
         found = self.front.lookup(parsed.question, partition=llm_partition(llm_string, parsed.context),
-                                  learner_partition=llm_partition(llm_string, parsed.setting))
+                                  learner_partition=llm_partition(llm_string, parsed.setting), audit=False)
         if found.match is None:
             return None
         m = found.match

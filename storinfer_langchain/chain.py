@@ -145,6 +145,7 @@ class StorInferChain(Runnable[Any, str]):
             found = self.lookup(question)
             output = None if found.match is not None else self.chain.invoke(input, config, **kwargs)
         if found.match is not None:
+            self._audit(question, found, input, config, kwargs)
             return found.match.answer, found
         answer = answer_text(output)
         self.front.remember(question, answer, lookup=found)
@@ -163,6 +164,7 @@ class StorInferChain(Runnable[Any, str]):
             found = await asyncio.to_thread(self.lookup, question)
             output = None if found.match is not None else await self.chain.ainvoke(input, config, **kwargs)
         if found.match is not None:
+            self._audit(question, found, input, config, kwargs)
             return found.match.answer, found
         answer = answer_text(output)
         await self.front.aremember(question, answer, lookup=found)
@@ -201,6 +203,7 @@ class StorInferChain(Runnable[Any, str]):
                 found = self.lookup(question)
                 chunks = None if found.match is not None else self.chain.stream(input, config, **kwargs)
             if found.match is not None:
+                self._audit(question, found, input, config, kwargs)
                 yield found.match.answer
                 continue
             yield from tee((chunk_text(c) for c in chunks or ()), partial(self._remember_stripped, question, found))
@@ -216,6 +219,8 @@ class StorInferChain(Runnable[Any, str]):
             else:
                 found = await asyncio.to_thread(self.lookup, question)
                 chunks = None if found.match is not None else self.chain.astream(input, config, **kwargs)
+            if found.match is not None:
+                self._audit(question, found, input, config, kwargs)
             if found.match is not None or chunks is None:
                 yield found.match.answer if found.match is not None else ""
                 continue
@@ -226,6 +231,10 @@ class StorInferChain(Runnable[Any, str]):
     def _stream_stoppable(self, input: Any, config: RunnableConfig, kwargs: dict[str, Any],
                           cancel: threading.Event) -> Iterator[Any]:
         return self.chain.stream(input, _stoppable(config, cancel), **kwargs)
+
+    def _audit(self, question: str, found: Lookup, input: Any, config: RunnableConfig | None, kwargs: dict[str, Any]) -> None:
+        """A hit the learner checks: the chain answers it in the background (see ``StoreFront.audit``)."""
+        self.front.audit(question, found, lambda _q: answer_text(self.chain.invoke(input, config, **kwargs)).strip())
 
     def _remember_stripped(self, question: str, found: Lookup, text: str) -> None:
         self.front.remember(question, text.strip(), lookup=found)

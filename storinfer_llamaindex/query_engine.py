@@ -276,6 +276,7 @@ class StorInferQueryEngine(BaseQueryEngine):
             found = self._lookup(query)
             response = None if found.match is not None else self.query_engine.query(query_bundle)
         if found.match is not None:
+            self.front.audit(query, found, lambda _q: str(self.query_engine.query(query_bundle)))
             return self._hit(found.match, asynchronous=False)
         return self._after_miss(query, response, found)
 
@@ -287,6 +288,7 @@ class StorInferQueryEngine(BaseQueryEngine):
             found = await asyncio.to_thread(self._lookup, query_bundle.query_str)
             response = None if found.match is not None else await self.query_engine.aquery(query_bundle)
         if found.match is not None:
+            self.front.audit(query_bundle.query_str, found, lambda _q: str(self.query_engine.query(query_bundle)))
             return self._hit(found.match, asynchronous=True)
         if isinstance(response, Response) and response.response is not None:
             self._mark_miss(response, found)

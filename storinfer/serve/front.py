@@ -36,6 +36,7 @@ from storinfer.models.identity import cosine
 from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Lookup, Match, QAPair, Reason
 from storinfer.serve.learner import Learner, LearnerLike, PartitionLearning, check_rate, with_rate
 from storinfer.serve.stats import LookupStats
+from storinfer.serve.worker import Worker
 from storinfer.serve.writeback import WriteBehind, write_pairs
 from storinfer.store import QAStore
 from storinfer.store.encoding import metadata
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_LEARNER = Learner()
 """The learner every face uses unless given another (a frozen configuration: safe to share)."""
 _PENDING = 256
+_AUDITS = 64
+"""Audits (chain runs checking a served answer) that may wait; past that, one is skipped."""
 _SHOWN_LEARNERS = 256
 """Learners a front lists in ``stats()`` (the most recently used)."""
 
@@ -153,6 +156,9 @@ class StoreFront:
         self._pending: OrderedDict[tuple[str, str], tuple[Lookup, float]] = OrderedDict()
         self._pending_lock = threading.Lock()
         self.writer = WriteBehind(store, on_written=self._count_written, on_error=self._count_failed) if write_behind else None
+        self._auditor: Worker | None = None
+        self._audit_lock = threading.Lock()
+        self._audits_waiting = 0
 
     @property
     def max_wrong_rate(self) -> float | None:
@@ -174,20 +180,22 @@ class StoreFront:
 
     # --- lookups -----------------------------------------------------------------------------
     def lookup(self, question: str, *, partition: str | None = None, learner_partition: str | None = None,
-               race: threading.Event | None = None) -> Lookup:
+               race: threading.Event | None = None, audit: bool = True) -> Lookup:
         """What to serve for ``question``, counted. Never raises: a failing store is logged, counted as
         an error, and is a miss.
 
         ``learner_partition``: the partition whose learner decides (default: ``partition``), so that
         partitions of one kind of traffic (a chat model's conversations) learn together.
         ``race``: set when the app's chain, started beside this lookup, has answered (an LLM check
-        still deciding then stops: the chain won)."""
+        still deciding then stops: the chain won). ``audit``: the caller runs the chain after a hit with
+        ``audit`` set and hands its answer to :meth:`remember` (:meth:`audit` does it in the background);
+        False (an LLM cache, which cannot): the learner's checks are misses instead."""
         part = partition or self.partition
         self.counters.count("lookups")
         found = self._queued_answer(question, part)
         if found is None:
             try:
-                found = self._decide(question, part, learner_partition or part, race)
+                found = self._decide(question, part, learner_partition or part, race, audit)
             except Exception:
                 logger.warning("StorInfer lookup failed; running the app's chain instead", exc_info=True)
                 self.counters.count("errors")
@@ -200,7 +208,7 @@ class StoreFront:
                     self._pending.popitem(last=False)
         return found
 
-    def _decide(self, question: str, part: str, learner_part: str, race: threading.Event | None) -> Lookup:
+    def _decide(self, question: str, part: str, learner_part: str, race: threading.Event | None, audit: bool) -> Lookup:
         with self.store.reading():
             found = find(self.store, question, namespace=self.namespace, partition=part, k=self.policy.k,
                          extra=self._queued_candidates(part))
@@ -208,7 +216,8 @@ class StoreFront:
                 return found
             query = Query(found.question)
             learning = self.learning(learner_part)
-            decided = learning.decide(query, found, self.policy) if learning is not None else self.policy.decide(query, found)
+            decided = (learning.decide(query, found, self.policy, audit=audit) if learning is not None
+                       else self.policy.decide(query, found))
         if decided.match is None and decided.reason is not Reason.EXPLORE and self.policy.llm_check is not None:
             decided = self._check(found.question, decided, learning, race)
         return decided
@@ -266,7 +275,8 @@ class StoreFront:
     def remember(self, question: str, answer: str, *, partition: str | None = None, learner_partition: str | None = None,
                  lookup: Lookup | None = None, **provenance: Any) -> None:
         """After a miss: label the lookup's best candidate with the chain's answer, then store the answer
-        (skipped when off, empty, or unmatchable). Never raises.
+        (skipped when off, empty, or unmatchable). After a hit with ``audit`` set: label the served answer,
+        and store the chain's only if it differs. Never raises.
 
         With ``write_behind`` this only queues the pair. ``lookup``, the miss's own lookup, lends its
         candidates to the label and its query vector to the key (when the embedder is symmetric, so
@@ -281,11 +291,16 @@ class StoreFront:
         if check is not None and looked_up_at is not None:
             check.record_miss((time.perf_counter() - looked_up_at) * 1000)
         learning = self.learning(learner_partition or part) if lookup is not None else None
+        label = None
         if learning is not None and lookup is not None:
             try:
-                learning.learn(clean_text(question), lookup, answer)
+                label = learning.learn(clean_text(question), lookup, answer)
             except Exception:
                 logger.warning("StorInfer could not label a miss; it is still answered", exc_info=True)
+        if lookup is not None and lookup.audit:
+            self.counters.count("audits")
+            if label is None or label.right:
+                return  # the served answer stands: nothing new to store
         if not self.store_misses or self.store.question_problem(question) is not None:
             return
         expires = time.time() + self.ttl_seconds if self.ttl_seconds else 0.0
@@ -311,8 +326,9 @@ class StoreFront:
             await asyncio.to_thread(self.remember, question, answer, **kwargs)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every queued answer and label is stored; True if none is left."""
-        done = self.writer.flush(timeout) if self.writer is not None else True
+        """Wait until every audit has run and every queued answer and label is stored; True if none is left."""
+        audited = self._auditor.flush(timeout) if self._auditor is not None else True
+        done = (self.writer.flush(timeout) if self.writer is not None else True) and audited
         with self._learners_lock:
             learners = list(self._learners.values())
         return all([lr.flush(timeout) for lr in learners]) and done
@@ -321,20 +337,56 @@ class StoreFront:
         """Store what is queued and stop the writer (the store stays open)."""
         with self._learners_lock:
             learners = list(self._learners.values())
+        if self._auditor is not None:
+            self._auditor.flush(30)
         for lr in learners:
             lr.flush(30)
         if self.writer is not None:
             self.writer.close()
 
     def answer(self, question: str, run: Callable[[str], str]) -> tuple[str, Lookup]:
-        """The stored answer on a hit; else ``run(question)``, learnt from and remembered.
-        Returns ``(answer, lookup)``."""
+        """The stored answer on a hit (checked by ``run`` in the background if it is an audit); else
+        ``run(question)``, learnt from and remembered. Returns ``(answer, lookup)``."""
         found = self.lookup(question)
         if found.match is not None:
+            self.audit(question, found, run)
             return found.match.answer, found
         text = run(question)
         self.remember(question, text, lookup=found)
         return text, found
+
+    def audit(self, question: str, found: Lookup, run: Callable[[str], str], **remember: Any) -> None:
+        """If ``found`` is a hit to check (``audit`` set), run the chain on ``question`` in the background and
+        :meth:`remember` its answer (a label of the served answer). At most :data:`_AUDITS` wait; past that
+        one is skipped (counted ``audits_skipped``). A failing chain is logged, never raised."""
+        if not found.audit:
+            return
+
+        def task() -> None:
+            try:
+                text = run(question)
+            except Exception:
+                logger.warning("StorInfer's audit of a served answer failed; nothing is learnt from it", exc_info=True)
+                self.counters.count("audits_failed")
+                return
+            if isinstance(text, str):
+                self.remember(question, text, lookup=found, **remember)
+
+        with self._audit_lock:
+            if self._audits_waiting >= _AUDITS:
+                self.counters.count("audits_skipped")
+                return
+            self._audits_waiting += 1
+            if self._auditor is None:
+                self._auditor = Worker()
+        self._auditor.submit(lambda: self._audited(task))
+
+    def _audited(self, task: Callable[[], None]) -> None:
+        try:
+            task()
+        finally:
+            with self._audit_lock:
+                self._audits_waiting -= 1
 
     def stats(self) -> dict[str, Any]:
         """Hit/miss counters, hit rate, the similarity of hits (recent ones listed), the write-back

@@ -10,15 +10,18 @@ the promise (they are counted apart in ``stats()``).
 
 **How it learns.** Every miss that had a candidate runs the app's chain anyway, and the chain's
 answer says whether the best candidate's stored answer would have done (a *label*, judged by
-:mod:`storinfer.match.judge`). A small share of would-be hits (``explore_share``, none of a
-learner's first :data:`UNEXPLORED` would-be hits) is answered by the chain too, to label the served
-side. Labels go to the store, shared by every client. In the background the cuts of
+:mod:`storinfer.match.judge`). A share of would-be hits (none of a learner's first
+:data:`UNEXPLORED`) is answered by the chain too, to label the served side: *audited* where the
+caller can run the chain after serving (``audit_share``: served at once, ``Lookup.audit`` set, the
+chain's answer handed to ``StoreFront.remember`` later), else *explored* (``explore_share``: held
+back, a miss). Labels go to the store, shared by every client. In the background the cuts of
 :mod:`storinfer.serve.evidence` are chosen again from all the labels (every 10 labels at first, then
 every 10% more, and at once after an explored hit was wrong, whose answer is also cut at once) and
 published with a compare-and-set on the state's version, so two clients never overwrite each other.
 A lookup reads the cuts: two comparisons per candidate.
 
-**What it costs.** One chain run per explored hit: ``stats()["explore_per_query"]``.
+**What it costs.** One chain run per checked hit: off the user's path for an audit
+(``stats()["audited"]``), on it for an explored hit (``stats()["explored"]``).
 
 One learner per (store, namespace, partition, policy point, configuration) in a process, shared by
 every face (:func:`learner_for`, at most :data:`MAX_LEARNERS`, least recently used dropped).
@@ -60,7 +63,7 @@ class PartitionLearning(Protocol):
 
     counts: dict[str, int]
 
-    def decide(self, query: Query, found: Candidates, policy: Policy) -> Lookup: ...
+    def decide(self, query: Query, found: Candidates, policy: Policy, *, audit: bool = True) -> Lookup: ...
 
     def learn(self, question: str, found: Lookup, answer: str) -> Label | None: ...
 
@@ -91,7 +94,8 @@ def check_rate(value: object) -> float:
 
 @dataclass(frozen=True)
 class Learner:
-    """Learns, per partition, where to serve from the app's own answers (see the module docstring).
+    """Learns, per partition, where to serve from the app's own answers, checking a share of its hits
+    (see the module docstring).
 
     Setup:
         ```bash
@@ -114,8 +118,11 @@ class Learner:
         max_wrong_rate: the share of served answers allowed to be wrong (the promise above).
         answer_judge: compares the chain's answer with a stored one (default:
             :class:`~storinfer.match.judge.TextJudge` over the store's embedder).
-        explore_share: the share of would-be hits the chain answers anyway, to label the served side
-            (after a learner's first :data:`UNEXPLORED`; 0: none, and a bad point is never found).
+        audit_share: the share of would-be hits served and then checked by the chain, off the user's path,
+            where the face holds the chain (after a learner's first :data:`UNEXPLORED`): it labels the
+            served side at the cost of a chain run each, no latency and no lost hit.
+        explore_share: the same where the face cannot run the chain after serving (the LLM cache): those
+            hits are held back and the model answers them (a miss each). 0 for both: a bad point is never found.
         open_confidence: how sure the labels must be that serving beyond the point stays within the bound.
         close_confidence: how sure they must be that part of the point is over it before it serves less.
         seed: seeds exploration's draws (None: drawn afresh in each process).
@@ -123,6 +130,7 @@ class Learner:
 
     max_wrong_rate: float = 0.01
     answer_judge: AnswerJudge | None = field(default=None, compare=False)
+    audit_share: float = 0.2
     explore_share: float = 0.02
     open_confidence: float = 0.6
     close_confidence: float = 0.95
@@ -130,9 +138,11 @@ class Learner:
 
     def __post_init__(self) -> None:
         check_rate(self.max_wrong_rate)
-        if not (isinstance(self.explore_share, (int, float)) and 0 <= self.explore_share <= 0.25):
-            msg = f"explore_share must be a share between 0 and 0.25, got {self.explore_share!r}"
-            raise ConfigError(msg)
+        for name in ("audit_share", "explore_share"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 <= value <= 0.25):
+                msg = f"{name} must be a share between 0 and 0.25, got {value!r}"
+                raise ConfigError(msg)
         for name in ("open_confidence", "close_confidence"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.5 <= value < 1):
@@ -210,7 +220,7 @@ class PartitionLearner:
         self._read_until = 0.0
         self._since_refit = 0
         self._last_reload = time.monotonic()
-        self.counts = {"would_be_hits": 0, "explored": 0, "answer_cut": 0, "labels": 0, "labels_wrong": 0, "refits": 0,
+        self.counts = {"would_be_hits": 0, "audited": 0, "explored": 0, "answer_cut": 0, "labels": 0, "labels_wrong": 0, "refits": 0,
                        "lost_publish": 0}
         saved = store.states.latest(namespace, partition)
         restored = LearntState.from_dict(saved) if saved else None
@@ -223,11 +233,14 @@ class PartitionLearner:
         with self._lock:
             return max(self.state.answer_cuts.get(answer, 0.0), self._recent_cuts.get(answer, 0.0))
 
-    def decide(self, query: Query, found: Candidates, policy: Policy) -> Lookup:
+    def decide(self, query: Query, found: Candidates, policy: Policy, *, audit: bool = True) -> Lookup:
         """Decide on one candidate: the one the policy's point serves (its best-scoring candidate inside the
         point), else the one closest to the point. Serve it if its head's cut admits it and its answer is not
         cut; else say why not, and keep what the chain's answer will label. A candidate the learner has
-        closed or cut is not replaced by a lesser one: that lookup is a miss."""
+        closed or cut is not replaced by a lesser one: that lookup is a miss.
+
+        ``audit``: the caller can run the chain after serving (a face that holds it): a would-be hit drawn
+        for checking is served with ``audit`` set; else (an LLM cache) it is held back, a miss (explored)."""
         self._maybe_reload()
         verdicts = policy.assess(query, found.matches)
         state, typed = self.state, query.qtype in TYPED
@@ -250,7 +263,7 @@ class PartitionLearner:
             self.counts["answer_cut"] += 1
             return self._note(found, Reason.ANSWER_CUT, pick, rejected)
         if clear >= state.heads[case.head].cut:
-            return self._serve(found, pick, rejected)
+            return self._serve(found, pick, rejected, audit)
         return self._note(found, Reason.TOO_RISKY if inside else Reason.BELOW_THRESHOLD, pick, rejected)
 
     def _note(self, found: Candidates, reason: Reason, pick: tuple[float, float, int, Case],
@@ -260,16 +273,21 @@ class PartitionLearner:
                           explored=found.matches[pos] if reason is Reason.EXPLORE else None)
 
 
-    def _serve(self, found: Candidates, pick: tuple[float, float, int, Case], rejected: list[tuple[Match, str]]) -> Lookup:
-        """A would-be hit: served, or (a share of them, after the first :data:`UNEXPLORED`) explored."""
+    def _serve(self, found: Candidates, pick: tuple[float, float, int, Case], rejected: list[tuple[Match, str]],
+               audit: bool) -> Lookup:
+        """A would-be hit: served; a share of them (after the first :data:`UNEXPLORED`) checked by the chain,
+        after serving (``audit_share``, where the caller can) or instead of it (``explore_share``)."""
+        cfg = self.config
         with self._lock:
             self.counts["would_be_hits"] += 1
-            explore = self.counts["would_be_hits"] > UNEXPLORED and self._random.random() < self.config.explore_share
-            if explore:
-                self.counts["explored"] += 1
-        if explore:
+            draw = self._random.random() if self.counts["would_be_hits"] > UNEXPLORED else 1.0
+            checked = draw < (cfg.audit_share if audit else cfg.explore_share)
+            if checked:
+                self.counts["audited" if audit else "explored"] += 1
+        if checked and not audit:
             return self._note(found, Reason.EXPLORE, pick, rejected)
-        return found.hit(pick[2], rejected=rejected, score=pick[1])
+        return found.hit(pick[2], rejected=rejected, score=pick[1], audit=checked,
+                         note={"pos": pick[2], "case": pick[3]} if checked else {})
 
     # --- learning ------------------------------------------------------------------------------
     def label_for(self, found: Lookup, answer: str) -> Label | None:
@@ -279,7 +297,8 @@ class PartitionLearner:
         case: Case = note["case"]
         cand = found.candidates[note["pos"]]
         return Label(self.namespace, self.partition, case.head, round(case.score, 5), round(case.cosine, 5),
-                     bool(self.judge.same(answer, cand.answer)), source="explore" if found.reason is Reason.EXPLORE else "miss",
+                     bool(self.judge.same(answer, cand.answer)),
+                     source="explore" if found.reason is Reason.EXPLORE or found.audit else "miss",
                      answer=same_answer_key(cand), typed=case.typed)
 
     def learn(self, question: str, found: Lookup, answer: str) -> Label | None:
@@ -380,6 +399,7 @@ class PartitionLearner:
         s = self.state
         return {"max_wrong_rate": self.config.max_wrong_rate, "version": s.version, "labels_in_store": s.labels,
                 "cuts": {h: c.to_dict() for h, c in s.heads.items()}, "answer_cuts": len(s.answer_cuts) + len(self._recent_cuts),
+                "audit_share": self.config.audit_share,
                 "explore_share": self.config.explore_share, **self.counts}
 
 

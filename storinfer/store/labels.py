@@ -1,8 +1,8 @@
 """Labels: what traffic taught the store about its own decisions, per partition.
 
 Every miss that had a candidate runs the app's chain, and the chain's answer says whether the
-candidate's stored answer would have done (:mod:`storinfer.match.judge`); an explored hit says the
-same of a would-be hit. Each verdict is a :class:`Label`: the candidate's kind (its verifier *head*),
+candidate's stored answer would have done (:mod:`storinfer.match.judge`); a checked hit (audited
+or explored) says the same of a would-be hit. Each verdict is a :class:`Label`: the candidate's kind (its verifier *head*),
 its score and cosine, whether it was right, and where the label came from (``miss``, ``explore``).
 
 Labels live in the side collection ``<collection_name>-labels`` of the same Chroma client, so every
@@ -37,7 +37,8 @@ class Label:
     right: bool
     """The candidate's stored answer would have been right (the answer judge's verdict)."""
     source: str = "miss"
-    """``miss`` (the candidate was not served) or ``explore`` (a would-be hit the chain answered anyway)."""
+    """``miss`` (the candidate was not served) or ``explore`` (a would-be hit the chain answered too: audited
+    after serving, or explored instead of it)."""
     answer: str = ""
     """The candidate's answer text, normalised (:func:`storinfer.match.features.same_answer_key`)."""
     typed: bool = False

@@ -51,3 +51,19 @@ def test_bad_input(store, rag):
         StorInferChain(lambda q: q, store)
     with pytest.raises(ConfigError, match="ttl_seconds"):
         StorInferChain(rag, store, ttl_seconds=float("nan"))
+
+
+def test_a_share_of_hits_is_checked_by_the_chain_after_serving(store):
+    from langchain_core.runnables import RunnableLambda
+
+    from storinfer import Learner
+    from storinfer.serve.learner import UNEXPLORED
+
+    store.add([QAPair("Who won Super Bowl 50?", "The Denver Broncos.", namespace="rag")])
+    ran = []
+    chain = RunnableLambda(lambda q: ran.append(q) or "The Denver Broncos.")
+    fast = StorInferChain(chain, store, namespace="rag", learner=Learner(audit_share=0.25, seed=0))
+    answers = [fast.invoke("Who was the winner of Super Bowl 50?") for _ in range(UNEXPLORED + 40)]
+    assert answers == ["The Denver Broncos."] * len(answers)  # every one served from the store
+    assert fast.flush(30) and ran and fast.stats()["audits"] == len(ran)  # the chain ran afterwards, for a share
+    assert store.count(namespace="rag") == 1  # it agreed: nothing new stored

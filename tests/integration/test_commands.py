@@ -290,7 +290,9 @@ def check_decision_memory(ran: Ran, fx: Fixtures) -> None:
     """One stream replayed in memory: the fixed point and the learner at each value of the grid."""
     assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+506 q \| fixed ", ran.out, re.M), ran
     stream = json.loads((ran.scratch / "out" / "memory.json").read_text())["streams"]["nlupp_hotels"]
-    systems = ["fixed"] + [f"learner:open_confidence={v}" for v in ("0.6", "0.8", "0.9")]
+    grids = re.findall(r"--grid (\w+)=([\w.,]+)", ran.command)
+    systems = ["fixed"] + [f"learner:{name}={v}" for name, values in grids for v in values.split(",")]
+    assert len(systems) > 2, ran.command
     assert sorted(stream) == sorted(systems), sorted(stream)
     for system in systems:
         assert stream[system]["all"]["queries"] == 506 and 0 <= stream[system]["all"]["wrong"] <= 1, (system, stream)

@@ -9,6 +9,7 @@ import threading
 from helpers import chroma_server
 
 from storinfer import Learner, QAPair, QAStore, StoreFront
+from storinfer.match.features import same_answer_key
 from storinfer.serve.learner import UNEXPLORED
 
 INTENTS = {
@@ -45,7 +46,7 @@ def test_two_faces_on_one_store_share_one_learner_and_its_labels(tmp_path, embed
 
 def test_many_threads_looking_up_and_learning_at_once(tmp_path, embeddings):
     store = kb(QAStore(tmp_path / "s", embedding=embeddings))
-    front = StoreFront(store, partition="kb", learner=Learner(explore_share=0.25, seed=3))
+    front = StoreFront(store, partition="kb", learner=Learner(audit_share=0.25, seed=3))
     errors: list[BaseException] = []
     queries = [q for qs in INTENTS.values() for q in qs[3:]] + OTHERS
 
@@ -54,7 +55,7 @@ def test_many_threads_looking_up_and_learning_at_once(tmp_path, embeddings):
             for i in range(40):
                 q = queries[(n * 7 + i) % len(queries)]
                 found = front.lookup(q)
-                if not found.hit:
+                if not found.hit or found.audit:  # a miss, or a served answer the learner checks
                     intent = next((k for k, qs in INTENTS.items() if q in qs), "other")
                     front.remember(q, f"[{intent}]", lookup=found)
         except BaseException as err:  # noqa: BLE001 - the test reports any
@@ -102,6 +103,45 @@ def test_the_first_paraphrase_is_served_whatever_the_seed(tmp_path, embeddings):
         found = [front.lookup("How can I get my new card activated?") for _ in range(UNEXPLORED)]
         assert all(f.hit for f in found), seed
         store.close()
+
+
+def test_answer_checks_a_share_of_served_answers_in_the_background(tmp_path, embeddings):
+    store = kb(QAStore(tmp_path / "s", embedding=embeddings))
+    front = StoreFront(store, partition="kb", learner=Learner(audit_share=0.25, seed=1))
+    question, asked = "How can I get my new card activated?", []
+
+    def chain(answer: str):
+        return lambda q: asked.append(q) or answer
+
+    answers = [front.answer(question, chain("[card]"))[0] for _ in range(UNEXPLORED + 60)]
+    assert front.flush(30) and answers == ["[card]"] * len(answers)  # each served at once; checks ran after
+    stats = front.stats()
+    assert asked and stats["audits"] == len(asked) == stats["learner"]["kb"]["audited"]
+    assert stats["misses"] == 0 and stats["learner"]["kb"]["explored"] == 0 and store.count() == 6  # right: none stored
+    labels = store.labels.records(namespace="default", partition="kb")
+    assert len(labels) == len(asked) and all(lb.source == "explore" and lb.right for lb in labels)
+
+    for _ in range(200):  # the chain now says otherwise: the next check finds the served answer wrong
+        _answer, found = front.answer(question, chain("Please visit a branch with your passport."))
+        if found.audit:
+            break
+    assert found.audit and front.flush(30)
+    assert front.lookup(question).match.answer == "Please visit a branch with your passport."  # the chain's answer, stored
+    assert front.learning().answer_cut(same_answer_key(found.match)) > 0  # and the served one cut
+    store.close()
+
+
+def test_the_llm_cache_cannot_check_after_serving_so_its_checks_are_misses(tmp_path, embeddings):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from storinfer_langchain import StorInferCache
+
+    cache = StorInferCache(QAStore(tmp_path / "s", embedding=embeddings))
+    asked, lookup = [], cache.front.lookup
+    cache.front.lookup = lambda *a, **kw: asked.append(kw.get("audit", True)) or lookup(*a, **kw)
+    FakeListChatModel(responses=["[card]"] * 2, cache=cache).invoke("How can I get my new card activated?")
+    assert asked == [False]  # the learner holds a check back (a miss) instead of serving it unchecked
+    cache.store.close()
 
 
 def test_a_strict_bound_serves_less_from_the_first_request(tmp_path, embeddings):

@@ -122,6 +122,26 @@ def test_precomputed_question_and_paraphrase_hit_unrelated_goes_to_engine(store_
     assert s["hits"] == 3 and s["misses"] == 1 and s["updates"] == 1
 
 
+def test_a_share_of_hits_is_checked_by_the_engine_after_serving(store_with_pairs, index):
+    from llama_index.core.query_engine import CustomQueryEngine
+
+    from storinfer import Learner
+    from storinfer.serve.learner import UNEXPLORED
+
+    ran = []
+
+    class Scripted(CustomQueryEngine):
+        def custom_query(self, query_str: str) -> str:
+            ran.append(query_str)
+            return stored
+
+    stored = next(m.answer for m in store_with_pairs.iter_pairs() if m.question == "Who won Super Bowl 50?")
+    cached = StorInferQueryEngine(Scripted(), store_with_pairs, index=index, learner=Learner(audit_share=0.25, seed=0))
+    hits = [cached.query("Who was the winner of Super Bowl 50?") for _ in range(UNEXPLORED + 40)]
+    assert all(h.metadata["cache_hit"] and h.response == stored for h in hits)
+    assert cached.flush(30) and ran and cached.stats()["audits"] == len(ran)
+
+
 async def test_async_hit_and_miss(store_with_pairs, engine, index):
     cached = StorInferQueryEngine(engine, store_with_pairs, index=index)
     hit = await cached.aquery("Where was Super Bowl 50 played?")

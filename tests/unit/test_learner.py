@@ -44,9 +44,10 @@ def learner(store: MemoryStore | None = None, **options) -> PartitionLearner:
     return PartitionLearner(config, store or MemoryStore(), "default", "p", config.point_for(Policy()), InlineWorker())
 
 
-def lookup(pl: PartitionLearner, score: float, cosine: float = 0.9, answer: str = "Paris") -> object:
+def lookup(pl: PartitionLearner, score: float, cosine: float = 0.9, answer: str = "Paris", audit: bool = False) -> object:
+    """One lookup; ``audit=False`` (a face that cannot run the chain after serving): checks are misses."""
     cand = Match(f"id{score}", f"q {score}", answer, cosine, {})
-    return pl.decide(Query("how do I do it"), Candidates("how do I do it", [0.0], [cand]), Policy())
+    return pl.decide(Query("how do I do it"), Candidates("how do I do it", [0.0], [cand]), Policy(), audit=audit)
 
 
 def ev(score: float, right: bool, *, cosine: float = 0.9, explored: bool = False, answer: str = "") -> Evidence:
@@ -126,6 +127,20 @@ def test_the_point_serves_from_the_first_request_and_the_first_hits_are_never_ex
     later = [lookup(pl, 0.95).reason for _ in range(400)]
     assert 60 < later.count(Reason.EXPLORE) < 140  # a quarter of the later ones, as asked
     assert pl.counts["explored"] == later.count(Reason.EXPLORE)
+
+
+def test_where_the_caller_can_run_the_chain_after_serving_checked_hits_are_served_and_labelled():
+    pl = learner(audit_share=0.25, explore_share=0.25)
+    assert not any(lookup(pl, 0.95, audit=True).audit for _ in range(UNEXPLORED))
+    found = [lookup(pl, 0.95, audit=True) for _ in range(400)]
+    assert all(f.hit for f in found)  # an audit never costs a hit
+    audited = [f for f in found if f.audit]
+    assert 60 < len(audited) < 140 and pl.counts["audited"] == len(audited) and pl.counts["explored"] == 0
+    label = pl.learn("how do I do it", audited[0], "Lyon")  # the chain's answer differs: the served one was wrong
+    assert label is not None and label.source == "explore" and not label.right
+    assert pl.answer_cut(same_answer_key(audited[0].match)) > 0.95  # cut at once
+    assert lookup(pl, 0.95, audit=True).reason is Reason.ANSWER_CUT
+    assert pl.learn("how do I do it", next(f for f in found if not f.audit), "Lyon") is None  # no audit: no label
 
 
 def test_a_strict_bound_serves_less_from_the_first_request():
