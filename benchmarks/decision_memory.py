@@ -92,8 +92,10 @@ def replay(stream, memory: Memory, system: str, options: dict, embedder, policy=
         if learner is not None:
             learner.learn(found.question, decided, q.answers[0])
         memory.add(i, q.text, q.answers[0])
+        held = decided.reason == "answer cut"  # would the candidate an answer cut held back have been right?
         rows.append({"served": False, "right": False, "matchable": q.matchable, "explored": decided.match is None
-                     and decided.reason == "explore"})
+                     and decided.reason == "explore", "answer_cut": held,
+                     "cut_right": held and stream.right(q, served_text(stream, decided.candidates[decided.note["pos"]]))})
     return rows, (learner.stats() if learner is not None else None)
 
 
@@ -103,7 +105,8 @@ def summary(rows: list[dict]) -> dict:
     matchable = sum(r["matchable"] for r in rows) or 1
     return {"queries": len(rows), "served": len(served), "right": (len(served) - wrong) / matchable,
             "wrong": wrong / len(served) if served else 0.0, "wrong_upper": clopper_pearson_upper(wrong, len(served)),
-            "explored": sum(r.get("explored", False) for r in rows), "audited": sum(r.get("audited", False) for r in rows)}
+            "explored": sum(r.get("explored", False) for r in rows), "audited": sum(r.get("audited", False) for r in rows),
+            "answer_cut": sum(r.get("answer_cut", False) for r in rows), "cut_right": sum(r.get("cut_right", False) for r in rows)}
 
 
 def admissible(run: dict, fixed: dict, bound: float = 0.01) -> bool:
@@ -178,10 +181,12 @@ def main() -> None:
             st = r.get("state")
             if not st:
                 continue
+            a = r["all"]
             print(f"   {system}: " + " ".join(f"{h}: cut {c['cut']:+.3f} in {c['inside_wrong']:.0f}/{c['inside_labels']:.0f} "
                                    f"out {c['outside_wrong']:.0f}/{c['outside_labels']:.0f}"
-                                   for h, c in st["cuts"].items()) + f" | labels {st['labels']} explored {st['explored']}",
-                  flush=True)
+                                   for h, c in st["cuts"].items()) + f" | labels {st['labels']} explored {st['explored']}"
+                  f" audited {st['audited']} | answer cuts {st['answer_cuts']} held back {a['answer_cut']} lookups,"
+                  f" {a['cut_right']} of them right", flush=True)
     if len(results) > 2 and args.grid and "fixed" in args.systems:
         print("\nleave one stream out: the learner chosen on the other streams")
         for name, r in leave_one_out(results).items():
