@@ -220,6 +220,11 @@ def main() -> None:
 PEERS = ("gptcache", "redisvl")
 
 
+def checked_per_query(a: dict) -> float:
+    """Hits the chain answered too, audited or explored, per query of one system's summary."""
+    return (a["explored"] + a.get("audited", 0)) / max(1, a["queries"])
+
+
 def line(name: str, r: dict) -> str:
     parts = [f"{name:16} {r['queries']:6d} q"]
     for system in SYSTEMS:
@@ -227,7 +232,7 @@ def line(name: str, r: dict) -> str:
             a = r[system]["all"]
             f = r[system]["first_500"]
             parts.append(f"{system} right {a['right']:6.1%} wrong {a['wrong']:5.2%} (upper {a['wrong_upper']:5.2%}) "
-                         f"checked/q {(a['explored'] + a['audited']) / a['queries']:.3f} "
+                         f"checked/q {checked_per_query(a):.3f} "
                          f"[first 500: {f['right']:.1%} / {f['wrong']:.2%}]")
     for peer in PEERS:
         if peer in r:
@@ -250,7 +255,7 @@ def table(results: dict) -> str:
             a = r[system]["all"]
             agree = r[system]["judge"]["agree"]
             rows.append(f"| {name} | {r['queries']} | {system} | {a['right']:.1%} | {a['wrong']:.2%} ({a['wrong_upper']:.2%}) | "
-                        f"{r[system]['after_20']['right']:.1%} | {(a['explored'] + a.get('audited', 0)) / a['queries']:.3f} | "
+                        f"{r[system]['after_20']['right']:.1%} | {checked_per_query(a):.3f} | "
                         f"{'-' if agree is None else f'{agree:.3f}'} | {a['lookup_p50_ms']:.1f} | {a['e2e_mean_ms']:.0f} |")
         for peer in PEERS:
             if peer in r:

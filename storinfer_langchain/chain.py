@@ -221,8 +221,10 @@ class StorInferChain(Runnable[Any, str]):
                 chunks = None if found.match is not None else self.chain.astream(input, config, **kwargs)
             if found.match is not None:
                 self._audit(question, found, input, config, kwargs)
-            if found.match is not None or chunks is None:
-                yield found.match.answer if found.match is not None else ""
+                yield found.match.answer
+                continue
+            if chunks is None:
+                yield ""
                 continue
             texts = (chunk_text(c) async for c in chunks)
             async for text in atee(texts, partial(self._remember_stripped, question, found)):

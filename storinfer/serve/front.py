@@ -158,7 +158,6 @@ class StoreFront:
         self.writer = WriteBehind(store, on_written=self._count_written, on_error=self._count_failed) if write_behind else None
         self._auditor: Worker | None = None
         self._audit_lock = threading.Lock()
-        self._audits_waiting = 0
 
     @property
     def max_wrong_rate(self) -> float | None:
@@ -355,7 +354,7 @@ class StoreFront:
         self.remember(question, text, lookup=found)
         return text, found
 
-    def audit(self, question: str, found: Lookup, run: Callable[[str], str], **remember: Any) -> None:
+    def audit(self, question: str, found: Lookup, run: Callable[[str], str]) -> None:
         """If ``found`` is a hit to check (``audit`` set), run the chain on ``question`` in the background and
         :meth:`remember` its answer (a label of the served answer). At most :data:`_AUDITS` wait; past that
         one is skipped (counted ``audits_skipped``). A failing chain is logged, never raised."""
@@ -369,24 +368,15 @@ class StoreFront:
                 logger.warning("StorInfer's audit of a served answer failed; nothing is learnt from it", exc_info=True)
                 self.counters.count("audits_failed")
                 return
-            if isinstance(text, str):
-                self.remember(question, text, lookup=found, **remember)
+            self.remember(question, text, lookup=found)
 
         with self._audit_lock:
-            if self._audits_waiting >= _AUDITS:
+            if self._auditor is None:
+                self._auditor = Worker(name="storinfer-audit")
+            if self._auditor.pending >= _AUDITS:
                 self.counters.count("audits_skipped")
                 return
-            self._audits_waiting += 1
-            if self._auditor is None:
-                self._auditor = Worker()
-        self._auditor.submit(lambda: self._audited(task))
-
-    def _audited(self, task: Callable[[], None]) -> None:
-        try:
-            task()
-        finally:
-            with self._audit_lock:
-                self._audits_waiting -= 1
+            self._auditor.submit(task)
 
     def stats(self) -> dict[str, Any]:
         """Hit/miss counters, hit rate, the similarity of hits (recent ones listed), the write-back

@@ -28,10 +28,11 @@ class Worker:
     """Runs submitted tasks one after another on a daemon thread; a task that fails is logged and
     leaves the last good state (the next task still runs)."""
 
-    def __init__(self, before_task: Callable[[], object] | None = None) -> None:
+    def __init__(self, before_task: Callable[[], object] | None = None, name: str = "storinfer-learner") -> None:
         """``before_task`` runs before each task (the front passes the store's wait for quiet: a
-        Chroma call holds the interpreter, and would stall a lookup running beside it)."""
-        self.before_task = before_task
+        Chroma call holds the interpreter, and would stall a lookup running beside it); ``name``
+        names the thread."""
+        self.before_task, self.name = before_task, name
         self.tasks: queue.Queue[Callable[[], None]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -40,7 +41,7 @@ class Worker:
     def submit(self, task: Callable[[], None]) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="storinfer-learner", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
         self.tasks.put(task)
 
@@ -55,6 +56,11 @@ class Worker:
                 logger.warning("StorInfer: a learning task failed; the last good state stays", exc_info=True)
             finally:
                 self.tasks.task_done()
+
+    @property
+    def pending(self) -> int:
+        """Tasks submitted and not yet finished (the one running included)."""
+        return self.tasks.unfinished_tasks
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every submitted task has run; True if none is left."""
