@@ -44,6 +44,8 @@ POINT_PRIOR = 100
 """How many labels the point's prior wrong share (the rate it was chosen for) is worth."""
 CLEARANCE_EPS = 1e-4
 """Clearances this close count as the same (labels keep scores and cosines to 5 decimals)."""
+COSINE_SCALE = 1.0
+"""How many points of verifier score one point of cosine is worth in a clearance."""
 CLOSE_MIN_WRONG = 2
 """Wrong answers a band inside the point needs before it closes: one wrong answer is its answer's own
 business (the answer cut), not evidence against the band."""
@@ -63,7 +65,7 @@ class Case:
 def clearance(point: OperatingPoint, case: Case) -> float:
     """How far ``case`` clears the point: >= 0 inside it, < 0 outside (see the module docstring)."""
     hp = point.head(case.head)
-    return min(case.cosine - hp.floor_for(case.typed), case.score - hp.cut)
+    return min((case.cosine - hp.floor_for(case.typed)) * COSINE_SCALE, case.score - hp.cut)
 
 
 def scaled(point: OperatingPoint, max_wrong_rate: float, point_rate: float) -> OperatingPoint:
