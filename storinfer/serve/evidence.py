@@ -2,8 +2,8 @@
 
 The policy's operating point (:class:`~storinfer.match.point.OperatingPoint`) serves a candidate at
 or above its head's cosine floor and score cut. A candidate's *clearance* is how far it clears the
-point: the smaller of (cosine - floor) and (score - cut); inside the point it is >= 0, outside it is
-negative, and the further below the point, the more negative. Each head serves the candidates whose
+point: the smaller of (cosine - floor) x :data:`COSINE_SCALE` and (score - cut); inside the point
+it is >= 0, outside it is negative, and the further below the point, the more negative. Each head serves the candidates whose
 clearance is at or above its *cut*: 0 is the point itself, and the labels move it.
 
 * **Inside, the point is trusted.** The cut stays at 0 unless the labels of answers explored inside
@@ -45,7 +45,8 @@ POINT_PRIOR = 100
 CLEARANCE_EPS = 1e-4
 """Clearances this close count as the same (labels keep scores and cosines to 5 decimals)."""
 COSINE_SCALE = 1.0
-"""How many points of verifier score one point of cosine is worth in a clearance."""
+"""How many points of verifier score one point of cosine is worth in a clearance (2.5 and 5 were tried
+and not kept: docs/serve-decision.md, "Tried and not kept")."""
 CLOSE_MIN_WRONG = 2
 """Wrong answers a band inside the point needs before it closes: one wrong answer is its answer's own
 business (the answer cut), not evidence against the band."""
