@@ -8,10 +8,12 @@ product's own `PartitionLearner`, over an in-memory label and state table, its b
 inline (so a refit takes effect at once: the real replay's refits land a little later).
 
 Systems: `fixed` (the policy's point, `learner=None`) and `learner` (the default `Learner`, or with
-`--option NAME=VALUE`). Reported per stream, whole and over its first 500 queries: right (share of
-answerable queries served their own answer), wrong (share of serves) with its 95% upper bound.
+`--option NAME=VALUE`); `--grid NAME=V1,V2` replays the learner once per value of a Learner option
+(`seed` included: what one draw is worth) or of a constant of `storinfer.serve.evidence` (named in
+capitals). Reported per stream, whole and over its first 500 queries: right (share of answerable
+queries served their own answer), wrong (share of serves) with its 95% upper bound.
 
-    python benchmarks/decision_memory.py [--streams ...] [--acid FOLDER] [--option open_confidence=0.9]
+    python benchmarks/decision_memory.py [--streams ...] [--acid FOLDER] [--option open_confidence=0.9] [--grid seed=0,1,2]
 """
 
 from __future__ import annotations
@@ -144,8 +146,6 @@ def main() -> None:
     ap.add_argument("--streams", nargs="*", default=ALL)
     ap.add_argument("--acid", help="folder with ACID's customer_training.csv and customer_testing.csv")
     ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE", help="a Learner option")
-    ap.add_argument("--evidence", action="append", default=[], metavar="NAME=VALUE",
-                    help="a constant of storinfer.serve.evidence (for design studies)")
     ap.add_argument("--systems", nargs="*", default=["fixed", "learner"])
     ap.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                     help="replay the learner once per value of a Learner option, or of a constant of "
@@ -157,8 +157,6 @@ def main() -> None:
     options.setdefault("seed", 0)
     from storinfer.serve import evidence
 
-    for name, value in (o.split("=", 1) for o in args.evidence):
-        setattr(evidence, name, float(value))
     embedder = default_embedder()
     results = {}
     for stream in streams(args.streams, acid_folder=args.acid):

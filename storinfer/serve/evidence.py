@@ -3,8 +3,9 @@
 The policy's operating point (:class:`~storinfer.match.point.OperatingPoint`) serves a candidate at
 or above its head's cosine floor and score cut. A candidate's *clearance* is how far it clears the
 point: the smaller of (cosine - floor) x :data:`COSINE_SCALE` and (score - cut); inside the point
-it is >= 0, outside it is negative, and the further below the point, the more negative. Each head serves the candidates whose
-clearance is at or above its *cut*: 0 is the point itself, and the labels move it.
+it is >= 0, outside it is negative, and the further below the point, the more negative. Each head
+serves the candidates whose clearance is at or above its *cut*: 0 is the point itself, and the
+labels move it.
 
 * **Inside, the point is trusted.** The cut stays at 0 unless the labels of answers explored inside
   the point (or missed there, once part of it is closed) show a band of clearances wrong more often
