@@ -114,7 +114,11 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
     rows = []
     with QAStore(folder, embedding=embedder) as store:
         front = StoreFront(store, partition=PARTITION, **system_options(system, judge, args))
-        for q in stream.queries:
+        learning = front.learning(PARTITION)
+        waiting = 0  # the most labels waiting to be written, sampled every 50 queries
+        for n, q in enumerate(stream.queries):
+            if learning is not None and n % 50 == 0:
+                waiting = max(waiting, learning.stats()["labels_waiting"])
             t = time.perf_counter()
             found = front.lookup(q.text)
             ms = (time.perf_counter() - t) * 1000
@@ -140,7 +144,7 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
            "after_20": summary(rows[len(rows) // 5:], args),
            "judge": {"labels": len(judge.verdicts), "agree": agree / len(judge.verdicts) if judge.verdicts else None,
                      "false_same": false_same, "false_different": sum(t and not v for v, t in judge.verdicts)},
-           "learner": stats.get("learner", {}).get(PARTITION)}
+           "learner": stats.get("learner", {}).get(PARTITION), "labels_waiting_max": waiting}
     shutil.rmtree(folder, ignore_errors=True)
     return out
 
@@ -233,6 +237,7 @@ def line(name: str, r: dict) -> str:
             f = r[system]["first_500"]
             parts.append(f"{system} right {a['right']:6.1%} wrong {a['wrong']:5.2%} (upper {a['wrong_upper']:5.2%}) "
                          f"checked/q {checked_per_query(a):.3f} "
+                         + (f"labels waiting <= {r[system].get('labels_waiting_max', '?')} " if system != "fixed" else "") +
                          f"[first 500: {f['right']:.1%} / {f['wrong']:.2%}]")
     for peer in PEERS:
         if peer in r:

@@ -8,10 +8,12 @@ product's own `PartitionLearner`, over an in-memory label and state table, its b
 inline (so a refit takes effect at once: the real replay's refits land a little later).
 
 Systems: `fixed` (the policy's point, `learner=None`) and `learner` (the default `Learner`, or with
-`--option NAME=VALUE`). Reported per stream, whole and over its first 500 queries: right (share of
-answerable queries served their own answer), wrong (share of serves) with its 95% upper bound.
+`--option NAME=VALUE`); `--grid NAME=V1,V2` replays the learner once per value of a Learner option
+(`seed` included: what one draw is worth) or of a constant of `storinfer.serve.evidence` (named in
+capitals). Reported per stream, whole and over its first 500 queries: right (share of answerable
+queries served their own answer), wrong (share of serves) with its 95% upper bound.
 
-    python benchmarks/decision_memory.py [--streams ...] [--acid FOLDER] [--option open_confidence=0.9]
+    python benchmarks/decision_memory.py [--streams ...] [--acid FOLDER] [--option open_confidence=0.9] [--grid seed=0,1,2]
 """
 
 from __future__ import annotations
@@ -135,25 +137,26 @@ def leave_one_out(streams: dict) -> dict:
     return out
 
 
+def number(text: str) -> float | int:
+    return float(text) if "." in text else int(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--streams", nargs="*", default=ALL)
     ap.add_argument("--acid", help="folder with ACID's customer_training.csv and customer_testing.csv")
     ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE", help="a Learner option")
-    ap.add_argument("--evidence", action="append", default=[], metavar="NAME=VALUE",
-                    help="a constant of storinfer.serve.evidence (for design studies)")
     ap.add_argument("--systems", nargs="*", default=["fixed", "learner"])
     ap.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
-                    help="replay the learner once per value of a Learner option (the systems become learner:NAME=V)")
+                    help="replay the learner once per value of a Learner option, or of a constant of "
+                         "storinfer.serve.evidence named in capitals (the systems become learner:NAME=V)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--out", type=Path, default=OUT, help=f"the streams' stores (default {OUT.relative_to(ROOT)}, decision.py's)")
     args = ap.parse_args()
-    options = {k: (float(v) if "." in v else int(v)) for k, v in (o.split("=", 1) for o in args.option)}
+    options = {k: number(v) for k, v in (o.split("=", 1) for o in args.option)}
     options.setdefault("seed", 0)
     from storinfer.serve import evidence
 
-    for name, value in (o.split("=", 1) for o in args.evidence):
-        setattr(evidence, name, float(value))
     embedder = default_embedder()
     results = {}
     for stream in streams(args.streams, acid_folder=args.acid):
@@ -164,11 +167,20 @@ def main() -> None:
         memory = Memory(base, PARTITION, embedder, stream.queries)
         res = {}
         policy = CachedPolicy()
-        runs = [(system, options) for system in args.systems if system != "learner" or not args.grid]
+        runs = [(system, options, {}) for system in args.systems if system != "learner" or not args.grid]
         for name, values in (g.split("=", 1) for g in args.grid):
-            runs += [(f"learner:{name}={v}", {**options, name: float(v)}) for v in values.split(",")]
-        for system, opts in runs:
-            rows, state = replay(stream, memory, system.split(":")[0], opts, embedder, policy)
+            # a Learner option, or (in capitals) a constant of storinfer.serve.evidence
+            runs += [(f"learner:{name}={v}", options if name.isupper() else {**options, name: number(v)},
+                      {name: float(v)} if name.isupper() else {}) for v in values.split(",")]
+        for system, opts, constants in runs:
+            saved = {name: getattr(evidence, name) for name in constants}
+            for name, value in constants.items():
+                setattr(evidence, name, value)
+            try:
+                rows, state = replay(stream, memory, system.split(":")[0], opts, embedder, policy)
+            finally:
+                for name, value in saved.items():
+                    setattr(evidence, name, value)
             res[system] = {"all": summary(rows), "first_500": summary(rows[:FIRST]), "state": state}
         results[stream.name] = res
         parts = [f"{stream.name:16} {len(stream.queries):6d} q"]

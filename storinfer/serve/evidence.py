@@ -2,9 +2,10 @@
 
 The policy's operating point (:class:`~storinfer.match.point.OperatingPoint`) serves a candidate at
 or above its head's cosine floor and score cut. A candidate's *clearance* is how far it clears the
-point: the smaller of (cosine - floor) and (score - cut); inside the point it is >= 0, outside it is
-negative, and the further below the point, the more negative. Each head serves the candidates whose
-clearance is at or above its *cut*: 0 is the point itself, and the labels move it.
+point: the smaller of (cosine - floor) x :data:`COSINE_SCALE` and (score - cut); inside the point
+it is >= 0, outside it is negative, and the further below the point, the more negative. Each head
+serves the candidates whose clearance is at or above its *cut*: 0 is the point itself, and the
+labels move it.
 
 * **Inside, the point is trusted.** The cut stays at 0 unless the labels of answers explored inside
   the point (or missed there, once part of it is closed) show a band of clearances wrong more often
@@ -44,6 +45,9 @@ POINT_PRIOR = 100
 """How many labels the point's prior wrong share (the rate it was chosen for) is worth."""
 CLEARANCE_EPS = 1e-4
 """Clearances this close count as the same (labels keep scores and cosines to 5 decimals)."""
+COSINE_SCALE = 1.0
+"""How many points of verifier score one point of cosine is worth in a clearance (2.5 and 5 were tried
+and not kept: docs/serve-decision.md, "Tried and not kept")."""
 CLOSE_MIN_WRONG = 2
 """Wrong answers a band inside the point needs before it closes: one wrong answer is its answer's own
 business (the answer cut), not evidence against the band."""
@@ -63,7 +67,7 @@ class Case:
 def clearance(point: OperatingPoint, case: Case) -> float:
     """How far ``case`` clears the point: >= 0 inside it, < 0 outside (see the module docstring)."""
     hp = point.head(case.head)
-    return min(case.cosine - hp.floor_for(case.typed), case.score - hp.cut)
+    return min((case.cosine - hp.floor_for(case.typed)) * COSINE_SCALE, case.score - hp.cut)
 
 
 def scaled(point: OperatingPoint, max_wrong_rate: float, point_rate: float) -> OperatingPoint:

@@ -217,6 +217,8 @@ class PartitionLearner:
         self._recent_cuts: dict[str, float] = {}
         """Answers cut by an explored hit since the last refit that read its label."""
         self._labels: list[Label] = []
+        self._unwritten: list[Label] = []  # labels for the worker's next write (one write waits at a time)
+        self._urgent = self._writing = False
         self._read_until = 0.0
         self._since_refit = 0
         self._last_reload = time.monotonic()
@@ -272,7 +274,6 @@ class PartitionLearner:
         return found.miss(reason, rejected=rejected, score=score, note={"pos": pos, "case": case},
                           explored=found.matches[pos] if reason is Reason.EXPLORE else None)
 
-
     def _serve(self, found: Candidates, pick: tuple[float, float, int, Case], rejected: list[tuple[Match, str]],
                audit: bool) -> Lookup:
         """A would-be hit: served; a share of them (after the first :data:`UNEXPLORED`) checked by the chain,
@@ -308,17 +309,25 @@ class PartitionLearner:
         if label is None:
             return None
         urgent = label.source == "explore" and not label.right
-        if urgent:
-            with self._lock:
+        with self._lock:
+            if urgent:
                 self._recent_cuts[label.answer] = max(self._recent_cuts.get(label.answer, 0.0), label.score + 1e-3)
-        self.worker.submit(lambda: self._write(label, urgent))
+            self._unwritten.append(label)
+            self._urgent = self._urgent or urgent
+            start, self._writing = not self._writing, True
+        if start:
+            self.worker.submit(self._write)
         return label
 
-    def _write(self, label: Label, urgent: bool) -> None:
-        self.store.labels.add([label])
-        self.counts["labels"] += 1
-        self.counts["labels_wrong"] += not label.right
-        self._since_refit += 1
+    def _write(self) -> None:
+        """Write the labels queued since the last write, together (one write each fell behind a busy stream)."""
+        with self._lock:
+            batch, urgent = self._unwritten, self._urgent
+            self._unwritten, self._urgent, self._writing = [], False, False
+        self.store.labels.add(batch)
+        self.counts["labels"] += len(batch)
+        self.counts["labels_wrong"] += sum(not lb.right for lb in batch)
+        self._since_refit += len(batch)
         due = max(10, int(0.1 * (self.state.labels + self._since_refit)))
         if urgent or self._since_refit >= due:
             self.refit()
@@ -400,7 +409,7 @@ class PartitionLearner:
         return {"max_wrong_rate": self.config.max_wrong_rate, "version": s.version, "labels_in_store": s.labels,
                 "cuts": {h: c.to_dict() for h, c in s.heads.items()}, "answer_cuts": len(s.answer_cuts) + len(self._recent_cuts),
                 "audit_share": self.config.audit_share,
-                "explore_share": self.config.explore_share, **self.counts}
+                "explore_share": self.config.explore_share, "labels_waiting": len(self._unwritten), **self.counts}
 
 
 def with_rate(learner: LearnerLike, max_wrong_rate: float) -> LearnerLike:

@@ -287,11 +287,14 @@ def check_decision(ran: Ran, fx: Fixtures) -> None:
 
 
 def check_decision_memory(ran: Ran, fx: Fixtures) -> None:
-    """One stream replayed in memory: the fixed point and the learner at each value of the grid."""
-    assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+506 q \| fixed ", ran.out, re.M), ran
+    """One stream replayed in memory: the systems the command names (the fixed point and the learner by
+    default), the learner once per value of each grid."""
+    assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+506 q \| (fixed|learner)", ran.out, re.M), ran
     stream = json.loads((ran.scratch / "out" / "memory.json").read_text())["streams"]["nlupp_hotels"]
     grids = re.findall(r"--grid (\w+)=([\w.,]+)", ran.command)
-    systems = ["fixed"] + [f"learner:{name}={v}" for name, values in grids for v in values.split(",")]
+    named = re.search(r"--systems((?: \w+)+)", ran.command)
+    systems = [s for s in (named.group(1).split() if named else ["fixed", "learner"]) if s != "learner" or not grids]
+    systems += [f"learner:{name}={v}" for name, values in grids for v in values.split(",")]
     assert len(systems) > 2, ran.command
     assert sorted(stream) == sorted(systems), sorted(stream)
     for system in systems:

@@ -234,3 +234,23 @@ class _Constant:
 
     def embed_query(self, text):
         return [1.0, 0.0]
+
+
+def test_labels_queued_while_the_worker_is_busy_are_written_together():
+    """A write per label could not keep up with a busy stream (the refits then read ever older labels):
+    whatever queued while a write waited goes in the next one."""
+    store = MemoryStore()
+    pl = learner(store, explore_share=0.0)
+    pl.worker = worker = Queued()
+    adds = []
+    add = store.labels.add
+    store.labels.add = lambda labels: adds.append(len(list(labels))) or add(labels)
+    for _ in range(30):
+        pl.learn("how do I do it", lookup(pl, 0.85), "Paris")
+    assert len(worker.tasks) == 1  # one write waits, however many labels queue behind it
+    worker.run()
+    assert adds == [30] and pl.counts["labels"] == 30 and len(store.labels.records(namespace="default", partition="p")) == 30
+    assert pl.state.version == 1  # 30 labels are past the first refit's 10
+    pl.learn("how do I do it", lookup(pl, 0.85), "Paris")
+    worker.run()
+    assert adds == [30, 1]
