@@ -235,10 +235,9 @@ def line(name: str, r: dict) -> str:
         if system in r:
             a = r[system]["all"]
             f = r[system]["first_500"]
+            waiting = f"labels waiting <= {r[system].get('labels_waiting_max', '?')} " if system != "fixed" else ""
             parts.append(f"{system} right {a['right']:6.1%} wrong {a['wrong']:5.2%} (upper {a['wrong_upper']:5.2%}) "
-                         f"checked/q {checked_per_query(a):.3f} "
-                         + (f"labels waiting <= {r[system].get('labels_waiting_max', '?')} " if system != "fixed" else "") +
-                         f"[first 500: {f['right']:.1%} / {f['wrong']:.2%}]")
+                         f"checked/q {checked_per_query(a):.3f} {waiting}[first 500: {f['right']:.1%} / {f['wrong']:.2%}]")
     for peer in PEERS:
         if peer in r:
             parts.append(f"{peer} right {r[peer]['right']:6.1%} wrong {r[peer]['wrong']:5.2%}")

@@ -169,9 +169,11 @@ def main() -> None:
         policy = CachedPolicy()
         runs = [(system, options, {}) for system in args.systems if system != "learner" or not args.grid]
         for name, values in (g.split("=", 1) for g in args.grid):
-            # a Learner option, or (in capitals) a constant of storinfer.serve.evidence
-            runs += [(f"learner:{name}={v}", options if name.isupper() else {**options, name: number(v)},
-                      {name: float(v)} if name.isupper() else {}) for v in values.split(",")]
+            for v in values.split(","):
+                if name.isupper():  # a constant of storinfer.serve.evidence
+                    runs.append((f"learner:{name}={v}", options, {name: float(v)}))
+                else:  # a Learner option
+                    runs.append((f"learner:{name}={v}", {**options, name: number(v)}, {}))
         for system, opts, constants in runs:
             saved = {name: getattr(evidence, name) for name in constants}
             for name, value in constants.items():

@@ -218,7 +218,7 @@ class PartitionLearner:
         """Answers cut by an explored hit since the last refit that read its label."""
         self._labels: list[Label] = []
         self._unwritten: list[Label] = []  # labels for the worker's next write (one write waits at a time)
-        self._urgent = self._writing = False
+        self._writing = False
         self._read_until = 0.0
         self._since_refit = 0
         self._last_reload = time.monotonic()
@@ -308,12 +308,10 @@ class PartitionLearner:
         label = self.label_for(found, answer)
         if label is None:
             return None
-        urgent = label.source == "explore" and not label.right
         with self._lock:
-            if urgent:
+            if label.checked_wrong:  # its answer is cut at once, and the cuts chosen again without waiting
                 self._recent_cuts[label.answer] = max(self._recent_cuts.get(label.answer, 0.0), label.score + 1e-3)
             self._unwritten.append(label)
-            self._urgent = self._urgent or urgent
             start, self._writing = not self._writing, True
         if start:
             self.worker.submit(self._write)
@@ -322,14 +320,13 @@ class PartitionLearner:
     def _write(self) -> None:
         """Write the labels queued since the last write, together (one write each fell behind a busy stream)."""
         with self._lock:
-            batch, urgent = self._unwritten, self._urgent
-            self._unwritten, self._urgent, self._writing = [], False, False
+            batch, self._unwritten, self._writing = self._unwritten, [], False
         self.store.labels.add(batch)
         self.counts["labels"] += len(batch)
         self.counts["labels_wrong"] += sum(not lb.right for lb in batch)
         self._since_refit += len(batch)
         due = max(10, int(0.1 * (self.state.labels + self._since_refit)))
-        if urgent or self._since_refit >= due:
+        if any(lb.checked_wrong for lb in batch) or self._since_refit >= due:
             self.refit()
 
     def _read_labels(self) -> list[Label]:

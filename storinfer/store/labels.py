@@ -46,6 +46,11 @@ class Label:
     created_at: float = field(default_factory=time.time)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
+    @property
+    def checked_wrong(self) -> bool:
+        """A checked hit (audited or explored) whose stored answer was wrong."""
+        return self.source == "explore" and not self.right
+
     def __post_init__(self) -> None:
         if self.source not in LABEL_SOURCES:
             msg = f"label source must be one of {LABEL_SOURCES}, not {self.source!r}"
