@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
+from storinfer.errors import StoreError
 from storinfer.store.encoding import unpack
 from storinfer.text import pair_id
 
 _TYPES = {"question": str, "namespace": str, "partition": str, "origin": str, "doc_id": str,
           "chunk_id": str, "chunk_hash": str, "created_at": float, "expires_at": float}
+
+
+log = logging.getLogger("storinfer.store")
+
+REWRITES = 2
+
+
+def upsert_indexed(col: Any, ids: list[str], vectors: list[list[float]], answers: list[str],
+                   metadatas: list[dict[str, Any]]) -> int:
+    """Upsert pairs, then make sure the vector index holds each of them; return how many were re-written.
+
+    Chroma (1.5.9, local) can record a pair and drop its vector: ``get`` finds the pair, no search
+    ever does, not even one restricted to its id (the check's "not found by its own vector";
+    chroma-core/chroma issue 7758 reports the same symptom after deletes). Here it struck writes
+    that followed each other with no search between: the precompute crash-and-resume scenario lost
+    a pair in 9 of 150 runs with a plain upsert, in none of 150 with this write
+    (``benchmarks/store_index.py``). After each write, one search restricted to the ids written
+    lists those the index holds; in those runs it always found them all, so the search itself is
+    what prevents the loss there. Any id it does not find is written again, up to ``REWRITES``
+    times, and if still missing the write fails with :class:`StoreError` rather than store a pair
+    no lookup can find.
+    """
+    col.upsert(ids=ids, embeddings=vectors, documents=answers, metadatas=metadatas)
+    rewritten = 0
+    for attempt in range(REWRITES + 1):
+        held = set(col.query(query_embeddings=[vectors[0]], ids=ids, n_results=len(ids), include=[])["ids"][0])
+        lost = [i for i, pid in enumerate(ids) if pid not in held]
+        if not lost:
+            return rewritten
+        if attempt == REWRITES:
+            raise StoreError(f"the vector index does not hold {len(lost)} pairs after {REWRITES} rewrites (first: "
+                             f"{ids[lost[0]]}); run `storinfer check` on the store and add the pairs again")
+        log.warning("the vector index lost %d of %d pairs just written; writing them again", len(lost), len(ids))
+        rewritten += len(lost)
+        col.upsert(ids=[ids[i] for i in lost], embeddings=[vectors[i] for i in lost],
+                   documents=[answers[i] for i in lost], metadatas=[metadatas[i] for i in lost])
+    return rewritten
 
 
 def check(store: Any, *, sample: int = 200, page: int = 1000) -> list[str]:

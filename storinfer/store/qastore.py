@@ -49,6 +49,7 @@ from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Match, Origi
 from storinfer.store import maintenance
 from storinfer.store.encoding import read, stored_metadata, validate
 from storinfer.store.integrity import check as integrity_check
+from storinfer.store.integrity import upsert_indexed
 from storinfer.store.labels import LabelTable
 from storinfer.store.layout import DEFAULT_COLLECTION, Layout
 from storinfer.store.ledger import ChunkLedger
@@ -229,7 +230,7 @@ class QAStore:
                     self.sentences.put(sentences)  # before the keys naming them
                     col = self.layout.partition(namespace, partition, create=True)
                     assert col is not None  # created
-                    col.upsert(ids=chunk_ids, embeddings=vectors, documents=[p.answer for p in chunk], metadatas=metadatas)
+                    upsert_indexed(col, chunk_ids, vectors, [p.answer for p in chunk], metadatas)
         return list(items)
 
     def _vectors(self, pairs: list[QAPair]) -> list[list[float]]:

@@ -79,6 +79,7 @@ SMALL = {
     "python benchmarks/decision_memory.py": "--streams nlupp_hotels --out {out}/decision --json {out}/memory.json",
     "python benchmarks/bench_lookup.py": "--pairs 200 --lookups 20 --misses 4 --taught 12 --llm-sample 1 --json {out}/latency.json",
     "python benchmarks/paper.py": PAPER_SMALL,
+    "python benchmarks/store_index.py": "--runs 2",
     "make paper": shlex.join([f"ARGS={PAPER_SMALL}"]),
     "python benchmarks/peers.py": "--limit 2 --no-redisvl --json {out}/peers.json",
     "make peers": shlex.join(["ARGS=--limit 2 --json {out}/peers.json"]),
@@ -328,6 +329,18 @@ def check_bench_lookup(ran: Ran, fx: Fixtures) -> None:
     assert_kept(ran, fx)
 
 
+def check_store_index(ran: Ran, fx: Fixtures) -> None:
+    """Two crash-and-resume precompute runs, each store searched for every pair by its own vector;
+    the product's write loses none."""
+    line = re.search(r"^write: (.+) \| runs 2 \| pairs stored (\d+) \| runs with a pair missing from the index (\d) \| "
+                     r"pairs missing (\d+) \| writes repeated by the check (\d+)", ran.out, re.M)
+    assert ran.returncode == 0 and line and int(line.group(2)) > 0, ran
+    assert line.group(1) == ("one unchecked upsert" if "--plain-upsert" in ran.command else "upsert_indexed"), ran
+    if "--plain-upsert" not in ran.command:
+        assert line.group(3) == "0" and line.group(4) == "0", ran
+    assert_kept(ran, fx)
+
+
 PAPER_ROW = re.compile(r"^(new|fixed)\s+hits\s+(\d+) .* \| reduction mean ", re.M)
 
 
@@ -460,6 +473,7 @@ CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
     "python benchmarks/plot_decision.py": check_plot_decision,
     "python benchmarks/decision_memory.py": check_decision_memory,
     "python benchmarks/bench_lookup.py": check_bench_lookup,
+    "python benchmarks/store_index.py": check_store_index,
     "python benchmarks/paper.py prepare": check_paper_prepare,
     "python benchmarks/paper.py replay": check_paper_replay,
     "make paper": check_make_paper,

@@ -1,6 +1,10 @@
-"""The index probe of ``storinfer check``: a wider search before a pair is called missing."""
+"""The index probe of ``storinfer check``: a wider search before a pair is called missing; and
+writes that make sure the vector index holds what they wrote."""
 
-from storinfer.store.integrity import _found_by_own_vector
+import pytest
+
+from storinfer.errors import StoreError
+from storinfer.store.integrity import REWRITES, _found_by_own_vector, upsert_indexed
 
 
 class _Col:
@@ -36,3 +40,44 @@ def test_a_pair_the_index_lacks_is_reported():
 def test_a_small_partition_is_not_asked_the_same_question_twice():
     col = _Col(finds_at=None, count=8)
     assert not _found_by_own_vector(col, "p", [0.1]) and col.asked == [10]
+
+
+class _Losing:
+    """A collection whose vector index drops ``lose`` on its first ``times`` writes of it (records kept)."""
+
+    def __init__(self, lose: str, times: int):
+        self.lose, self.times, self.indexed, self.writes = lose, times, set(), []
+
+    def upsert(self, ids, embeddings, documents, metadatas):
+        self.writes.append(list(ids))
+        for pid in ids:
+            if pid == self.lose and self.times > 0:
+                self.times -= 1
+                continue
+            self.indexed.add(pid)
+
+    def query(self, query_embeddings, ids, n_results, include):
+        return {"ids": [[pid for pid in ids if pid in self.indexed][:n_results]]}
+
+
+def _write(col):
+    ids = ["a", "b", "c"]
+    return upsert_indexed(col, ids, [[1.0]] * 3, ["A", "B", "C"], [{}] * 3)
+
+
+def test_a_pair_the_index_dropped_is_written_again():
+    col = _Losing(lose="b", times=1)
+    assert _write(col) == 1
+    assert col.writes == [["a", "b", "c"], ["b"]] and col.indexed == {"a", "b", "c"}
+
+
+def test_a_write_fails_rather_than_store_a_pair_no_search_finds():
+    col = _Losing(lose="b", times=REWRITES + 1)
+    with pytest.raises(StoreError, match="storinfer check"):
+        _write(col)
+    assert col.writes == [["a", "b", "c"]] + [["b"]] * REWRITES
+
+
+def test_a_write_the_index_holds_is_written_once():
+    col = _Losing(lose="none", times=0)
+    assert _write(col) == 0 and col.writes == [["a", "b", "c"]]
