@@ -129,7 +129,7 @@ def question_features(q: Query, cands: Sequence[Any], pos: int) -> list[float]:
             factoid * sim, factoid * m, factoid * jaccard, factoid * swap, _overlap(aw, qw)]
 
 
-def _find(tokens: list[str], part: list[str]) -> tuple[int, int] | None:
+def _find(tokens: Sequence[str], part: Sequence[str]) -> tuple[int, int] | None:
     low, want = [t.lower() for t in tokens], [t.lower() for t in part]
     for i in range(len(low) - len(want) + 1):
         if want and low[i:i + len(want)] == want:

@@ -19,8 +19,10 @@ as hard rules (numbers, names, negation) and as features of its learned score (t
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 
 _TOKEN = re.compile(r"(?:[A-Z]\.){2,}|[^\W_]+(?:[’'][^\W_]+)?(?:[.,][0-9]+)*")
 _ROMAN = re.compile(r"^M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})$")
@@ -53,12 +55,15 @@ _PLACE_NOUNS = {"city", "state", "country", "venue", "place", "location", "area"
 _WH = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how"}
 
 
-def _tokens(text: str) -> list[str]:
-    """Words with accents folded ("Beyoncé" -> "Beyonce"); "U.S." -> "US"."""
+@functools.lru_cache(maxsize=16384)
+def _tokens(text: str) -> tuple[str, ...]:
+    """Words with accents folded ("Beyoncé" -> "Beyonce"); "U.S." -> "US". Kept per text: a lookup reads
+    the query's and each candidate's several times, and a hot key's across lookups."""
     plain = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-    return [t.replace(".", "") if re.fullmatch(r"(?:[A-Z]\.){2,}", t) else t for t in _TOKEN.findall(plain)]
+    return tuple(t.replace(".", "") if re.fullmatch(r"(?:[A-Z]\.){2,}", t) else t for t in _TOKEN.findall(plain))
 
 
+@functools.lru_cache(maxsize=65536)
 def _fold(token: str) -> str:
     """Case- and plural-insensitive form used to decide whether a word occurs on both sides."""
     t = token.lower().replace("’", "'")
@@ -73,7 +78,7 @@ def _fold(token: str) -> str:
 _MODIFIER = {_fold(_w): i for i, group in enumerate(_MODIFIER_CLASSES) for _w in group}
 
 
-def _numbers(tokens: list[str]) -> set[str]:
+def _numbers(tokens: Sequence[str]) -> set[str]:
     out: set[str] = set()
     for tok in tokens:
         low = tok.lower().replace(",", "")
@@ -87,7 +92,7 @@ def _numbers(tokens: list[str]) -> set[str]:
     return out
 
 
-def _name_spans(tokens: list[str]) -> list[list[str]]:
+def _name_spans(tokens: Sequence[str]) -> list[list[str]]:
     """Runs of capitalised words after the first word ("Peyton Manning"), and acronyms anywhere."""
     spans: list[list[str]] = []
     current: list[str] = []
@@ -132,6 +137,7 @@ def _missing_names(spans: list[list[str]], own_folded: set[str], other_spans: li
     return out
 
 
+@functools.lru_cache(maxsize=16384)
 def question_type(text: str) -> str | None:
     """Coarse answer type asked for: person, time, place, quantity, reason, manner... or None."""
     words = [w.lower() for w in _tokens(text)]
@@ -174,6 +180,7 @@ _FOCUS_SYNONYMS = {"date": "day", "stadium": "venue", "arena": "venue", "town": 
                    "film": "movie", "firm": "company", "business": "company"}
 
 
+@functools.lru_cache(maxsize=16384)
 def question_focus(text: str) -> str | None:
     """The noun a question asks for: "What *team*...", "Which *city*...", "How many *yards*..."."""
     words = _tokens(text)
