@@ -28,9 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))  # the scripted chat models of the test
 
-from test_precompute import SMALL, Crashing, NamesChat  # noqa: E402
-
 from langchain_core.documents import Document  # noqa: E402
+from test_precompute import SMALL, Crashing, NamesChat  # noqa: E402
 
 from storinfer.precompute.generate.free import GenerationConfig  # noqa: E402
 from storinfer.store import qastore  # noqa: E402
