@@ -4,7 +4,7 @@
     storinfer precompute DOCS --store PATH [...]      documents -> stored question-answer pairs
     storinfer stats --store PATH                      what the store holds
     storinfer export --store PATH --out pairs.jsonl   the pairs as JSON lines
-    storinfer check --store PATH                      integrity check (exit 1 on problems)
+    storinfer check --store PATH [--repair]           integrity check (exit 1 on problems)
     storinfer invalidate --store PATH --doc ID        drop the pairs made from a document
     storinfer calibrate --store PATH [--partition P]  pick and record the operating point from the store's own questions
 """
@@ -141,6 +141,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
+        if args.repair:
+            print(f"{store.repair()} pairs written again (stored without their vector in the index)")
         problems = store.check(sample=args.sample)
         pairs = store.count()
     for p in problems:
@@ -258,6 +260,8 @@ def _add_check(sub: Any) -> None:
     p = sub.add_parser("check", help="integrity check: metadata, ids, vectors, index; exit 1 on problems")
     _add_store_args(p)
     p.add_argument("--sample", type=int, default=200, help="pairs per partition searched by their own vector")
+    p.add_argument("--repair", action="store_true",
+                   help="first write again the pairs stored without their vector in the index (from what is stored)")
     p.set_defaults(func=cmd_check)
 
 

@@ -19,6 +19,11 @@ log = logging.getLogger("storinfer.store")
 REWRITES = 2
 
 
+def held(col: Any, ids: list[str], probe: Any) -> set[str]:
+    """Which of ``ids`` the vector index holds: one search restricted to them (``probe``: any vector)."""
+    return set(col.query(query_embeddings=[list(probe)], ids=ids, n_results=len(ids), include=[])["ids"][0])
+
+
 def upsert_indexed(col: Any, ids: list[str], vectors: list[list[float]], answers: list[str],
                    metadatas: list[dict[str, Any]]) -> int:
     """Upsert pairs, then make sure the vector index holds each of them; return how many were re-written.
@@ -37,8 +42,8 @@ def upsert_indexed(col: Any, ids: list[str], vectors: list[list[float]], answers
     col.upsert(ids=ids, embeddings=vectors, documents=answers, metadatas=metadatas)
     rewritten = 0
     for attempt in range(REWRITES + 1):
-        held = set(col.query(query_embeddings=[vectors[0]], ids=ids, n_results=len(ids), include=[])["ids"][0])
-        lost = [i for i, pid in enumerate(ids) if pid not in held]
+        found = held(col, ids, vectors[0])
+        lost = [i for i, pid in enumerate(ids) if pid not in found]
         if not lost:
             return rewritten
         if attempt == REWRITES:
@@ -57,8 +62,9 @@ def check(store: Any, *, sample: int = 200, page: int = 1000) -> list[str]:
     Every pair must have its metadata fields with the right types (as read: packed fields
     unpacked, namespace and partition from its collection), the source sentence it names, an id that matches its
     question, namespace and partition, a non-empty answer, and a finite vector of the store's
-    dimension. Up to ``sample`` pairs per partition are searched by their own vector and must
-    come back (the vector index agrees with the records). Chunk records must name a partition.
+    dimension. Every pair must be in the vector index (one search restricted to each page of ids;
+    :func:`repair` writes again those that are not), and up to ``sample`` pairs per partition are
+    searched by their own vector and must come back. Chunk records must name a partition.
     """
     problems: list[str] = []
     for ns, part, col in store.partitions():
@@ -71,6 +77,7 @@ def check(store: Any, *, sample: int = 200, page: int = 1000) -> list[str]:
             if not res["ids"]:
                 break
             offset += len(res["ids"])
+            indexed = held(col, list(res["ids"]), res["embeddings"][0])
             for pid, doc, meta, vec in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"]):
                 meta = unpack(meta, ns, part)
                 if meta.get("sentence_id") and not store.sentences.texts([meta["sentence_id"]]):
@@ -89,12 +96,38 @@ def check(store: Any, *, sample: int = 200, page: int = 1000) -> list[str]:
                 if vec is None or len(vec) != store.layout.dim or not all(math.isfinite(float(x)) for x in vec):
                     problems.append(f"{where}: pair {pid} has a bad vector")
                     continue
+                if pid not in indexed:
+                    problems.append(f"{where}: pair {pid} is not in the vector index (`storinfer check --repair` "
+                                    "writes it again)")
+                    continue
                 if checked_index < sample:
                     checked_index += 1
                     if not _found_by_own_vector(col, pid, vec):
                         problems.append(f"{where}: pair {pid} is not found by its own vector (index out of step)")
     problems.extend(store.ledger.problems())
     return problems
+
+
+def repair(store: Any, *, page: int = 1000) -> int:
+    """Write again every pair whose record is stored but whose vector the index lacks (from its stored
+    vector, answer and metadata: nothing is recomputed); return how many. What is sound is not touched."""
+    repaired = 0
+    for _ns, _part, col in store.partitions():
+        lost: list[str] = []
+        offset = 0
+        while True:
+            res = col.get(limit=page, offset=offset, include=["embeddings"])
+            if not res["ids"]:
+                break
+            offset += len(res["ids"])
+            indexed = held(col, list(res["ids"]), res["embeddings"][0])
+            lost += [pid for pid in res["ids"] if pid not in indexed]
+        for start in range(0, len(lost), page):
+            rows = col.get(ids=lost[start : start + page], include=["embeddings", "documents", "metadatas"])
+            upsert_indexed(col, list(rows["ids"]), [list(v) for v in rows["embeddings"]], list(rows["documents"]),
+                           list(rows["metadatas"]))
+            repaired += len(rows["ids"])
+    return repaired
 
 
 def _found_by_own_vector(col: Any, pid: str, vec: Any) -> bool:

@@ -49,6 +49,7 @@ from storinfer.records import DEFAULT_NAMESPACE, DEFAULT_PARTITION, Match, Origi
 from storinfer.store import maintenance
 from storinfer.store.encoding import read, stored_metadata, validate
 from storinfer.store.integrity import check as integrity_check
+from storinfer.store.integrity import repair as integrity_repair
 from storinfer.store.integrity import upsert_indexed
 from storinfer.store.labels import LabelTable
 from storinfer.store.layout import DEFAULT_COLLECTION, Layout
@@ -393,3 +394,9 @@ class QAStore:
     def check(self, *, sample: int = 200, page: int = 1000) -> list[str]:
         """Integrity check; the problems found (empty when sound). See :func:`storinfer.store.integrity.check`."""
         return integrity_check(self, sample=sample, page=page)
+
+    def repair(self) -> int:
+        """Write again the pairs stored without their vector in the index; how many. See
+        :func:`storinfer.store.integrity.repair`."""
+        with self._lock:
+            return integrity_repair(self)

@@ -222,6 +222,7 @@ def check_stats(ran: Ran, fx: Fixtures) -> None:
 
 def check_check(ran: Ran, fx: Fixtures) -> None:
     assert ran.returncode == 0 and f"{fx.pairs} pairs checked: OK" in ran.out, ran
+    assert ("0 pairs written again" in ran.out) == ("--repair" in ran.command), ran  # a sound store: nothing to repair
     from storinfer_langchain import QAStore
 
     with QAStore(ran.store, embedding=fx.embeddings) as store:  # break one record behind StorInfer's back

@@ -122,6 +122,47 @@ def test_storinfer_check_command(tmp_path, embeddings):
     assert bad.returncode == 1 and "does not match its question's id" in bad.stdout
 
 
+class _IndexLacks:
+    """A real partition collection whose vector index is made to lack ``pid`` until it is written again:
+    what Chroma 1.5.9 was seen to do (the record kept, its vector in no search; docs/operations.md)."""
+
+    def __init__(self, col, pid):
+        self.col, self.pid = col, pid
+
+    def __getattr__(self, name):
+        return getattr(self.col, name)
+
+    def query(self, **kw):
+        res = dict(self.col.query(**kw))
+        keep = [i for i, x in enumerate(res["ids"][0]) if x != self.pid]
+        for key, value in res.items():
+            if isinstance(value, list) and value and isinstance(value[0], list) and len(value[0]) == len(res["ids"][0]):
+                res[key] = [[value[0][i] for i in keep]]
+        return res
+
+    def upsert(self, **kw):
+        self.col.upsert(**kw)
+        if self.pid in kw["ids"]:
+            self.pid = None
+
+
+def test_a_pair_stored_without_its_vector_is_found_by_check_and_written_again_by_repair(tmp_path, embeddings):
+    with QAStore(tmp_path / "s", embedding=embeddings) as store:
+        store.add([QAPair("Who won Super Bowl 50?", "Denver"), QAPair("Where was it played?", "Santa Clara")])
+        ns, part, col = store.partitions()[0]
+        before = col.get(include=["documents", "metadatas", "embeddings"])
+        lost = before["ids"][0]
+        lacking = _IndexLacks(col, lost)
+        store.partitions = lambda namespace=None: [(ns, part, lacking)]
+        problems = store.check()
+        assert len(problems) == 1 and lost in problems[0] and "is not in the vector index" in problems[0], problems
+        assert store.repair() == 1 and lacking.pid is None
+        assert store.check() == [] and store.repair() == 0
+        after = col.get(include=["documents", "metadatas", "embeddings"])
+        assert after["ids"] == before["ids"] and after["documents"] == before["documents"]
+        assert after["metadatas"] == before["metadatas"] and (after["embeddings"] == before["embeddings"]).all()
+
+
 # --- staleness -------------------------------------------------------------------------------
 def test_invalidate_removes_a_documents_pairs_everywhere(store):
     store.add([QAPair("Who won Super Bowl 50?", "Denver", doc_id="doc-a", partition="p1"),
