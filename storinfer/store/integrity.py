@@ -1,4 +1,5 @@
-"""The integrity check behind ``storinfer check``: records, ids, vectors, index and chunk ledger agree."""
+"""Records and vector index in step: the checked write of pairs, and the integrity check and repair behind
+``storinfer check [--repair]`` (records, ids, vectors, index and chunk ledger agree)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ def upsert_indexed(col: Any, ids: list[str], vectors: list[list[float]], answers
     times, and if still missing the write fails with :class:`StoreError` rather than store a pair
     no lookup can find.
     """
+    if not ids:
+        return 0
     col.upsert(ids=ids, embeddings=vectors, documents=answers, metadatas=metadatas)
     rewritten = 0
     for attempt in range(REWRITES + 1):
@@ -48,7 +51,7 @@ def upsert_indexed(col: Any, ids: list[str], vectors: list[list[float]], answers
             return rewritten
         if attempt == REWRITES:
             raise StoreError(f"the vector index does not hold {len(lost)} pairs after {REWRITES} rewrites (first: "
-                             f"{ids[lost[0]]}); run `storinfer check` on the store and add the pairs again")
+                             f"{ids[lost[0]]}); their records are stored: `storinfer check --store PATH --repair` writes them again")
         log.warning("the vector index lost %d of %d pairs just written; writing them again", len(lost), len(ids))
         rewritten += len(lost)
         col.upsert(ids=[ids[i] for i in lost], embeddings=[vectors[i] for i in lost],
