@@ -4,12 +4,13 @@ Replays the scenario of tests/integration/test_precompute.py's crash-and-resume 
 batched run (two chunks per batch) over five Super Bowl paragraphs crashes on its third model
 call, and a second run resumes it, each in a fresh store on disk (the real MiniLM, real Chroma; the
 chat model is the test's scripted one: this is about the store, not what the model writes). After
-each run, ``store.check()`` searches every pair by its own vector. Reported: runs in which a pair
-was stored but not in the vector index, and the pairs lost.
+each run, ``store.check()`` looks for every pair in the vector index. Reported: runs in which a pair
+was stored but not in the index (or not found by its own vector), the pairs lost, and, where any
+was, how many ``store.repair()`` wrote again and how many a check after it still misses.
 
 ``--plain-upsert`` writes as before 0.6 (one upsert, not checked); the default is the product's
-write (``storinfer.store.integrity.upsert_indexed``: the write, then one search restricted to the
-ids written, then any id the index lacks written again).
+write (``storinfer.store.integrity.upsert_indexed``: the write, then each pair written searched by
+its own vector, then any id the index lacks written again).
 
     python benchmarks/store_index.py --runs 60 [--plain-upsert]
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import tempfile
 import time
@@ -36,6 +38,7 @@ from storinfer.store import qastore  # noqa: E402
 from storinfer_langchain import QAStore, default_embeddings  # noqa: E402
 from storinfer_langchain.precompute import Precomputer  # noqa: E402
 
+LOST = re.compile(r"is not in the vector index|is not found by its own vector")
 SQUAD = ROOT / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"
 
 
@@ -63,6 +66,7 @@ def main() -> None:
     docs = [Document(page_content=article["paragraphs"][i]["context"], id=f"p{i:03d}") for i in range(5)]
     config = GenerationConfig(**SMALL, min_relevance=0.0)
     lost_runs, lost_pairs, pairs, started = 0, 0, 0, time.perf_counter()
+    repaired = after_repair = 0
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
             with QAStore(Path(tmp) / f"s{run}", embedding=embedding) as store:
@@ -73,14 +77,17 @@ def main() -> None:
                     pass
                 Precomputer(store, llm=NamesChat(), answer_with=lambda q: f"about {q}", config=config,
                             batch_chunks=2).run(docs, progress=False)
-                lost = [p for p in store.check() if "not found by its own vector" in p]
+                lost = [p for p in store.check() if LOST.search(p)]
                 pairs += sum(1 for _ in store.iter_pairs())
                 lost_runs += bool(lost)
                 lost_pairs += len(lost)
+                if lost:
+                    repaired += store.repair()
+                    after_repair += sum(bool(LOST.search(p)) for p in store.check())
     write = "one unchecked upsert" if args.plain_upsert else "upsert_indexed"
     print(f"write: {write} | runs {args.runs} | pairs stored {pairs} | runs with a pair missing from the index "
           f"{lost_runs} | pairs missing {lost_pairs} | writes repeated by the check {len(rewrites)} | "
-          f"{time.perf_counter() - started:.0f} s")
+          f"store.repair() wrote {repaired} again, missing after it {after_repair} | {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import logging
 import math
 from typing import Any
 
+import numpy as np
+
 from storinfer.errors import StoreError
 from storinfer.store.encoding import unpack
 from storinfer.text import pair_id
@@ -21,8 +23,35 @@ REWRITES = 2
 
 
 def held(col: Any, ids: list[str], probe: Any) -> set[str]:
-    """Which of ``ids`` the vector index holds: one search restricted to them (``probe``: any vector)."""
-    return set(col.query(query_embeddings=[list(probe)], ids=ids, n_results=len(ids), include=[])["ids"][0])
+    """Which of ``ids`` the vector index holds: one search restricted to them (``probe``: any vector).
+
+    Its cost grows with the partition (a 30,000-pair one: several ms), so writes ask it only of the ids
+    their own vectors did not find (:func:`written`). Ids deleted meanwhile (another thread, or
+    another client of a server store) are left out: Chroma refuses a search restricted to a gone id."""
+    from chromadb.errors import ChromaError
+
+    query = np.asarray([probe], dtype=np.float32)
+    try:
+        return set(col.query(query_embeddings=query, ids=ids, n_results=len(ids), include=[])["ids"][0])
+    except ChromaError:
+        present = list(col.get(ids=ids, include=[])["ids"])
+        if not present:
+            return set()
+        return set(col.query(query_embeddings=query, ids=present, n_results=len(present), include=[])["ids"][0])
+
+
+def written(col: Any, ids: list[str], vectors: Any) -> set[str]:
+    """Which of ``ids``, just written, the vector index holds: each searched by its own vector (among the
+    10 nearest), and those not found so asked again of :func:`held`. Ids deleted meanwhile count as
+    held (nothing of them is to be written again)."""
+    top = col.query(query_embeddings=np.asarray(vectors, dtype=np.float32), n_results=10, include=[])["ids"]
+    found = {pid for pid, near in zip(ids, top) if pid in near}
+    rest = [pid for pid in ids if pid not in found]
+    if not rest:
+        return found
+    present = set(col.get(ids=rest, include=[])["ids"])
+    gone = {pid for pid in rest if pid not in present}
+    return found | gone | (held(col, sorted(present), vectors[ids.index(rest[0])]) if present else set())
 
 
 def upsert_indexed(col: Any, ids: list[str], vectors: list[list[float]], answers: list[str],
@@ -30,28 +59,27 @@ def upsert_indexed(col: Any, ids: list[str], vectors: list[list[float]], answers
     """Upsert pairs, then make sure the vector index holds each of them; return how many were re-written.
 
     Chroma (1.5.9, local) can record a pair and drop its vector: ``get`` finds the pair, no search
-    ever does, not even one restricted to its id (the check's "not found by its own vector";
-    chroma-core/chroma issue 7758 reports the same symptom after deletes). Here it struck writes
-    that followed each other with no search between: the precompute crash-and-resume scenario lost
-    a pair in 9 of 150 runs with a plain upsert, in none of 150 with this write
-    (``benchmarks/store_index.py``). After each write, one search restricted to the ids written
-    lists those the index holds; in those runs it always found them all, so the search itself is
-    what prevents the loss there. Any id it does not find is written again, up to ``REWRITES``
-    times, and if still missing the write fails with :class:`StoreError` rather than store a pair
-    no lookup can find.
+    ever does, not even one restricted to its id (chroma-core/chroma issue 7758 reports the same
+    symptom after deletes). Here it struck writes that followed each other with no search between
+    (``benchmarks/store_index.py`` replays the precompute crash-and-resume scenario; docs/operations.md
+    has its figures). After each write, each written pair is searched by its own vector
+    (:func:`written`); in those runs that found them all, so the search itself is what prevents the
+    loss there. Any id not found is written again, up to ``REWRITES`` times, and if still missing the
+    write fails with :class:`StoreError` rather than store a pair no lookup can find.
     """
     if not ids:
         return 0
     col.upsert(ids=ids, embeddings=vectors, documents=answers, metadatas=metadatas)
     rewritten = 0
     for attempt in range(REWRITES + 1):
-        found = held(col, ids, vectors[0])
+        found = written(col, ids, vectors)
         lost = [i for i, pid in enumerate(ids) if pid not in found]
         if not lost:
             return rewritten
         if attempt == REWRITES:
             raise StoreError(f"the vector index does not hold {len(lost)} pairs after {REWRITES} rewrites (first: "
-                             f"{ids[lost[0]]}); their records are stored: `storinfer check --store PATH --repair` writes them again")
+                             f"{ids[lost[0]]}); their records are stored: `storinfer check --store PATH --repair` "
+                             "writes them again")
         log.warning("the vector index lost %d of %d pairs just written; writing them again", len(lost), len(ids))
         rewritten += len(lost)
         col.upsert(ids=[ids[i] for i in lost], embeddings=[vectors[i] for i in lost],
@@ -114,7 +142,7 @@ def check(store: Any, *, sample: int = 200, page: int = 1000) -> list[str]:
 def repair(store: Any, *, page: int = 1000) -> int:
     """Write again every pair whose record is stored but whose vector the index lacks (from its stored
     vector, answer and metadata: nothing is recomputed); return how many. What is sound is not touched."""
-    repaired = 0
+    repaired, failed = 0, []
     for _ns, _part, col in store.partitions():
         lost: list[str] = []
         offset = 0
@@ -127,9 +155,16 @@ def repair(store: Any, *, page: int = 1000) -> int:
             lost += [pid for pid in res["ids"] if pid not in indexed]
         for start in range(0, len(lost), page):
             rows = col.get(ids=lost[start : start + page], include=["embeddings", "documents", "metadatas"])
-            upsert_indexed(col, list(rows["ids"]), [list(v) for v in rows["embeddings"]], list(rows["documents"]),
-                           list(rows["metadatas"]))
+            try:
+                upsert_indexed(col, list(rows["ids"]), [list(v) for v in rows["embeddings"]], list(rows["documents"]),
+                               list(rows["metadatas"]))
+            except StoreError as e:  # the other partitions are still repaired
+                failed.append(str(e))
+                continue
             repaired += len(rows["ids"])
+    if failed:
+        raise StoreError(f"{repaired} pairs written again, but {len(failed)} writes left pairs out of the vector "
+                         f"index: {failed[0]}")
     return repaired
 
 

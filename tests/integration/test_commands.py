@@ -334,7 +334,8 @@ def check_store_index(ran: Ran, fx: Fixtures) -> None:
     """Two crash-and-resume precompute runs, each store searched for every pair by its own vector;
     the product's write loses none."""
     line = re.search(r"^write: (.+) \| runs 2 \| pairs stored (\d+) \| runs with a pair missing from the index (\d) \| "
-                     r"pairs missing (\d+) \| writes repeated by the check (\d+)", ran.out, re.M)
+                     r"pairs missing (\d+) \| writes repeated by the check (\d+) \| store.repair\(\) wrote (\d+) again, "
+                     r"missing after it 0 \|", ran.out, re.M)
     assert ran.returncode == 0 and line and int(line.group(2)) > 0, ran
     assert line.group(1) == ("one unchecked upsert" if "--plain-upsert" in ran.command else "upsert_indexed"), ran
     if "--plain-upsert" not in ran.command:

@@ -163,6 +163,17 @@ def test_a_pair_stored_without_its_vector_is_found_by_check_and_written_again_by
         assert after["metadatas"] == before["metadatas"] and (after["embeddings"] == before["embeddings"]).all()
 
 
+def test_which_pairs_the_index_holds_leaves_out_a_pair_deleted_meanwhile(tmp_path, embeddings):
+    from storinfer.store.integrity import held
+
+    with QAStore(tmp_path / "s", embedding=embeddings) as store:
+        store.add([QAPair("Who won Super Bowl 50?", "Denver"), QAPair("Where was it played?", "Santa Clara")])
+        _ns, _part, col = store.partitions()[0]
+        rows = col.get(include=["embeddings"])
+        col.delete(ids=[rows["ids"][0]])  # Chroma refuses a search restricted to a gone id
+        assert held(col, list(rows["ids"]), rows["embeddings"][1]) == {rows["ids"][1]}
+
+
 # --- staleness -------------------------------------------------------------------------------
 def test_invalidate_removes_a_documents_pairs_everywhere(store):
     store.add([QAPair("Who won Super Bowl 50?", "Denver", doc_id="doc-a", partition="p1"),

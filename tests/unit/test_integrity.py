@@ -56,8 +56,14 @@ class _Losing:
                 continue
             self.indexed.add(pid)
 
-    def query(self, query_embeddings, ids, n_results, include):
+    def query(self, query_embeddings, n_results, include, ids=None):
+        if ids is None:  # each vector's nearest: every indexed id (this index is small)
+            return {"ids": [sorted(self.indexed)[:n_results] for _ in query_embeddings]}
         return {"ids": [[pid for pid in ids if pid in self.indexed][:n_results]]}
+
+    def get(self, ids, include):
+        written = {pid for batch in self.writes for pid in batch}  # the records are kept
+        return {"ids": [pid for pid in ids if pid in written]}
 
 
 def _write(col):
@@ -80,4 +86,10 @@ def test_a_write_fails_rather_than_store_a_pair_no_search_finds():
 
 def test_a_write_the_index_holds_is_written_once():
     col = _Losing(lose="none", times=0)
+    assert _write(col) == 0 and col.writes == [["a", "b", "c"]]
+
+
+def test_a_pair_deleted_right_after_its_write_is_not_written_again():
+    col = _Losing(lose="b", times=1)
+    col.get = lambda ids, include: {"ids": [pid for pid in ids if pid != "b"]}  # "b" deleted by another client
     assert _write(col) == 0 and col.writes == [["a", "b", "c"]]
