@@ -80,6 +80,7 @@ SMALL = {
     "python benchmarks/bench_lookup.py": "--pairs 200 --lookups 20 --misses 4 --taught 12 --llm-sample 1 --json {out}/latency.json",
     "python benchmarks/paper.py": PAPER_SMALL,
     "python benchmarks/store_index.py": "--runs 2",
+    "python benchmarks/scaling.py": "--sizes 200 --lookups 10 --json {out}/scaling.json",
     "make paper": shlex.join([f"ARGS={PAPER_SMALL}"]),
     "python benchmarks/peers.py": "--limit 2 --no-redisvl --json {out}/peers.json",
     "make peers": shlex.join(["ARGS=--limit 2 --json {out}/peers.json"]),
@@ -343,6 +344,13 @@ def check_store_index(ran: Ran, fx: Fixtures) -> None:
     assert_kept(ran, fx)
 
 
+def check_scaling(ran: Ran, fx: Fixtures) -> None:
+    """One size (200 pairs): its row of disk size, latencies, hits and the time to add them."""
+    assert ran.returncode == 0 and re.search(r"^\s+200\s+[\d.]+\s+\d+ \|.*\d+/10 .*\|\s+\d+$", ran.out, re.M), ran
+    assert json.loads((ran.scratch / "out" / "scaling.json").read_text())[0]["pairs"] == 200, ran
+    assert_kept(ran, fx)
+
+
 PAPER_ROW = re.compile(r"^(new|fixed)\s+hits\s+(\d+) .* \| reduction mean ", re.M)
 
 
@@ -476,6 +484,7 @@ CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
     "python benchmarks/decision_memory.py": check_decision_memory,
     "python benchmarks/bench_lookup.py": check_bench_lookup,
     "python benchmarks/store_index.py": check_store_index,
+    "python benchmarks/scaling.py": check_scaling,
     "python benchmarks/paper.py prepare": check_paper_prepare,
     "python benchmarks/paper.py replay": check_paper_replay,
     "make paper": check_make_paper,
