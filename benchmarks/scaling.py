@@ -68,13 +68,9 @@ def main() -> None:
     ap.add_argument("--plain-upsert", action="store_true", help="write with one unchecked upsert (before 0.6)")
     args = ap.parse_args()
     if args.plain_upsert:
-        from storinfer.store import qastore
+        from store_index import use_plain_upsert
 
-        def plain_upsert(col, ids, vectors, answers, metadatas) -> int:  # type: ignore[no-untyped-def]
-            col.upsert(ids=ids, embeddings=vectors, documents=answers, metadatas=metadatas)
-            return 0
-
-        qastore.upsert_indexed = plain_upsert  # type: ignore[assignment]
+        use_plain_upsert()
     sizes = [int(s) for s in args.sizes.split(",")]
     data = rows(max(sizes))
     rng = random.Random(0)

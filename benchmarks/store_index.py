@@ -28,23 +28,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "integration"))  # the scripted chat models of the test
 
-from langchain_core.documents import Document  # noqa: E402
-from test_precompute import SMALL, Crashing, NamesChat  # noqa: E402
-
-from storinfer.precompute.generate.free import GenerationConfig  # noqa: E402
 from storinfer.store import qastore  # noqa: E402
-from storinfer_langchain import QAStore, default_embeddings  # noqa: E402
-from storinfer_langchain.precompute import Precomputer  # noqa: E402
 
 LOST = re.compile(r"is not in the vector index|is not found by its own vector")
 SQUAD = ROOT / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"
 
 
-def plain_upsert(col, ids, vectors, answers, metadatas) -> int:  # type: ignore[no-untyped-def]
-    col.upsert(ids=ids, embeddings=vectors, documents=answers, metadatas=metadatas)
-    return 0
+def use_plain_upsert() -> None:
+    """Make ``QAStore.add`` write as before 0.6: one upsert, not checked (here and in scaling.py)."""
+
+    def plain_upsert(col, ids, vectors, answers, metadatas) -> int:  # type: ignore[no-untyped-def]
+        col.upsert(ids=ids, embeddings=vectors, documents=answers, metadatas=metadatas)
+        return 0
+
+    qastore.upsert_indexed = plain_upsert  # type: ignore[assignment]
 
 
 def main() -> None:
@@ -53,7 +51,15 @@ def main() -> None:
     ap.add_argument("--plain-upsert", action="store_true", help="write with one unchecked upsert (before 0.6)")
     args = ap.parse_args()
     if args.plain_upsert:
-        qastore.upsert_indexed = plain_upsert  # type: ignore[assignment]
+        use_plain_upsert()
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))  # the scripted chat models of the test
+    from langchain_core.documents import Document
+    from test_precompute import SMALL, Crashing, NamesChat
+
+    from storinfer.precompute.generate.free import GenerationConfig
+    from storinfer_langchain import QAStore, default_embeddings
+    from storinfer_langchain.precompute import Precomputer
+
     rewrites: list[str] = []
 
     class Count(logging.Handler):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -70,10 +71,10 @@ def upsert_indexed(col: Any, ids: list[str], vectors: list[list[float]], answers
     if not ids:
         return 0
     col.upsert(ids=ids, embeddings=vectors, documents=answers, metadatas=metadatas)
-    rewritten = 0
+    rewritten, pending = 0, list(range(len(ids)))  # what the last write wrote, to be checked
     for attempt in range(REWRITES + 1):
-        found = written(col, ids, vectors)
-        lost = [i for i, pid in enumerate(ids) if pid not in found]
+        found = written(col, [ids[i] for i in pending], [vectors[i] for i in pending])
+        lost = [i for i in pending if ids[i] not in found]
         if not lost:
             return rewritten
         if attempt == REWRITES:
@@ -84,6 +85,7 @@ def upsert_indexed(col: Any, ids: list[str], vectors: list[list[float]], answers
         rewritten += len(lost)
         col.upsert(ids=[ids[i] for i in lost], embeddings=[vectors[i] for i in lost],
                    documents=[answers[i] for i in lost], metadatas=[metadatas[i] for i in lost])
+        pending = lost
     return rewritten
 
 
@@ -102,12 +104,8 @@ def check(store: Any, *, sample: int = 200, page: int = 1000) -> list[str]:
         where = f"partition {ns}/{part[:40]}"
         if (col.metadata or {}).get("embedding_dim") not in (None, store.layout.dim):
             problems.append(f"{where}: made for {col.metadata.get('embedding_dim')}-dim vectors, store has {store.layout.dim}")
-        offset, checked_index = 0, 0
-        while True:
-            res = col.get(limit=page, offset=offset, include=["documents", "metadatas", "embeddings"])
-            if not res["ids"]:
-                break
-            offset += len(res["ids"])
+        checked_index = 0
+        for res in _pages(col, page, ["documents", "metadatas", "embeddings"]):
             indexed = held(col, list(res["ids"]), res["embeddings"][0])
             for pid, doc, meta, vec in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"]):
                 meta = unpack(meta, ns, part)
@@ -145,12 +143,7 @@ def repair(store: Any, *, page: int = 1000) -> int:
     repaired, failed = 0, []
     for _ns, _part, col in store.partitions():
         lost: list[str] = []
-        offset = 0
-        while True:
-            res = col.get(limit=page, offset=offset, include=["embeddings"])
-            if not res["ids"]:
-                break
-            offset += len(res["ids"])
+        for res in _pages(col, page, ["embeddings"]):
             indexed = held(col, list(res["ids"]), res["embeddings"][0])
             lost += [pid for pid in res["ids"] if pid not in indexed]
         for start in range(0, len(lost), page):
@@ -166,6 +159,17 @@ def repair(store: Any, *, page: int = 1000) -> int:
         raise StoreError(f"{repaired} pairs written again, but {len(failed)} writes left pairs out of the vector "
                          f"index: {failed[0]}")
     return repaired
+
+
+def _pages(col: Any, page: int, include: list[str]) -> Iterator[dict[str, Any]]:
+    """A partition's records, ``page`` at a time (Chroma's ``get`` result of each page)."""
+    offset = 0
+    while True:
+        res = col.get(limit=page, offset=offset, include=include)
+        if not res["ids"]:
+            return
+        offset += len(res["ids"])
+        yield res
 
 
 def _found_by_own_vector(col: Any, pid: str, vec: Any) -> bool:

@@ -332,8 +332,8 @@ def check_bench_lookup(ran: Ran, fx: Fixtures) -> None:
 
 
 def check_store_index(ran: Ran, fx: Fixtures) -> None:
-    """Two crash-and-resume precompute runs, each store searched for every pair by its own vector;
-    the product's write loses none."""
+    """Two crash-and-resume precompute runs, each store checked for every pair in the vector index (and
+    repaired where one is missing, leaving none); the product's write loses none."""
     line = re.search(r"^write: (.+) \| runs 2 \| pairs stored (\d+) \| runs with a pair missing from the index (\d) \| "
                      r"pairs missing (\d+) \| writes repeated by the check (\d+) \| store.repair\(\) wrote (\d+) again, "
                      r"missing after it 0 \|", ran.out, re.M)
