@@ -10,7 +10,9 @@ labels move it.
 * **Inside, the point is trusted.** The cut stays at 0 unless the labels of answers explored inside
   the point (or missed there, once part of it is closed) show a band of clearances wrong more often
   than ``max_wrong_rate`` (a one-sided lower confidence bound above it, :data:`CLOSE_MIN_WRONG`
-  wrong answers at least): then the cut rises above that band.
+  wrong answers at least): then the cut rises above that band, if the labels above it show them
+  better than it (their upper bound below its lower bound), else the head closes: a single right
+  label above a wrong band is no evidence that the wrong answers sit only in that band.
 * **Beyond it, evidence is needed.** The cut goes below 0 only as far as what the head would then
   serve stays wrong at most ``max_wrong_rate`` of the time on average: the point's expected wrong
   answers (its explored labels, from a prior of the rate it was chosen for, :func:`point_rate`) plus,
@@ -130,13 +132,18 @@ def open_cut(labels: Sequence[tuple[float, bool]], max_wrong_rate: float, confid
 
 def close_cut(labels: Sequence[tuple[float, bool]], max_wrong_rate: float, confidence: float) -> tuple[float, int, int]:
     """0 (the whole point) unless a band of these labels inside the point is shown wrong more often than
-    ``max_wrong_rate`` (see the module docstring); then the lowest clearance of the bands above it
-    (:data:`CLOSED` if it is the best). Returns (cut, labels, wrong) of what stays served."""
+    ``max_wrong_rate`` (see the module docstring); then the lowest clearance of the bands above it, where
+    their labels show them better than it (else, or if it is the best, :data:`CLOSED`). Returns (cut,
+    labels, wrong) of what stays served."""
     found = bands(labels)
     n = wrong = 0
     for i, (_low, bn, bk) in enumerate(found):
-        if bk >= CLOSE_MIN_WRONG and lower_bound(bk, bn, confidence) > max_wrong_rate:
-            return (found[i - 1][0] if i else CLOSED), n, wrong
+        shown = lower_bound(bk, bn, confidence)
+        if bk >= CLOSE_MIN_WRONG and shown > max_wrong_rate:
+            # the bands above stay served only if their own labels show them better than this one
+            if i and clopper_pearson_upper(wrong, n, confidence) < shown:
+                return found[i - 1][0], n, wrong
+            return CLOSED, 0, 0
         n, wrong = n + bn, wrong + bk
     return 0.0, n, wrong
 

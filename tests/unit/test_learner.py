@@ -96,6 +96,9 @@ def test_inside_closes_only_on_evidence_and_only_as_far_as_it_reaches():
     low = [(0.05, True)] * 300 + [(0.02, False), (0.025, False)]  # the two wrong ones are all there is below 0.05
     assert close_cut(low, 0.01, 0.95)[0] == pytest.approx(0.05)
     assert close_cut([(0.05, False)] * 5, 0.01, 0.95)[0] == CLOSED
+    # one right label above a band shown wrong: nothing shows the wrong answers are only in that band
+    assert close_cut([(0.06, True)] + [(0.02, False)] * 2 + [(0.01, True)] * 8, 0.01, 0.95) == (CLOSED, 0, 0)
+    assert close_cut([(0.06, True)] * 300 + [(0.02, False)] * 2 + [(0.01, True)] * 8, 0.01, 0.95)[0] == pytest.approx(0.06)
 
 
 def test_a_wrong_label_far_below_the_point_cannot_shrink_it():
