@@ -16,6 +16,16 @@ says whether a stored answer can be right for it at all (out-of-scope queries: n
   generator (no LLM: `fact_answers="span"`, the stored answer is the fact itself), then the human
   questions replayed; a served answer is right when it names what a gold answer names
   (`storinfer.evaluate.squad.answer_matches`).
+
+FAQ probes (not in decision.py's default streams; nothing was designed or fitted on them): a store
+shaped like a small FAQ, out-of-scope-heavy traffic, short streams. Only intents the verifier's
+question head was not fitted on (`tools/verifier/question_data.py`: BANKING77's odd intents,
+CLINC150's odd domains; ACID is not in its fit data at all). Half of those intents, drawn with seed
+0, are in the FAQ, each as one stored question (its first training utterance); the other half
+reach the app's chain, which answers them (and the store remembers its answers). CLINC150's
+`oos_test` (1,000 queries none of the heads was fitted on) is mixed in as out-of-scope traffic, and
+the stream is the first 2,000 queries of the shuffled mix:
+- faq_banking77: 19 stored questions; faq_clinc150: 37; faq_acid: 87 (read from `--acid FOLDER`).
 """
 
 from __future__ import annotations
@@ -127,11 +137,58 @@ def squad(name: str, *, titles: list[str] | None = None) -> Stream:
     return Stream(name, [], _shuffled(queries), squad=True, docs=docs)
 
 
+FAQ_QUERIES = 2000
+
+
+def _faq(name: str, train: list[tuple[str, str]], test: list[tuple[str, str]], intents: list[str]) -> Stream:
+    """A FAQ probe (module docstring): half of ``intents`` stored, one question each; the test utterances
+    of all of them, and CLINC150's out-of-scope test queries, replayed."""
+    covered = set(_shuffled(sorted(intents))[: len(intents) // 2])
+    first: dict[str, str] = {}
+    for text, label in train:
+        if label in covered:
+            first.setdefault(label, text)
+    kb = [(first[c], _intent(c), c) for c in sorted(first)]
+    wanted = set(intents)
+    queries = [Query(t, (_intent(c),)) for t, c in test if c in wanted]
+    oos = json.loads((DATA / "clinc150" / "data_full.json").read_text())["oos_test"]
+    queries += [Query(t, (f"[out of scope #{i}]",), matchable=False) for i, (t, _c) in enumerate(oos)]
+    return Stream(name, kb, _shuffled(queries)[:FAQ_QUERIES])
+
+
+def faq_banking77() -> Stream:
+    def rows(name: str) -> list[tuple[str, str]]:
+        with open(DATA / "banking77" / name, newline="", encoding="utf-8") as fh:
+            return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
+
+    train, test = rows("train.csv"), rows("test.csv")
+    held_out = sorted({c for _t, c in train})[1::2]  # the verifier's question head was fitted on the even ones
+    return _faq("faq_banking77", train, test, held_out)
+
+
+def faq_clinc150() -> Stream:
+    data = json.loads((DATA / "clinc150" / "data_full.json").read_text())
+    domains = json.loads((DATA / "clinc150" / "domains.json").read_text())
+    held_out = [i for d in sorted(domains)[1::2] for i in domains[d]]  # fitted on the even domains
+    return _faq("faq_clinc150", [tuple(x) for x in data["train"]], [tuple(x) for x in data["test"]], held_out)
+
+
+def faq_acid(folder: str | Path) -> Stream:
+    def rows(name: str) -> list[tuple[str, str]]:
+        with open(Path(folder) / name, newline="", encoding="utf-8") as fh:
+            return [(r["UTTERANCES"], r["INTENT_NAME"]) for r in csv.DictReader(fh) if r["UTTERANCES"].strip()]
+
+    train = rows("customer_training.csv")
+    return _faq("faq_acid", train, rows("customer_testing.csv"), sorted({c for _t, c in train}))
+
+
 def streams(names: list[str], *, acid_folder: str | None = None) -> list[Stream]:
     makers = {"banking77": banking77, "clinc150": clinc150, "nlupp_hotels": nlupp_hotels,
               "acid": lambda: acid(acid_folder) if acid_folder else None,
               "squad_superbowl": lambda: squad("squad_superbowl", titles=["Super_Bowl_50"]),
-              "squad_24": lambda: squad("squad_24")}
+              "squad_24": lambda: squad("squad_24"),
+              "faq_banking77": faq_banking77, "faq_clinc150": faq_clinc150,
+              "faq_acid": lambda: faq_acid(acid_folder) if acid_folder else None}
     out = []
     for n in names:
         s = makers[n]()
