@@ -41,6 +41,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,7 @@ from storinfer import (  # noqa: E402
     TextJudge,
 )
 from storinfer.match.bounds import clopper_pearson_upper  # noqa: E402
+from storinfer.match.features import candidate_kind  # noqa: E402
 from storinfer.models import default_embedder  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -125,7 +127,7 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
             if found.match is not None:
                 rows.append({"served": True, "right": stream.right(q, served_text(stream, found.match)), "ms": ms,
                              "exact": found.reason == "exact", "matchable": q.matchable, "explored": False,
-                             "audited": found.audit})
+                             "audited": found.audit, "kind": candidate_kind(found.match)})
                 if found.audit and system != "unaudited":  # as StoreFront.answer does, after serving: the chain checks it
                     judge.query = q
                     front.remember(q.text, q.answers[0], lookup=found)
@@ -166,6 +168,9 @@ def summary(rows: list[dict], args) -> dict:
     ms = [r["ms"] for r in rows]
     return {"queries": len(rows), "served": len(served), "right": (len(served) - wrong) / matchable, "wrong": wrong / len(served) if served else 0.0,
             "wrong_n": wrong, "wrong_upper": clopper_pearson_upper(wrong, len(served)),
+            "wrong_out_of_scope": sum(not r["right"] and not r["matchable"] for r in served),
+            "wrong_exact": sum(not r["right"] and r["exact"] for r in served),
+            "wrong_by_kind": dict(Counter(r["kind"] for r in served if not r["right"])),
             "explored": sum(r["explored"] for r in rows), "explore_per_query": sum(r["explored"] for r in rows) / max(1, len(rows)),
             "audited": sum(r.get("audited", False) for r in rows),
             "lookup_p50_ms": statistics.median(ms) if ms else 0.0, "lookup_mean_ms": statistics.fmean(ms) if ms else 0.0,
@@ -217,6 +222,7 @@ def main() -> None:
                    explore_per_query=learned.get("explore_per_query"), seconds=round(time.perf_counter() - t0, 1))
         results["streams"][stream.name] = res
         print(line(stream.name, res), flush=True)
+        print(wrong_line(res), flush=True)
         Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n")
     print(table(results))
 
@@ -247,6 +253,18 @@ def line(name: str, r: dict) -> str:
         v = r["verifier_ceiling"]
         parts.append(f"verifier ceiling {v['right']:6.1%} ({v['wrong']:5.2%})")
     return " | ".join(parts) + f" | {r['seconds']:.0f} s"
+
+
+def wrong_line(r: dict) -> str:
+    """Where each system's wrong serves come from: out-of-scope queries, exact repeats, the served key's kind."""
+    parts = []
+    for system in SYSTEMS:
+        if system in r:
+            a = r[system]["all"]
+            kinds = ", ".join(f"{k} {n}" for k, n in sorted(a["wrong_by_kind"].items())) or "none"
+            parts.append(f"{system} {a['wrong_n']} (out of scope {a['wrong_out_of_scope']}, exact repeats {a['wrong_exact']}; "
+                         f"by the served key's kind: {kinds})")
+    return "   wrong serves: " + " | ".join(parts)
 
 
 def table(results: dict) -> str:
