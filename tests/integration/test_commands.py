@@ -281,12 +281,19 @@ def check_help(ran: Ran, fx: Fixtures) -> None:
 
 
 def check_decision(ran: Ran, fx: Fixtures) -> None:
-    assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+30 q \| learner right", ran.out, re.M), ran
+    """The systems the command names (all three by default), each with where its wrong serves come from."""
+    named = re.search(r"--systems((?: \w+)+)", ran.command)
+    systems = named.group(1).split() if named else ["learner", "fixed", "unaudited"]
+    assert ran.returncode == 0 and re.search(rf"^nlupp_hotels\s+30 q \| {systems[0]} right", ran.out, re.M), ran
+    assert re.search(rf"^   wrong serves: {systems[0]} \d+ \(out of scope \d+, exact repeats \d+; ", ran.out, re.M), ran
     assert_kept(ran, fx)
     stream = json.loads((ran.scratch / "out" / "decision.json").read_text())["streams"]["nlupp_hotels"]
     assert (ran.scratch / "out" / "decision" / "nlupp_hotels").is_dir(), ran  # its stores in --out
-    assert stream["queries"] == stream["learner"]["all"]["queries"] == 30, ran
-    assert 0 <= stream["learner"]["all"]["wrong"] <= stream["learner"]["all"]["wrong_upper"] <= 1, ran
+    for system in systems:
+        result = stream[system]["all"]
+        assert stream["queries"] == result["queries"] == 30, ran
+        assert 0 <= result["wrong"] <= result["wrong_upper"] <= 1, ran
+        assert sum(result["wrong_by_kind"].values()) == result["wrong_n"] >= result["wrong_out_of_scope"], ran
 
 
 def check_decision_memory(ran: Ran, fx: Fixtures) -> None:
