@@ -10,8 +10,9 @@ labels move it.
 * **Inside, the point is trusted.** The cut stays at 0 unless the labels of answers explored inside
   the point (or missed there, once part of it is closed) show a band of clearances wrong more often
   than ``max_wrong_rate`` (a one-sided lower confidence bound above it, :data:`CLOSE_MIN_WRONG`
-  wrong answers at least): then the cut rises above that band, if the labels above it show them
-  better than it (their upper bound below its lower bound), else the head closes: a single right
+  wrong answers at least): then the cut rises above that band. The whole head closes instead when
+  the labels above the band do not show them better than it (their upper bound is not below its
+  lower bound) and the labels down to it, together, show the head over the bound: a single right
   label above a wrong band is no evidence that the wrong answers sit only in that band.
 * **Beyond it, evidence is needed.** The cut goes below 0 only as far as what the head would then
   serve stays wrong at most ``max_wrong_rate`` of the time on average: the point's expected wrong
@@ -132,16 +133,18 @@ def open_cut(labels: Sequence[tuple[float, bool]], max_wrong_rate: float, confid
 
 def close_cut(labels: Sequence[tuple[float, bool]], max_wrong_rate: float, confidence: float) -> tuple[float, int, int]:
     """0 (the whole point) unless a band of these labels inside the point is shown wrong more often than
-    ``max_wrong_rate`` (see the module docstring); then the lowest clearance of the bands above it, where
-    their labels show them better than it (else, or if it is the best, :data:`CLOSED`). Returns (cut,
-    labels, wrong) of what stays served."""
+    ``max_wrong_rate`` (see the module docstring); then the lowest clearance of the bands above it, or
+    :data:`CLOSED` if it is the best band, or if the bands above are not shown better than it and all the
+    labels down to it are shown over the bound. Returns (cut, labels, wrong) of what stays served."""
     found = bands(labels)
     n = wrong = 0
     for i, (_low, bn, bk) in enumerate(found):
         shown = lower_bound(bk, bn, confidence)
         if bk >= CLOSE_MIN_WRONG and shown > max_wrong_rate:
-            # the bands above stay served only if their own labels show them better than this one
-            if i and clopper_pearson_upper(wrong, n, confidence) < shown:
+            # the bands above stay served if their own labels show them better than this one, or if the
+            # labels down to this band, together, do not show the head over the bound
+            better = clopper_pearson_upper(wrong, n, confidence) < shown
+            if i and (better or lower_bound(wrong + bk, n + bn, confidence) <= max_wrong_rate):
                 return found[i - 1][0], n, wrong
             return CLOSED, 0, 0
         n, wrong = n + bn, wrong + bk

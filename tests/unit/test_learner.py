@@ -99,6 +99,8 @@ def test_inside_closes_only_on_evidence_and_only_as_far_as_it_reaches():
     # one right label above a band shown wrong: nothing shows the wrong answers are only in that band
     assert close_cut([(0.06, True)] + [(0.02, False)] * 2 + [(0.01, True)] * 8, 0.01, 0.95) == (CLOSED, 0, 0)
     assert close_cut([(0.06, True)] * 300 + [(0.02, False)] * 2 + [(0.01, True)] * 8, 0.01, 0.95)[0] == pytest.approx(0.06)
+    # 50 right above it: not shown better, but together (2 wrong in 60) not shown over the bound either
+    assert close_cut([(0.06, True)] * 50 + [(0.02, False)] * 2 + [(0.01, True)] * 8, 0.01, 0.95)[0] == pytest.approx(0.06)
 
 
 def test_a_wrong_label_far_below_the_point_cannot_shrink_it():
