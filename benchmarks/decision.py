@@ -127,7 +127,8 @@ def replay(stream: Stream, base: Path, system: str, embedder, args) -> dict:
             if found.match is not None:
                 rows.append({"served": True, "right": stream.right(q, served_text(stream, found.match)), "ms": ms,
                              "exact": found.reason == "exact", "matchable": q.matchable, "explored": False,
-                             "audited": found.audit, "kind": candidate_kind(found.match)})
+                             "audited": found.audit, "kind": candidate_kind(found.match),
+                             "cosine": found.match.similarity, "score": found.score})
                 if found.audit and system != "unaudited":  # as StoreFront.answer does, after serving: the chain checks it
                     judge.query = q
                     front.remember(q.text, q.answers[0], lookup=found)
@@ -171,6 +172,8 @@ def summary(rows: list[dict], args) -> dict:
             "wrong_out_of_scope": sum(not r["right"] and not r["matchable"] for r in served),
             "wrong_exact": sum(not r["right"] and r["exact"] for r in served),
             "wrong_by_kind": dict(Counter(r["kind"] for r in served if not r["right"])),
+            "ranges": {f"{what}_{side}": spread([r[what] for r in served if r["right"] == (side == "right") and not r["exact"]])
+                       for what in ("cosine", "score") for side in ("right", "wrong")},
             "explored": sum(r["explored"] for r in rows), "explore_per_query": sum(r["explored"] for r in rows) / max(1, len(rows)),
             "audited": sum(r.get("audited", False) for r in rows),
             "lookup_p50_ms": statistics.median(ms) if ms else 0.0, "lookup_mean_ms": statistics.fmean(ms) if ms else 0.0,
@@ -255,15 +258,27 @@ def line(name: str, r: dict) -> str:
     return " | ".join(parts) + f" | {r['seconds']:.0f} s"
 
 
+def spread(values: list) -> list[float] | None:
+    """[lowest, highest] of the values given (None where there are none)."""
+    values = [v for v in values if v is not None]
+    return [round(min(values), 3), round(max(values), 3)] if values else None
+
+
 def wrong_line(r: dict) -> str:
-    """Where each system's wrong serves come from: out-of-scope queries, exact repeats, the served key's kind."""
+    """Where each system's wrong serves come from: out-of-scope queries, exact repeats, the served key's kind;
+    and the cosines and verifier scores of its wrong and right serves (exact repeats left out)."""
+    def span(x: list[float] | None) -> str:
+        return f"{x[0]:.2f}-{x[1]:.2f}" if x else "-"
+
     parts = []
     for system in SYSTEMS:
         if system in r:
             a = r[system]["all"]
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(a["wrong_by_kind"].items())) or "none"
+            g = a["ranges"]
             parts.append(f"{system} {a['wrong_n']} (out of scope {a['wrong_out_of_scope']}, exact repeats {a['wrong_exact']}; "
-                         f"by the served key's kind: {kinds})")
+                         f"by the served key's kind: {kinds}; cosine {span(g['cosine_wrong'])}, score {span(g['score_wrong'])}; "
+                         f"right serves: cosine {span(g['cosine_right'])}, score {span(g['score_right'])})")
     return "   wrong serves: " + " | ".join(parts)
 
 
