@@ -74,13 +74,21 @@ def _intent(label: str) -> str:
     return f"[answer for {label}]"
 
 
-def banking77() -> Stream:
-    def rows(name: str) -> list[tuple[str, str]]:
-        with open(DATA / "banking77" / name, newline="", encoding="utf-8") as fh:
-            return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
+def _banking77_rows(name: str) -> list[tuple[str, str]]:
+    """(text, intent) of one BANKING77 split."""
+    with open(DATA / "banking77" / name, newline="", encoding="utf-8") as fh:
+        return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
 
-    kb = [(t, _intent(c), c) for t, c in rows("train.csv")]
-    return Stream("banking77", kb, _shuffled([Query(t, (_intent(c),)) for t, c in rows("test.csv")]))
+
+def _acid_rows(folder: str | Path, name: str) -> list[tuple[str, str]]:
+    """(utterance, intent) of one ACID file, blank utterances left out."""
+    with open(Path(folder) / name, newline="", encoding="utf-8") as fh:
+        return [(r["UTTERANCES"], r["INTENT_NAME"]) for r in csv.DictReader(fh) if r["UTTERANCES"].strip()]
+
+
+def banking77() -> Stream:
+    kb = [(t, _intent(c), c) for t, c in _banking77_rows("train.csv")]
+    return Stream("banking77", kb, _shuffled([Query(t, (_intent(c),)) for t, c in _banking77_rows("test.csv")]))
 
 
 def clinc150() -> Stream:
@@ -92,12 +100,8 @@ def clinc150() -> Stream:
 
 
 def acid(folder: str | Path) -> Stream:
-    def rows(name: str) -> list[tuple[str, str]]:
-        with open(Path(folder) / name, newline="", encoding="utf-8") as fh:
-            return [(r["UTTERANCES"], r["INTENT_NAME"]) for r in csv.DictReader(fh) if r["UTTERANCES"].strip()]
-
-    kb = [(t, _intent(c), c) for t, c in rows("customer_training.csv")]
-    return Stream("acid", kb, _shuffled([Query(t, (_intent(c),)) for t, c in rows("customer_testing.csv")]))
+    kb = [(t, _intent(c), c) for t, c in _acid_rows(folder, "customer_training.csv")]
+    return Stream("acid", kb, _shuffled([Query(t, (_intent(c),)) for t, c in _acid_rows(folder, "customer_testing.csv")]))
 
 
 def _nlupp_answer(item: dict) -> str | None:
@@ -157,11 +161,7 @@ def _faq(name: str, train: list[tuple[str, str]], test: list[tuple[str, str]], i
 
 
 def faq_banking77() -> Stream:
-    def rows(name: str) -> list[tuple[str, str]]:
-        with open(DATA / "banking77" / name, newline="", encoding="utf-8") as fh:
-            return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
-
-    train, test = rows("train.csv"), rows("test.csv")
+    train, test = _banking77_rows("train.csv"), _banking77_rows("test.csv")
     held_out = sorted({c for _t, c in train})[1::2]  # the verifier's question head was fitted on the even ones
     return _faq("faq_banking77", train, test, held_out)
 
@@ -174,12 +174,8 @@ def faq_clinc150() -> Stream:
 
 
 def faq_acid(folder: str | Path) -> Stream:
-    def rows(name: str) -> list[tuple[str, str]]:
-        with open(Path(folder) / name, newline="", encoding="utf-8") as fh:
-            return [(r["UTTERANCES"], r["INTENT_NAME"]) for r in csv.DictReader(fh) if r["UTTERANCES"].strip()]
-
-    train = rows("customer_training.csv")
-    return _faq("faq_acid", train, rows("customer_testing.csv"), sorted({c for _t, c in train}))
+    train = _acid_rows(folder, "customer_training.csv")
+    return _faq("faq_acid", train, _acid_rows(folder, "customer_testing.csv"), sorted({c for _t, c in train}))
 
 
 def streams(names: list[str], *, acid_folder: str | None = None) -> list[Stream]:

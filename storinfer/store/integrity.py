@@ -65,8 +65,9 @@ def upsert_indexed(col: Any, ids: list[str], vectors: list[list[float]], answers
     (``benchmarks/store_index.py`` replays the precompute crash-and-resume scenario; docs/operations.md
     has its figures). After each write, each written pair is searched by its own vector
     (:func:`written`); in those runs that found them all, so the search itself is what prevents the
-    loss there, but a precompute of 24 SQuAD articles lost 2 pairs even so. Any id not found is written again, up to ``REWRITES`` times, and if still missing the
-    write fails with :class:`StoreError` rather than store a pair no lookup can find.
+    loss there, but a precompute of 24 SQuAD articles lost 2 pairs even so. Any id not found is written
+    again, up to ``REWRITES`` times, and if still missing the write fails with :class:`StoreError`
+    rather than store a pair no lookup can find.
     """
     if not ids:
         return 0
