@@ -26,6 +26,11 @@ reach the app's chain, which answers them (and the store remembers its answers).
 `oos_test` (1,000 queries none of the heads was fitted on) is mixed in as out-of-scope traffic, and
 the stream is the first 2,000 queries of the shuffled mix:
 - faq_banking77: 19 stored questions; faq_clinc150: 37; faq_acid: 87 (read from `--acid FOLDER`).
+
+Rephrasing probes (the same; made after the FAQ probes' runs): a FAQ of *all* those intents, one
+stored question each (its first training utterance), and only their test utterances asked, none
+out of scope (a FAQ's crowd rephrasings), the first 1,250 of them shuffled:
+- rephrase_banking77: 38 stored questions; rephrase_clinc150: 75; rephrase_acid: 175.
 """
 
 from __future__ import annotations
@@ -144,15 +149,19 @@ def squad(name: str, *, titles: list[str] | None = None) -> Stream:
 FAQ_QUERIES = 2000
 
 
+def _one_question_each(train: list[tuple[str, str]], intents: set[str]) -> list[tuple[str, str, str]]:
+    """A FAQ of ``intents``: each one's first training utterance, its answer and its id."""
+    first: dict[str, str] = {}
+    for text, label in train:
+        if label in intents:
+            first.setdefault(label, text)
+    return [(first[c], _intent(c), c) for c in sorted(first)]
+
+
 def _faq(name: str, train: list[tuple[str, str]], test: list[tuple[str, str]], intents: list[str]) -> Stream:
     """A FAQ probe (module docstring): half of ``intents`` stored, one question each; the test utterances
     of all of them, and CLINC150's out-of-scope test queries, replayed."""
-    covered = set(_shuffled(sorted(intents))[: len(intents) // 2])
-    first: dict[str, str] = {}
-    for text, label in train:
-        if label in covered:
-            first.setdefault(label, text)
-    kb = [(first[c], _intent(c), c) for c in sorted(first)]
+    kb = _one_question_each(train, set(_shuffled(sorted(intents))[: len(intents) // 2]))
     wanted = set(intents)
     queries = [Query(t, (_intent(c),)) for t, c in test if c in wanted]
     oos = json.loads((DATA / "clinc150" / "data_full.json").read_text())["oos_test"]
@@ -160,22 +169,56 @@ def _faq(name: str, train: list[tuple[str, str]], test: list[tuple[str, str]], i
     return Stream(name, kb, _shuffled(queries)[:FAQ_QUERIES])
 
 
-def faq_banking77() -> Stream:
+REPHRASE_QUERIES = 1250
+
+
+def _rephrasings(name: str, train: list[tuple[str, str]], test: list[tuple[str, str]], intents: list[str]) -> Stream:
+    """A rephrasing probe (module docstring): every one of ``intents`` stored as one question; only their
+    test utterances replayed."""
+    wanted = set(intents)
+    queries = [Query(t, (_intent(c),)) for t, c in test if c in wanted]
+    return Stream(name, _one_question_each(train, wanted), _shuffled(queries)[:REPHRASE_QUERIES])
+
+
+def _banking77_held_out() -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
     train, test = _banking77_rows("train.csv"), _banking77_rows("test.csv")
-    held_out = sorted({c for _t, c in train})[1::2]  # the verifier's question head was fitted on the even ones
-    return _faq("faq_banking77", train, test, held_out)
+    return train, test, sorted({c for _t, c in train})[1::2]  # the verifier's question head was fitted on the even ones
 
 
-def faq_clinc150() -> Stream:
+def _clinc150_held_out() -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
     data = json.loads((DATA / "clinc150" / "data_full.json").read_text())
     domains = json.loads((DATA / "clinc150" / "domains.json").read_text())
     held_out = [i for d in sorted(domains)[1::2] for i in domains[d]]  # fitted on the even domains
-    return _faq("faq_clinc150", [tuple(x) for x in data["train"]], [tuple(x) for x in data["test"]], held_out)
+    return [tuple(x) for x in data["train"]], [tuple(x) for x in data["test"]], held_out
+
+
+def _acid_all(folder: str | Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
+    train = _acid_rows(folder, "customer_training.csv")
+    return train, _acid_rows(folder, "customer_testing.csv"), sorted({c for _t, c in train})
+
+
+def faq_banking77() -> Stream:
+    return _faq("faq_banking77", *_banking77_held_out())
+
+
+def faq_clinc150() -> Stream:
+    return _faq("faq_clinc150", *_clinc150_held_out())
 
 
 def faq_acid(folder: str | Path) -> Stream:
-    train = _acid_rows(folder, "customer_training.csv")
-    return _faq("faq_acid", train, _acid_rows(folder, "customer_testing.csv"), sorted({c for _t, c in train}))
+    return _faq("faq_acid", *_acid_all(folder))
+
+
+def rephrase_banking77() -> Stream:
+    return _rephrasings("rephrase_banking77", *_banking77_held_out())
+
+
+def rephrase_clinc150() -> Stream:
+    return _rephrasings("rephrase_clinc150", *_clinc150_held_out())
+
+
+def rephrase_acid(folder: str | Path) -> Stream:
+    return _rephrasings("rephrase_acid", *_acid_all(folder))
 
 
 def streams(names: list[str], *, acid_folder: str | None = None) -> list[Stream]:
@@ -184,7 +227,9 @@ def streams(names: list[str], *, acid_folder: str | None = None) -> list[Stream]
               "squad_superbowl": lambda: squad("squad_superbowl", titles=["Super_Bowl_50"]),
               "squad_24": lambda: squad("squad_24"),
               "faq_banking77": faq_banking77, "faq_clinc150": faq_clinc150,
-              "faq_acid": lambda: faq_acid(acid_folder) if acid_folder else None}
+              "faq_acid": lambda: faq_acid(acid_folder) if acid_folder else None,
+              "rephrase_banking77": rephrase_banking77, "rephrase_clinc150": rephrase_clinc150,
+              "rephrase_acid": lambda: rephrase_acid(acid_folder) if acid_folder else None}
     out = []
     for n in names:
         s = makers[n]()
