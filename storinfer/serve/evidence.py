@@ -204,6 +204,11 @@ class Evidence:
     explored: bool
     answer: str = ""
 
+    @property
+    def checked_wrong(self) -> bool:
+        """A checked hit (audited or explored) whose stored answer was wrong (as :attr:`storinfer.store.Label.checked_wrong`)."""
+        return self.explored and not self.right
+
 
 def point_rate(labels: int, wrong: int, prior_rate: float) -> float:
     """The expected wrong share of the point: its explored labels, from a prior of the rate it was chosen for
@@ -229,7 +234,7 @@ def choose(labels: Iterable[Evidence], point: OperatingPoint, *, max_wrong_rate:
         heads[head] = HeadCut(cut_in if cut_in > 0 else cut_out, n_in, k_in, n_out, k_out)
     cuts: dict[str, float] = {}
     for lb in labels:
-        if lb.explored and not lb.right and lb.answer:
+        if lb.checked_wrong and lb.answer:
             cuts[lb.answer] = max(cuts.get(lb.answer, 0.0), lb.case.score + 1e-3)
     return LearntState(heads, cuts, len(labels), version)
 
