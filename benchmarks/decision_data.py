@@ -36,6 +36,7 @@ out of scope (a FAQ's crowd rephrasings), the first 1,250 of them shuffled:
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import random
 from dataclasses import dataclass, field
@@ -96,8 +97,14 @@ def banking77() -> Stream:
     return Stream("banking77", kb, _shuffled([Query(t, (_intent(c),)) for t, c in _banking77_rows("test.csv")]))
 
 
+@functools.cache
+def _clinc150_data() -> dict:
+    """CLINC150's data_full.json, read once per process (the dev stream and the probes all read it)."""
+    return json.loads((DATA / "clinc150" / "data_full.json").read_text())
+
+
 def clinc150() -> Stream:
-    data = json.loads((DATA / "clinc150" / "data_full.json").read_text())
+    data = _clinc150_data()
     kb = [(t, _intent(c), c) for t, c in data["train"]]
     queries = [Query(t, (_intent(c),)) for t, c in data["test"]]
     queries += [Query(t, (f"[out of scope #{i}]",), matchable=False) for i, (t, _c) in enumerate(data["oos_test"])]
@@ -164,7 +171,7 @@ def _faq(name: str, train: list[tuple[str, str]], test: list[tuple[str, str]], i
     kb = _one_question_each(train, set(_shuffled(sorted(intents))[: len(intents) // 2]))
     wanted = set(intents)
     queries = [Query(t, (_intent(c),)) for t, c in test if c in wanted]
-    oos = json.loads((DATA / "clinc150" / "data_full.json").read_text())["oos_test"]
+    oos = _clinc150_data()["oos_test"]
     queries += [Query(t, (f"[out of scope #{i}]",), matchable=False) for i, (t, _c) in enumerate(oos)]
     return Stream(name, kb, _shuffled(queries)[:FAQ_QUERIES])
 
@@ -186,7 +193,7 @@ def _banking77_held_out() -> tuple[list[tuple[str, str]], list[tuple[str, str]],
 
 
 def _clinc150_held_out() -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[str]]:
-    data = json.loads((DATA / "clinc150" / "data_full.json").read_text())
+    data = _clinc150_data()
     domains = json.loads((DATA / "clinc150" / "domains.json").read_text())
     held_out = [i for d in sorted(domains)[1::2] for i in domains[d]]  # fitted on the even domains
     return [tuple(x) for x in data["train"]], [tuple(x) for x in data["test"]], held_out
