@@ -143,8 +143,8 @@ def close_cut(labels: Sequence[tuple[float, bool]], max_wrong_rate: float, confi
         if bk >= CLOSE_MIN_WRONG and shown > max_wrong_rate:
             # the bands above stay served if their own labels show them better than this one, or if the
             # labels down to this band, together, do not show the head over the bound
-            better = clopper_pearson_upper(wrong, n, confidence) < shown
-            if i and (better or lower_bound(wrong + bk, n + bn, confidence) <= max_wrong_rate):
+            if i and (clopper_pearson_upper(wrong, n, confidence) < shown
+                      or lower_bound(wrong + bk, n + bn, confidence) <= max_wrong_rate):
                 return found[i - 1][0], n, wrong
             return CLOSED, 0, 0
         n, wrong = n + bn, wrong + bk
