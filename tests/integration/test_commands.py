@@ -21,7 +21,8 @@ Before it runs:
 * its placeholders become fixtures (PLACEHOLDERS): PATH, COPY, ./storinfer_db and ./db a copy
   of a small store precomputed here from data/ (MiniLM, SmolLM2 answering); DOCS and docs/ a folder
   with one document from data/; ID one of the store's documents; P its partition; FOLDER and
-  /path/to/acid an empty folder (no stream here reads ACID); 8000 a free port; the module of
+  /path/to/acid an empty folder (no stream here reads ACID); MPNET the packaged MiniLM folder (the
+  suite has no all-mpnet-base-v2: the gate runs with MiniLM as its second model); 8000 a free port; the module of
   `--llm mymod:make_model` is written to the folder the command runs in. `[--option P]` is run
   with the option; `[...]` is dropped;
 * a command too long for the suite gets its small size appended (SMALL: fewer LLM calls, a few
@@ -57,6 +58,8 @@ import pytest
 from helpers import free_port, server
 from shown import REPO, make_targets_named, shown_commands
 
+from storinfer.models.paths import minilm_path
+
 VENV = Path(sys.executable).parent.parent  # not resolved: a venv's python is a link to the base interpreter
 SQUAD = REPO / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"
 STORE_DOCS = ("superbowl-2", "superbowl-3")  # the fixture store's documents: paragraphs 2 and 3 of the Super Bowl
@@ -65,7 +68,7 @@ MYMOD = "from storinfer_langchain import default_chat_model\n\n\ndef make_model(
 PLACEHOLDERS = {
     "PATH": "{store}", "COPY": "{store}", "./storinfer_db": "{store}", "./db": "{store}",
     "DOCS": "{docs}", "docs/": "{docs}", "ID": STORE_DOCS[0], "P": "default",
-    "FOLDER": "{out}/no-acid", "/path/to/acid": "{out}/no-acid", "8000": "{port}",
+    "FOLDER": "{out}/no-acid", "/path/to/acid": "{out}/no-acid", "8000": "{port}", "MPNET": "{minilm}",
 }
 PRECOMPUTE_SMALL = "--max-calls-per-chunk 1 --max-per-chunk 2 --max-facts-per-chunk 2 --rephrasings 0"
 PAPER_SMALL = f"--paragraphs 1 --questions 3 {PRECOMPUTE_SMALL} --out {{common}}/paper --json {{common}}/paper/paper.json"
@@ -77,6 +80,7 @@ SMALL = {
                                     "--out {out}/decision",
     "python benchmarks/plot_decision.py": "--png {out}/decision.png",
     "python benchmarks/decision_memory.py": "--streams nlupp_hotels --out {out}/decision --json {out}/memory.json",
+    "python benchmarks/second_opinion_gate.py": "--streams nlupp_hotels --dev nlupp_hotels --out {out}/decision",
     "python benchmarks/bench_lookup.py": "--pairs 200 --lookups 20 --misses 4 --taught 12 --llm-sample 1 --json {out}/latency.json",
     "python benchmarks/paper.py": PAPER_SMALL,
     "python benchmarks/store_index.py": "--runs 2",
@@ -182,7 +186,7 @@ def prepare(shown: str, fx: Fixtures) -> Ran:
     if "{store}" in words:
         shutil.copytree(fx.store, scratch / "store")
     values = {"{store}": str(scratch / "store"), "{docs}": str(fx.docs), "{out}": str(scratch / "out"),
-              "{common}": str(fx.root / "common"), "{port}": str(free_port())}
+              "{common}": str(fx.root / "common"), "{port}": str(free_port()), "{minilm}": minilm_path()}
     for key, value in values.items():
         words = [w.replace(key, value) for w in words]
     cwd = REPO if words[0] in ("make", "python") else scratch
@@ -477,6 +481,30 @@ def check_chroma_run(ran: Ran, fx: Fixtures) -> None:
         assert store.count() == fx.pairs, ran
 
 
+def check_second_opinion_gate(ran: Ran, fx: Fixtures) -> None:
+    """One stream recorded and the rules read off it; with MiniLM as the second model, opening on its cosine
+    serves what opening on MiniLM's own does, at every threshold (the gate's pooling is the embedder's)."""
+    assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+506 q recorded, \d+ texts embedded", ran.out, re.M), ran
+    assert "chosen on nlupp_hotels (admissible on the most, then the most right): tighten t=" in ran.out, ran
+    row = re.search(r"^nlupp_hotels\s+\|(.+)$", ran.out, re.M)
+    assert row and len(re.findall(r"\d+\.\d% / +\d+\.\d\d% \(\d+\)", row.group(1))) == 5, ran
+    opened = re.search(r"^\s+open    (.+)$", ran.out, re.M)
+    own = re.search(r"^\s+MiniLM  (.+)$", ran.out, re.M)
+    assert opened and own and opened.group(1) == own.group(1), ran
+    assert (ran.scratch / "out" / "decision" / "nlupp_hotels").is_dir(), ran  # its stores in --out
+    assert_kept(ran, fx)
+
+
+def check_second_opinion_latency(ran: Ran, fx: Fixtures) -> None:
+    """Each embedder timed one question at a time (the records and rules are not run)."""
+    assert ran.returncode == 0, ran
+    for name in ("MiniLM (shipped)", "all-mpnet-base-v2"):
+        assert re.search(rf"^{re.escape(name)} +one question at a time, 100 questions: p50 +[\d.]+ ms  p90 +[\d.]+ ms$",
+                         ran.out, re.M), ran
+    assert "recorded" not in ran.out, ran
+    assert_kept(ran, fx)
+
+
 CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
     "storinfer stats --store": check_stats,
     "storinfer check --store": check_check,
@@ -489,6 +517,8 @@ CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
     "python benchmarks/decision.py": check_decision,
     "python benchmarks/plot_decision.py": check_plot_decision,
     "python benchmarks/decision_memory.py": check_decision_memory,
+    "python benchmarks/second_opinion_gate.py --mpnet MPNET --latency": check_second_opinion_latency,
+    "python benchmarks/second_opinion_gate.py": check_second_opinion_gate,
     "python benchmarks/bench_lookup.py": check_bench_lookup,
     "python benchmarks/store_index.py": check_store_index,
     "python benchmarks/scaling.py": check_scaling,
