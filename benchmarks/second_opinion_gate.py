@@ -27,12 +27,17 @@ eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da):
     python benchmarks/second_opinion_gate.py --mpnet parts/all-mpnet-base-v2 --acid FOLDER [--streams ...] [--dev ...]
 
 `--latency` instead times what a lookup would pay: one question embedded at a time (the first 100
-of BANKING77's stream), by mpnet and by the shipped MiniLM, p50 and p90.
+of BANKING77's stream), by mpnet and by the shipped MiniLM, p50 and p90. `--primary` instead asks
+what mpnet would do as the store's own embedder, with no verifier (the verifier was fitted on
+MiniLM's cosines): each embedder's hindsight cosine ceiling (`decision_ceiling.cosine_ceiling`: the
+nearest key served at or above one threshold, the best one at <= 1% wrong chosen after the fact,
+replayed for real, every miss's answer stored).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -44,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from decision import OUT, PARTITION, build, served_text  # noqa: E402
-from decision_ceiling import Memory  # noqa: E402
+from decision_ceiling import Memory, cosine_ceiling  # noqa: E402
 from decision_data import streams  # noqa: E402
 from decision_memory import CachedPolicy, admissible  # noqa: E402
 
@@ -156,6 +161,28 @@ def latency(mp: MPNet, embedder, n: int = 100) -> None:
     print(f"torch threads {mp.torch.get_num_threads()}")
 
 
+def on_mpnet(memory: Memory, mp: MPNet, queries: list) -> Memory:
+    """The same knowledge base and queries, embedded by mpnet: the store it would make as its own embedder."""
+    texts = [m.question for m in memory.matches]
+    questions = [clean_text(q.text) for q in queries]
+    mp.embed(texts + questions)
+    other = copy.copy(memory)
+    other.kv = np.stack([mp.vectors[t] for t in texts])
+    other.qv = np.stack([mp.vectors[t] for t in questions])
+    other.reset()
+    return other
+
+
+def ceilings(stream, memory: Memory, mp: MPNet) -> None:
+    """Each embedder's hindsight cosine ceiling on one stream."""
+    parts = [f"{stream.name:18} {len(stream.queries):6d} q"]
+    for name, mem in (("MiniLM", memory), ("mpnet", on_mpnet(memory, mp, stream.queries))):
+        best = cosine_ceiling(stream, mem, served_text)["best"]
+        parts.append(f"{name} " + (f"{best['right']:5.1%} / {best['wrong']:5.2%} ({best['wrong_n']}) at {best['threshold']:.2f}"
+                                   if best["threshold"] is not None else "none within 1%"))
+    print(" | ".join(parts), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mpnet", type=Path, required=True, help="the all-mpnet-base-v2 folder (see above)")
@@ -165,6 +192,7 @@ def main() -> None:
     ap.add_argument("--acid", help="folder with ACID's customer_training.csv and customer_testing.csv")
     ap.add_argument("--out", type=Path, default=OUT, help="the streams' stores (decision.py's by default)")
     ap.add_argument("--latency", action="store_true", help="only time one question at a time through each embedder")
+    ap.add_argument("--primary", action="store_true", help="only each embedder's hindsight cosine ceiling, as the store's own")
     args = ap.parse_args()
     embedder = default_embedder()
     mp = MPNet(args.mpnet)
@@ -177,6 +205,9 @@ def main() -> None:
         base = args.out / stream.name
         if not (base / "chroma.sqlite3").exists():
             build(stream, base, embedder)
+        if args.primary:
+            ceilings(stream, Memory(base, PARTITION, embedder, stream.queries), mp)
+            continue
         rows = record(stream, Memory(base, PARTITION, embedder, stream.queries))
         texts = [r["q"] for r in rows if not r["exact"]]
         texts += [r[k][0] for r in rows if not r["exact"] for k in ("served", "nearest") if r[k] is not None]
@@ -185,6 +216,8 @@ def main() -> None:
         print(f"{stream.name:18} {len(rows):6d} q recorded, {len(set(texts))} texts embedded | {time.perf_counter() - t0:.0f} s",
               flush=True)
 
+    if args.primary:
+        return
     dev = [n for n in args.dev if n in records]
     point = {n: score(records[n], mp, None, None) for n in dev}
 

@@ -505,6 +505,15 @@ def check_second_opinion_latency(ran: Ran, fx: Fixtures) -> None:
     assert_kept(ran, fx)
 
 
+def check_second_opinion_primary(ran: Ran, fx: Fixtures) -> None:
+    """Each embedder's cosine ceiling; with MiniLM as the second model, the two are the same."""
+    assert ran.returncode == 0, ran
+    line = re.search(r"^nlupp_hotels\s+506 q \| MiniLM (.+) \| mpnet (.+)$", ran.out, re.M)
+    assert line and line.group(1) == line.group(2), ran
+    assert "recorded" not in ran.out, ran
+    assert_kept(ran, fx)
+
+
 CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
     "storinfer stats --store": check_stats,
     "storinfer check --store": check_check,
@@ -518,6 +527,7 @@ CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
     "python benchmarks/plot_decision.py": check_plot_decision,
     "python benchmarks/decision_memory.py": check_decision_memory,
     "python benchmarks/second_opinion_gate.py --mpnet MPNET --latency": check_second_opinion_latency,
+    "python benchmarks/second_opinion_gate.py --mpnet MPNET --primary": check_second_opinion_primary,
     "python benchmarks/second_opinion_gate.py": check_second_opinion_gate,
     "python benchmarks/bench_lookup.py": check_bench_lookup,
     "python benchmarks/store_index.py": check_store_index,
