@@ -101,6 +101,14 @@ def replay(stream, memory: Memory, system: str, options: dict, embedder, policy=
     return rows, (learner.stats() if learner is not None else None)
 
 
+def stream_memory(stream, out: Path, embedder) -> Memory:
+    """The stream's store under ``out`` (built first if it is not there), read into memory."""
+    base = out / stream.name
+    if not (base / "chroma.sqlite3").exists():
+        build(stream, base, embedder)
+    return Memory(base, PARTITION, embedder, stream.queries)
+
+
 def summary(rows: list[dict]) -> dict:
     served = [r for r in rows if r["served"]]
     wrong = sum(not r["right"] for r in served)
@@ -161,10 +169,7 @@ def main() -> None:
     results = {}
     for stream in streams(args.streams, acid_folder=args.acid):
         t0 = time.perf_counter()
-        base = args.out / stream.name
-        if not (base / "chroma.sqlite3").exists():
-            build(stream, base, embedder)
-        memory = Memory(base, PARTITION, embedder, stream.queries)
+        memory = stream_memory(stream, args.out, embedder)
         res = {}
         policy = CachedPolicy()
         runs = [(system, options, {}) for system in args.systems if system != "learner" or not args.grid]

@@ -49,10 +49,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from decision import OUT, PARTITION, build, served_text  # noqa: E402
+from decision import OUT, served_text  # noqa: E402
 from decision_ceiling import Memory, cosine_ceiling  # noqa: E402
 from decision_data import streams  # noqa: E402
-from decision_memory import CachedPolicy, admissible  # noqa: E402
+from decision_memory import CachedPolicy, admissible, stream_memory  # noqa: E402
 
 from storinfer.match.bounds import clopper_pearson_upper  # noqa: E402
 from storinfer.match.features import Query  # noqa: E402
@@ -203,13 +203,11 @@ def main() -> None:
     records = {}
     for stream in streams(args.streams, acid_folder=args.acid):
         t0 = time.perf_counter()
-        base = args.out / stream.name
-        if not (base / "chroma.sqlite3").exists():
-            build(stream, base, embedder)
+        memory = stream_memory(stream, args.out, embedder)
         if args.primary:
-            ceilings(stream, Memory(base, PARTITION, embedder, stream.queries), mp)
+            ceilings(stream, memory, mp)
             continue
-        rows = record(stream, Memory(base, PARTITION, embedder, stream.queries))
+        rows = record(stream, memory)
         texts = [r["q"] for r in rows if not r["exact"]]
         texts += [r[k][0] for r in rows if not r["exact"] for k in ("served", "nearest") if r[k] is not None]
         mp.embed(texts)
