@@ -15,6 +15,15 @@ from storinfer.match.features import HEADS
 
 POINT_RATE = 0.01
 """The share of wrong serves every shipped or calibrated point is chosen for."""
+REPEAT_FLOOR = 0.95
+"""The shipped repeat floor: an answer stored from traffic is served when its question is this close
+(cosine) to the new one, whatever its verifier score (docs/serve-decision.md, "Near-repeats of traffic")."""
+
+
+def is_repeat(repeat_floor: float | None, kind: str, cosine: float) -> bool:
+    """Whether a candidate of ``kind`` (see :func:`storinfer.match.features.candidate_kind`) at ``cosine`` is a
+    near-repeat of traffic: an answer stored from traffic at or above the repeat floor."""
+    return kind == "runtime" and repeat_floor is not None and cosine >= repeat_floor
 
 
 @dataclass(frozen=True)
@@ -44,11 +53,14 @@ class HeadPoint:
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """Each head's :class:`HeadPoint`; ``runtime`` None: answers stored from traffic use the question head's."""
+    """Each head's :class:`HeadPoint`; ``runtime`` None: answers stored from traffic use the question head's.
+    ``repeat_floor``: an answer stored from traffic whose question is at least this close (cosine) to
+    the new one is also served whatever its verifier score, unless a rule refuses it (None: never)."""
 
     question: HeadPoint
     fact: HeadPoint
     runtime: HeadPoint | None = None
+    repeat_floor: float | None = None
 
     def head(self, name: str) -> HeadPoint:
         if name not in HEADS:
@@ -57,18 +69,25 @@ class OperatingPoint:
         point: HeadPoint | None = getattr(self, name)
         return point if point is not None else self.question
 
+    def repeats(self, kind: str, cosine: float) -> bool:
+        """Whether a candidate of this kind at this cosine is a near-repeat of traffic (served whatever its score)."""
+        return is_repeat(self.repeat_floor, kind, cosine)
+
     def to_dict(self) -> dict[str, Any]:
-        out = {"question": self.question.to_dict(), "fact": self.fact.to_dict()}
+        out: dict[str, Any] = {"question": self.question.to_dict(), "fact": self.fact.to_dict()}
         if self.runtime is not None:
             out["runtime"] = self.runtime.to_dict()
+        out["repeat_floor"] = self.repeat_floor
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], default: OperatingPoint) -> OperatingPoint:
-        """A recorded point; heads it does not name keep ``default``'s."""
+        """A recorded point; heads it does not name, and its repeat floor if it does not name one, keep ``default``'s."""
         heads = {name: HeadPoint.from_dict(data[name], default.head(name)) for name in HEADS if isinstance(data.get(name), dict)}
+        repeat = data.get("repeat_floor", default.repeat_floor)
         return cls(heads.get("question", default.question), heads.get("fact", default.fact),
-                   heads.get("runtime", default.runtime))
+                   heads.get("runtime", default.runtime),
+                   None if repeat is None else validate_threshold(float(repeat), "repeat_floor"))
 
 
 class Settings(Protocol):

@@ -44,7 +44,7 @@ from storinfer.match.features import (
     question_features,
 )
 from storinfer.match.lookalike import _fold, _numbers, _tokens, answer_mismatch, signals
-from storinfer.match.point import HeadPoint, OperatingPoint
+from storinfer.match.point import REPEAT_FLOOR, HeadPoint, OperatingPoint, is_repeat
 from storinfer.records import Match
 
 __all__ = ["FACT_FEATURES", "QUESTION_FEATURES", "Head", "Verdict", "Verifier", "asks_typed_answer", "content_words",
@@ -202,10 +202,13 @@ class Verifier:
 
     Instantiate:
         ```python
+        import dataclasses
+
         from storinfer.match.verify import Verifier
 
         v = Verifier.default()                                   # storinfer/match/verifier.json
         strict = v.with_operating_point(cut=0.99)                # both heads
+        no_repeats = dataclasses.replace(v, repeat_floor=None)   # near-repeats of traffic need their score too
         ```
 
     Usage:
@@ -220,6 +223,9 @@ class Verifier:
     runtime: Head | None = None
     """The question head at its own operating point for answers stored from traffic (``origin``
     ``runtime``), when a store has learnt one; None: runtime keys use the question head."""
+    repeat_floor: float | None = REPEAT_FLOOR
+    """An answer stored from traffic whose question is at least this close (cosine) to the new one is
+    served whatever its score, unless a rule refuses it: a question asked again in other words. None: never."""
 
     @classmethod
     @functools.cache
@@ -253,19 +259,20 @@ class Verifier:
                            typed_floor=h.typed_floor if floor is None or h.typed_floor is None else float(floor))
         if head == "runtime":
             return replace(self, runtime=moved(self.runtime or self.question))
-        return Verifier(moved(self.question) if head in (None, "question") else self.question,
-                        moved(self.fact) if head in (None, "fact") else self.fact,
-                        moved(self.runtime) if self.runtime is not None and head is None else self.runtime)
+        return replace(self, question=moved(self.question) if head in (None, "question") else self.question,
+                       fact=moved(self.fact) if head in (None, "fact") else self.fact,
+                       runtime=moved(self.runtime) if self.runtime is not None and head is None else self.runtime)
 
     @property
     def point(self) -> OperatingPoint:
         """Where each head serves now."""
-        return OperatingPoint(self.question.point, self.fact.point, None if self.runtime is None else self.runtime.point)
+        return OperatingPoint(self.question.point, self.fact.point, None if self.runtime is None else self.runtime.point,
+                              self.repeat_floor)
 
     def at(self, point: OperatingPoint) -> Verifier:
         """This verifier at ``point`` (a runtime point gives answers stored from traffic a head of their own)."""
         return Verifier(self.question.at(point.question), self.fact.at(point.fact),
-                        None if point.runtime is None else self.question.at(point.runtime))
+                        None if point.runtime is None else self.question.at(point.runtime), point.repeat_floor)
 
     def head_name(self, cand: Match) -> str:
         """Which head decides ``cand``: ``fact`` (an answer-aware key), ``runtime`` (an answer stored
@@ -287,6 +294,9 @@ class Verifier:
         cand = cands[pos]
         name = self.head_name(cand)
         head: Head = getattr(self, name)
+        if is_repeat(self.repeat_floor, candidate_kind(cand), cand.similarity):
+            ok, score, why = self.assess_one(q, cands, pos)
+            return Verdict(ok, score if ok else 0.0, why, name)
         floor = head.floor_for(q.qtype in TYPED)
         if cand.similarity < floor:
             return Verdict(False, 0.0, f"cosine {cand.similarity:.3f} below floor {floor:.2f}", name)

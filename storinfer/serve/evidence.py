@@ -68,14 +68,17 @@ class Case:
 
 
 def clearance(point: OperatingPoint, case: Case) -> float:
-    """How far ``case`` clears the point: >= 0 inside it, < 0 outside (see the module docstring)."""
+    """How far ``case`` clears the point: >= 0 inside it, < 0 outside (see the module docstring). A
+    near-repeat of traffic (the point's repeat floor) is inside it, at 0 unless it clears it further."""
     hp = point.head(case.head)
-    return min((case.cosine - hp.floor_for(case.typed)) * COSINE_SCALE, case.score - hp.cut)
+    margin = min((case.cosine - hp.floor_for(case.typed)) * COSINE_SCALE, case.score - hp.cut)
+    return max(margin, 0.0) if point.repeats(case.head, case.cosine) else margin
 
 
 def scaled(point: OperatingPoint, max_wrong_rate: float, point_rate: float) -> OperatingPoint:
     """The point for a stricter bound than the one it was chosen for (``point_rate``): each head's score
-    margin below 1 shrunk in proportion, so a stricter bound serves less, never more."""
+    margin below 1, and the repeat floor's cosine margin, shrunk in proportion, so a stricter bound
+    serves less, never more."""
     if max_wrong_rate >= point_rate:
         return point
     ratio = max_wrong_rate / point_rate
@@ -83,7 +86,8 @@ def scaled(point: OperatingPoint, max_wrong_rate: float, point_rate: float) -> O
     def tighten(hp: Any) -> Any:
         return None if hp is None else replace(hp, cut=1.0 - (1.0 - hp.cut) * ratio)
 
-    return OperatingPoint(tighten(point.question), tighten(point.fact), tighten(point.runtime))
+    repeat = None if point.repeat_floor is None else 1.0 - (1.0 - point.repeat_floor) * ratio
+    return OperatingPoint(tighten(point.question), tighten(point.fact), tighten(point.runtime), repeat)
 
 
 def lower_bound(errors: int, n: int, confidence: float) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -122,6 +123,17 @@ def test_a_stricter_bound_shrinks_the_point_and_a_looser_one_keeps_it():
     strict = scaled(POINT, 0.001, 0.01)
     assert strict.question.cut == pytest.approx(0.99) and strict.question.floor == POINT.question.floor
     assert scaled(POINT, 0.05, 0.01) == POINT
+    repeats = scaled(replace(POINT, repeat_floor=0.95), 0.001, 0.01)
+    assert repeats.repeat_floor == pytest.approx(0.995)  # near-repeats must be nearer
+
+
+def test_a_near_repeat_of_traffic_is_inside_the_point_whatever_its_score():
+    point = replace(POINT, repeat_floor=0.95)
+    assert clearance(point, Case("runtime", 0.10, 0.96)) == 0.0  # inside, at the point's edge
+    assert clearance(point, Case("runtime", 0.99, 0.97)) == pytest.approx(0.09)  # clears it further on its own
+    assert clearance(point, Case("runtime", 0.10, 0.94)) == pytest.approx(-0.80)  # under the repeat floor
+    assert clearance(point, Case("question", 0.10, 0.96)) == pytest.approx(-0.80)  # stored questions: never
+    assert clearance(POINT, Case("runtime", 0.10, 0.96)) == pytest.approx(-0.80)  # no repeat floor
 
 
 # --- the learner --------------------------------------------------------------------------------

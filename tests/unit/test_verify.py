@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -183,6 +184,27 @@ def test_operating_points():
     only_question = OperatingPoint.from_dict({"question": {"floor": 0.85, "cut": 0.97}}, V.point)
     assert V.at(only_question).fact == V.fact and only_question.head("runtime") == HeadPoint(0.85, 0.97, 0.938)
     assert V.question.typed_floor == 0.938  # a recorded point without a typed floor keeps the shipped one
+
+
+def test_a_near_repeat_of_traffic_is_served_whatever_its_score_unless_a_rule_refuses_it():
+    strict = V.with_operating_point(cut=0.9999)  # no score clears this cut
+    asked = "How do I activate my new card?"
+
+    def key(origin: str, sim: float, question: str = "How can I activate my new card?") -> list[Match]:
+        return [Match("k", question, "[card activation]", sim, {"origin": origin, "question": question})]
+
+    assert strict.repeat_floor == V.repeat_floor == 0.95 and strict.point.repeat_floor == 0.95
+    assert strict.choose(asked, key("runtime", 0.96))[0] == 0  # an answer stored from traffic, asked again
+    assert strict.choose(asked, key("precomputed", 0.96))[0] is None  # a stored question: the cut holds
+    assert strict.choose(asked, key("runtime", 0.94))[0] is None  # under the repeat floor: the cut holds
+    no_repeats = replace(strict, repeat_floor=None)
+    assert no_repeats.choose(asked, key("runtime", 0.99))[0] is None and no_repeats.point.repeat_floor is None
+    refused = strict.choose("How do I activate 2 cards?", key("runtime", 0.97, "How do I activate 3 cards?"))
+    assert refused[0] is None and refused[1][0].reason.startswith("rule:")  # rules still refuse it
+    assert OperatingPoint.from_dict({"repeat_floor": 0.97}, V.point).repeat_floor == 0.97
+    assert OperatingPoint.from_dict({}, V.point).repeat_floor == 0.95  # a point recorded without one keeps it
+    assert OperatingPoint.from_dict(V.point.to_dict(), V.point) == V.point
+    assert V.at(OperatingPoint.from_dict({"repeat_floor": None}, V.point)).repeat_floor is None
 
 
 def test_refusal_kinds():
