@@ -10,7 +10,9 @@ inline (so a refit takes effect at once: the real replay's refits land a little 
 Systems: `fixed` (the policy's point, `learner=None`) and `learner` (the default `Learner`, or with
 `--option NAME=VALUE`); `--grid NAME=V1,V2` replays the learner once per value of a Learner option
 (`seed` included: what one draw is worth) or of a constant of `storinfer.serve.evidence` (named in
-capitals). Reported per stream, whole and over its first 500 queries: right (share of answerable
+capitals); `--runtime-point FLOOR/CUT` replays each system again with answers stored from traffic
+served at a point of their own (the systems become `fixed:runtime=FLOOR/CUT`, ...); `--repeat-floor V` (a cosine, or
+`none`) replays each system again with another repeat floor (`fixed:repeat=V`, ...). Reported per stream, whole and over its first 500 queries: right (share of answerable
 queries served their own answer), wrong (share of serves) with its 95% upper bound.
 
     python benchmarks/decision_memory.py [--streams ...] [--acid FOLDER] [--option open_confidence=0.9] [--grid seed=0,1,2]
@@ -22,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +52,8 @@ class CachedPolicy:
     """The shipped policy, its verdicts kept per (question, candidates): the systems replayed one after
     another over a stream see mostly the same candidates."""
 
-    def __init__(self) -> None:
-        self.policy = VerifierPolicy(Verifier.default())
+    def __init__(self, verifier: Verifier | None = None) -> None:
+        self.policy = VerifierPolicy(verifier or Verifier.default())
         self.k, self.llm_check, self.point = self.policy.k, None, self.policy.point
         self.cache: dict = {}
 
@@ -158,6 +161,12 @@ def main() -> None:
     ap.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                     help="replay the learner once per value of a Learner option, or of a constant of "
                          "storinfer.serve.evidence named in capitals (the systems become learner:NAME=V)")
+    ap.add_argument("--runtime-point", action="append", default=[], metavar="FLOOR/CUT",
+                    help="replay each system again with a point of their own for answers stored from traffic "
+                         "(the systems become SYSTEM:runtime=FLOOR/CUT)")
+    ap.add_argument("--repeat-floor", action="append", default=[], metavar="V",
+                    help="replay each system again with another repeat floor (a cosine, or none) "
+                         "(the systems become SYSTEM:repeat=V)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--out", type=Path, default=OUT, help=f"the streams' stores (default {OUT.relative_to(ROOT)}, decision.py's)")
     args = ap.parse_args()
@@ -179,12 +188,24 @@ def main() -> None:
                     runs.append((f"learner:{name}={v}", options, {name: float(v)}))
                 else:  # a Learner option
                     runs.append((f"learner:{name}={v}", {**options, name: number(v)}, {}))
+        policies = {system: policy for system, _o, _c in runs}
+        for value in args.runtime_point:
+            floor, cut = (float(x) for x in value.split("/"))
+            moved = CachedPolicy(Verifier.default().with_operating_point(floor=floor, cut=cut, head="runtime"))
+            for system in args.systems:
+                runs.append((f"{system}:runtime={value}", options, {}))
+                policies[f"{system}:runtime={value}"] = moved
+        for value in args.repeat_floor:
+            moved = CachedPolicy(replace(Verifier.default(), repeat_floor=None if value == "none" else float(value)))
+            for system in args.systems:
+                runs.append((f"{system}:repeat={value}", options, {}))
+                policies[f"{system}:repeat={value}"] = moved
         for system, opts, constants in runs:
             saved = {name: getattr(evidence, name) for name in constants}
             for name, value in constants.items():
                 setattr(evidence, name, value)
             try:
-                rows, state = replay(stream, memory, system.split(":")[0], opts, embedder, policy)
+                rows, state = replay(stream, memory, system.split(":")[0], opts, embedder, policies[system])
             finally:
                 for name, value in saved.items():
                     setattr(evidence, name, value)
@@ -206,7 +227,7 @@ def main() -> None:
                                    for h, c in st["cuts"].items()) + f" | labels {st['labels']} explored {st['explored']}"
                   f" audited {st['audited']} | answer cuts {st['answer_cuts']} held back {a['answer_cut']} lookups,"
                   f" {a['cut_right']} of them right", flush=True)
-    if len(results) > 2 and args.grid and "fixed" in args.systems:
+    if len(results) > 2 and (args.grid or args.runtime_point or args.repeat_floor) and "fixed" in args.systems:
         print("\nleave one stream out: the learner chosen on the other streams")
         for name, r in leave_one_out(results).items():
             a, f = r["all"], r["fixed"]

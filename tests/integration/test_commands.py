@@ -302,13 +302,17 @@ def check_decision(ran: Ran, fx: Fixtures) -> None:
 
 def check_decision_memory(ran: Ran, fx: Fixtures) -> None:
     """One stream replayed in memory: the systems the command names (the fixed point and the learner by
-    default), the learner once per value of each grid."""
+    default), the learner once per value of each grid, each system again per runtime point and
+    per repeat floor."""
     assert ran.returncode == 0 and re.search(r"^nlupp_hotels\s+506 q \| (fixed|learner)", ran.out, re.M), ran
     stream = json.loads((ran.scratch / "out" / "memory.json").read_text())["streams"]["nlupp_hotels"]
     grids = re.findall(r"--grid (\w+)=([\w.,]+)", ran.command)
     named = re.search(r"--systems((?: \w+)+)", ran.command)
-    systems = [s for s in (named.group(1).split() if named else ["fixed", "learner"]) if s != "learner" or not grids]
+    base = named.group(1).split() if named else ["fixed", "learner"]
+    systems = [s for s in base if s != "learner" or not grids]
     systems += [f"learner:{name}={v}" for name, values in grids for v in values.split(",")]
+    systems += [f"{s}:runtime={v}" for v in re.findall(r"--runtime-point ([\d.]+/[\d.]+)", ran.command) for s in base]
+    systems += [f"{s}:repeat={v}" for v in re.findall(r"--repeat-floor ([\w.]+)", ran.command) for s in base]
     assert len(systems) > 2, ran.command
     assert sorted(stream) == sorted(systems), sorted(stream)
     for system in systems:
