@@ -1,12 +1,13 @@
 """The learner on a real store: read your own writes, labels shared by clients on a Chroma server, a
-wrong explored hit's answer cut at once, exploration counted, the LLM check, and a refit that dies
-leaving the last good state. Real Chroma and MiniLM; the chains are scripted where the test is about
+wrong explored hit's answer cut at once, exploration counted, the LLM check, a refit that dies
+leaving the last good state, and a near-repeat of traffic served whatever its score. Real Chroma and MiniLM; the chains are scripted where the test is about
 the learner's logic (tests/unit/test_learner.py has the scripted streams)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from helpers import chroma_server
@@ -227,3 +228,19 @@ def test_a_refit_that_dies_leaves_the_last_good_state(tmp_path, embeddings, monk
     store.close()
     with QAStore(tmp_path / "s", embedding=embeddings) as reopened:  # what every client reads
         assert LearntState.from_dict(reopened.states.latest("default", "kb")) == good
+
+
+def test_a_near_repeat_of_an_answer_stored_from_traffic_is_served_whatever_its_score(tmp_path, embeddings):
+    strict = VerifierPolicy(Verifier.default().with_operating_point(cut=1.0))  # no score here clears this cut
+    store = QAStore(tmp_path / "s", embedding=embeddings)
+    store.add([QAPair("How do I change my PIN?", "[pin]")])  # a stored (precomputed) question
+    front = StoreFront(store, policy=strict, learner=None)
+    answer, first = front.answer("How do I activate my new card?", lambda _q: "[card]")  # a miss: stored
+    assert not first.hit and answer == "[card]"
+    front.flush()
+    answer, again = front.answer("How can I activate my new card?", lambda _q: "[chain ran]")  # cosine 0.99
+    assert again.hit and answer == "[card]"
+    _answer, pin = front.answer("How can I change my PIN?", lambda _q: "[chain ran]")  # a stored question
+    assert not pin.hit  # near as it is, a stored question still needs its score
+    legacy = StoreFront(store, policy=VerifierPolicy(replace(strict.verifier, repeat_floor=None)), learner=None)
+    assert not legacy.lookup("How can I activate my new card?").hit  # without a repeat floor: as before

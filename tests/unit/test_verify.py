@@ -187,7 +187,7 @@ def test_operating_points():
 
 
 def test_a_near_repeat_of_traffic_is_served_whatever_its_score_unless_a_rule_refuses_it():
-    strict = V.with_operating_point(cut=0.9999)  # no score clears this cut
+    strict = V.with_operating_point(cut=1.0)  # no score here clears this cut
     asked = "How do I activate my new card?"
 
     def key(origin: str, sim: float, question: str = "How can I activate my new card?") -> list[Match]:
