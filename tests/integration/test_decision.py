@@ -1,7 +1,8 @@
 """The learner on a real store: read your own writes, labels shared by clients on a Chroma server, a
 wrong explored hit's answer cut at once, exploration counted, the LLM check, a refit that dies
-leaving the last good state, and a near-repeat of traffic served whatever its score. Real Chroma and MiniLM; the chains are scripted where the test is about
-the learner's logic (tests/unit/test_learner.py has the scripted streams)."""
+leaving the last good state, and a near-repeat of traffic served whatever its score. Real Chroma
+and MiniLM; the chains are scripted where the test is about the learner's logic
+(tests/unit/test_learner.py has the scripted streams)."""
 
 from __future__ import annotations
 
