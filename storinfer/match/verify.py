@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from storinfer.errors import validate_threshold
 from storinfer.match.features import (
     FACT_FEATURES,
     QUESTION_FEATURES,
@@ -226,6 +227,10 @@ class Verifier:
     repeat_floor: float | None = REPEAT_FLOOR
     """An answer stored from traffic whose question is at least this close (cosine) to the new one is
     served whatever its score, unless a rule refuses it: a question asked again in other words. None: never."""
+
+    def __post_init__(self) -> None:
+        if self.repeat_floor is not None:
+            object.__setattr__(self, "repeat_floor", validate_threshold(self.repeat_floor, "repeat_floor"))
 
     @classmethod
     @functools.cache

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from storinfer.errors import ConfigError
 from storinfer.match.bounds import clopper_pearson_upper
 from storinfer.match.features import (
     FACT_FEATURES,
@@ -205,6 +206,8 @@ def test_a_near_repeat_of_traffic_is_served_whatever_its_score_unless_a_rule_ref
     assert OperatingPoint.from_dict({}, V.point).repeat_floor == 0.95  # a point recorded without one keeps it
     assert OperatingPoint.from_dict(V.point.to_dict(), V.point) == V.point
     assert V.at(OperatingPoint.from_dict({"repeat_floor": None}, V.point)).repeat_floor is None
+    with pytest.raises(ConfigError, match="repeat_floor must be in"):
+        replace(V, repeat_floor=1.5)
 
 
 def test_refusal_kinds():
