@@ -11,9 +11,10 @@ Systems: `fixed` (the policy's point, `learner=None`) and `learner` (the default
 `--option NAME=VALUE`); `--grid NAME=V1,V2` replays the learner once per value of a Learner option
 (`seed` included: what one draw is worth) or of a constant of `storinfer.serve.evidence` (named in
 capitals); `--runtime-point FLOOR/CUT` replays each system again with answers stored from traffic
-served at a point of their own (the systems become `fixed:runtime=FLOOR/CUT`, ...); `--repeat-floor V` (a cosine, or
-`none`) replays each system again with another repeat floor (`fixed:repeat=V`, ...). Reported per stream, whole and over its first 500 queries: right (share of answerable
-queries served their own answer), wrong (share of serves) with its 95% upper bound.
+served at a point of their own (the systems become `fixed:runtime=FLOOR/CUT`, ...), and
+`--repeat-floor V` (a cosine, or `none`) with another repeat floor (`fixed:repeat=V`, ...).
+Reported per stream, whole and over its first 500 queries: right (share of answerable queries
+served their own answer), wrong (share of serves) with its 95% upper bound.
 
     python benchmarks/decision_memory.py [--streams ...] [--acid FOLDER] [--option open_confidence=0.9] [--grid seed=0,1,2]
 """
