@@ -87,7 +87,7 @@ class OperatingPoint:
         repeat = data.get("repeat_floor", default.repeat_floor)
         return cls(heads.get("question", default.question), heads.get("fact", default.fact),
                    heads.get("runtime", default.runtime),
-                   None if repeat is None else validate_threshold(float(repeat), "repeat_floor"))
+                   None if repeat is None else validate_threshold(repeat, "repeat_floor"))
 
 
 class Settings(Protocol):

@@ -299,16 +299,13 @@ class Verifier:
         cand = cands[pos]
         name = self.head_name(cand)
         head: Head = getattr(self, name)
-        if is_repeat(self.repeat_floor, candidate_kind(cand), cand.similarity):
-            ok, score, why = self.assess_one(q, cands, pos)
-            return Verdict(ok, score if ok else 0.0, why, name)
         floor = head.floor_for(q.qtype in TYPED)
         if cand.similarity < floor:
             return Verdict(False, 0.0, f"cosine {cand.similarity:.3f} below floor {floor:.2f}", name)
         ok, score, why = self.assess_one(q, cands, pos)
         if not ok:
             return Verdict(False, 0.0, why, name)
-        if score < head.cut:
+        if score < head.cut and not is_repeat(self.repeat_floor, candidate_kind(cand), cand.similarity):
             return Verdict(False, score, f"verifier score {score:.3f} below cut {head.cut:.3f}", name)
         return Verdict(True, score, "", name)
 

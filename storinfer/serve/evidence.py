@@ -69,10 +69,12 @@ class Case:
 
 def clearance(point: OperatingPoint, case: Case) -> float:
     """How far ``case`` clears the point: >= 0 inside it, < 0 outside (see the module docstring). A
-    near-repeat of traffic (the point's repeat floor) is inside it, at 0 unless it clears it further."""
+    near-repeat of traffic (at or above the point's repeat floor and its head's cosine floor) is inside
+    it, at 0 unless it clears it further."""
     hp = point.head(case.head)
-    margin = min((case.cosine - hp.floor_for(case.typed)) * COSINE_SCALE, case.score - hp.cut)
-    return max(margin, 0.0) if point.repeats(case.head, case.cosine) else margin
+    floor = hp.floor_for(case.typed)
+    margin = min((case.cosine - floor) * COSINE_SCALE, case.score - hp.cut)
+    return max(margin, 0.0) if point.repeats(case.head, case.cosine) and case.cosine >= floor else margin
 
 
 def scaled(point: OperatingPoint, max_wrong_rate: float, point_rate: float) -> OperatingPoint:

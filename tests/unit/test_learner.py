@@ -134,6 +134,8 @@ def test_a_near_repeat_of_traffic_is_inside_the_point_whatever_its_score():
     assert clearance(point, Case("runtime", 0.10, 0.94)) == pytest.approx(-0.80)  # under the repeat floor
     assert clearance(point, Case("question", 0.10, 0.96)) == pytest.approx(-0.80)  # stored questions: never
     assert clearance(POINT, Case("runtime", 0.10, 0.96)) == pytest.approx(-0.80)  # no repeat floor
+    higher = replace(point, question=HeadPoint(0.98, 0.90))  # a floor above the repeat floor holds
+    assert clearance(higher, Case("runtime", 0.10, 0.97)) == pytest.approx(-0.80)
 
 
 # --- the learner --------------------------------------------------------------------------------

@@ -198,6 +198,7 @@ def test_a_near_repeat_of_traffic_is_served_whatever_its_score_unless_a_rule_ref
     assert strict.choose(asked, key("runtime", 0.96))[0] == 0  # an answer stored from traffic, asked again
     assert strict.choose(asked, key("precomputed", 0.96))[0] is None  # a stored question: the cut holds
     assert strict.choose(asked, key("runtime", 0.94))[0] is None  # under the repeat floor: the cut holds
+    assert strict.with_operating_point(floor=0.98).choose(asked, key("runtime", 0.97))[0] is None  # a higher floor holds
     no_repeats = replace(strict, repeat_floor=None)
     assert no_repeats.choose(asked, key("runtime", 0.99))[0] is None and no_repeats.point.repeat_floor is None
     refused = strict.choose("How do I activate 2 cards?", key("runtime", 0.97, "How do I activate 3 cards?"))
@@ -208,6 +209,8 @@ def test_a_near_repeat_of_traffic_is_served_whatever_its_score_unless_a_rule_ref
     assert V.at(OperatingPoint.from_dict({"repeat_floor": None}, V.point)).repeat_floor is None
     with pytest.raises(ConfigError, match="repeat_floor must be in"):
         replace(V, repeat_floor=1.5)
+    with pytest.raises(ConfigError, match="repeat_floor must be a number"):
+        OperatingPoint.from_dict({"repeat_floor": "high"}, V.point)
 
 
 def test_refusal_kinds():
