@@ -69,10 +69,6 @@ class OperatingPoint:
         point: HeadPoint | None = getattr(self, name)
         return point if point is not None else self.question
 
-    def repeats(self, kind: str, cosine: float) -> bool:
-        """Whether a candidate of this kind at this cosine is a near-repeat of traffic (served whatever its score)."""
-        return is_repeat(self.repeat_floor, kind, cosine)
-
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"question": self.question.to_dict(), "fact": self.fact.to_dict()}
         if self.runtime is not None:

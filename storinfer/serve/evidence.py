@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from storinfer.match.bounds import beta_quantile, clopper_pearson_upper
-from storinfer.match.point import HEADS, OperatingPoint
+from storinfer.match.point import HEADS, OperatingPoint, is_repeat
 
 CLOSED = 2.0
 """A cut no clearance reaches: the head serves nothing."""
@@ -74,7 +74,7 @@ def clearance(point: OperatingPoint, case: Case) -> float:
     hp = point.head(case.head)
     floor = hp.floor_for(case.typed)
     margin = min((case.cosine - floor) * COSINE_SCALE, case.score - hp.cut)
-    return max(margin, 0.0) if point.repeats(case.head, case.cosine) and case.cosine >= floor else margin
+    return max(margin, 0.0) if is_repeat(point.repeat_floor, case.head, case.cosine) and case.cosine >= floor else margin
 
 
 def scaled(point: OperatingPoint, max_wrong_rate: float, point_rate: float) -> OperatingPoint:
