@@ -175,6 +175,11 @@ def main() -> None:
     options.setdefault("seed", 0)
     from storinfer.serve import evidence
 
+    shipped = Verifier.default()
+    variants = [(f"runtime={value}", shipped.with_operating_point(*(float(x) for x in value.split("/")), head="runtime"))
+                for value in args.runtime_point]
+    variants += [(f"repeat={value}", replace(shipped, repeat_floor=None if value == "none" else float(value)))
+                 for value in args.repeat_floor]
     embedder = default_embedder()
     results = {}
     for stream in streams(args.streams, acid_folder=args.acid):
@@ -190,17 +195,11 @@ def main() -> None:
                 else:  # a Learner option
                     runs.append((f"learner:{name}={v}", {**options, name: number(v)}, {}))
         policies = {system: policy for system, _o, _c in runs}
-        for value in args.runtime_point:
-            floor, cut = (float(x) for x in value.split("/"))
-            moved = CachedPolicy(Verifier.default().with_operating_point(floor=floor, cut=cut, head="runtime"))
+        for suffix, verifier in variants:  # each system again with another verifier
+            moved = CachedPolicy(verifier)
             for system in args.systems:
-                runs.append((f"{system}:runtime={value}", options, {}))
-                policies[f"{system}:runtime={value}"] = moved
-        for value in args.repeat_floor:
-            moved = CachedPolicy(replace(Verifier.default(), repeat_floor=None if value == "none" else float(value)))
-            for system in args.systems:
-                runs.append((f"{system}:repeat={value}", options, {}))
-                policies[f"{system}:repeat={value}"] = moved
+                runs.append((f"{system}:{suffix}", options, {}))
+                policies[f"{system}:{suffix}"] = moved
         for system, opts, constants in runs:
             saved = {name: getattr(evidence, name) for name in constants}
             for name, value in constants.items():
