@@ -60,6 +60,9 @@ class Reason(str, Enum):
     """The same question (after normalisation) is stored: served."""
     SIMILAR = "similar"
     """A stored question asking the same thing: served."""
+    NEAR_REPEAT = "near repeat"
+    """An answer stored from traffic whose question is at or above the point's repeat floor (cosine):
+    served although its verifier score is below the cut (the hard rules still apply)."""
     LLM_CHECK = "llm check"
     """A doubtful candidate the LLM check accepted: served."""
     EXPLORE = "explore"
@@ -82,7 +85,7 @@ class Reason(str, Enum):
 
     @property
     def served(self) -> bool:
-        return self in (Reason.EXACT, Reason.SIMILAR, Reason.LLM_CHECK)
+        return self in (Reason.EXACT, Reason.SIMILAR, Reason.NEAR_REPEAT, Reason.LLM_CHECK)
 
     @property
     def skipped(self) -> bool:

@@ -60,9 +60,10 @@ class Policy(Protocol):
         ...
 
 
-def _outcome(found: Candidates, pos: int | None, rejected: list[tuple[Match, str]], score: float | None) -> Lookup:
+def _outcome(found: Candidates, pos: int | None, rejected: list[tuple[Match, str]], score: float | None,
+             served: Reason = Reason.SIMILAR) -> Lookup:
     if pos is not None:
-        return found.hit(pos, rejected=rejected, score=score)
+        return found.hit(pos, served, rejected=rejected, score=score)
     reason = Reason.REFUSED if rejected else (Reason.EMPTY_PARTITION if not found.matches else Reason.BELOW_THRESHOLD)
     return found.miss(reason, rejected=rejected)
 
@@ -133,7 +134,8 @@ class VerifierPolicy:
         floor = v.floor
         if pos is not None:
             refused = [(c, vd.reason) for c, vd in zip(found.matches, verdicts) if not vd.ok and c.similarity >= floor]
-            return _outcome(found, pos, refused, verdicts[pos].score)
+            served = Reason.NEAR_REPEAT if verdicts[pos].reason == Reason.NEAR_REPEAT else Reason.SIMILAR
+            return _outcome(found, pos, refused, verdicts[pos].score, served)
         refused = [(c, vd.reason) for c, vd in zip(found.matches, verdicts) if c.similarity >= floor]
         return _outcome(found, None, refused, None)
 

@@ -46,7 +46,7 @@ from storinfer.match.features import (
 )
 from storinfer.match.lookalike import _fold, _numbers, _tokens, answer_mismatch, signals
 from storinfer.match.point import REPEAT_FLOOR, HeadPoint, OperatingPoint, is_repeat
-from storinfer.records import Match
+from storinfer.records import Match, Reason
 
 __all__ = ["FACT_FEATURES", "QUESTION_FEATURES", "Head", "Verdict", "Verifier", "asks_typed_answer", "content_words",
            "features", "refusal_kind"]
@@ -68,7 +68,8 @@ gives some bands) are left to the learned score."""
 
 @dataclass(frozen=True)
 class Verdict:
-    """One candidate judged: ``ok`` (it may be served), its score, why not, and which head judged it."""
+    """One candidate judged: ``ok`` (it may be served), its score, why not (or ``"near repeat"``: served
+    below the cut as a near-repeat of traffic), and which head judged it."""
 
     ok: bool
     score: float
@@ -305,9 +306,11 @@ class Verifier:
         ok, score, why = self.assess_one(q, cands, pos)
         if not ok:
             return Verdict(False, 0.0, why, name)
-        if score < head.cut and not is_repeat(self.repeat_floor, candidate_kind(cand), cand.similarity):
-            return Verdict(False, score, f"verifier score {score:.3f} below cut {head.cut:.3f}", name)
-        return Verdict(True, score, "", name)
+        if score >= head.cut:
+            return Verdict(True, score, "", name)
+        if is_repeat(self.repeat_floor, candidate_kind(cand), cand.similarity):
+            return Verdict(True, score, Reason.NEAR_REPEAT.value, name)
+        return Verdict(False, score, f"verifier score {score:.3f} below cut {head.cut:.3f}", name)
 
     def assess_one(self, q: Query, cands: Sequence[Match], pos: int) -> tuple[bool, float, str]:
         """``(breaks no hard rule, score, the rule broken)`` of candidate ``pos``, at no point."""

@@ -67,14 +67,19 @@ class Case:
     typed: bool = False
 
 
+def margin(point: OperatingPoint, case: Case) -> float:
+    """How far ``case`` clears its head's floor and cut: >= 0 inside them, < 0 outside."""
+    hp = point.head(case.head)
+    return min((case.cosine - hp.floor_for(case.typed)) * COSINE_SCALE, case.score - hp.cut)
+
+
 def clearance(point: OperatingPoint, case: Case) -> float:
     """How far ``case`` clears the point: >= 0 inside it, < 0 outside (see the module docstring). A
     near-repeat of traffic (at or above the point's repeat floor and its head's cosine floor) is inside
     it, at 0 unless it clears it further."""
-    hp = point.head(case.head)
-    floor = hp.floor_for(case.typed)
-    margin = min((case.cosine - floor) * COSINE_SCALE, case.score - hp.cut)
-    return max(margin, 0.0) if is_repeat(point.repeat_floor, case.head, case.cosine) and case.cosine >= floor else margin
+    plain = margin(point, case)
+    floor = point.head(case.head).floor_for(case.typed)
+    return max(plain, 0.0) if is_repeat(point.repeat_floor, case.head, case.cosine) and case.cosine >= floor else plain
 
 
 def scaled(point: OperatingPoint, max_wrong_rate: float, point_rate: float) -> OperatingPoint:

@@ -45,7 +45,7 @@ from storinfer.match.lookup import Candidates
 from storinfer.match.point import POINT_RATE, OperatingPoint
 from storinfer.match.policy import Policy
 from storinfer.records import Lookup, Match, Reason
-from storinfer.serve.evidence import MIN_COSINE, Case, Evidence, LearntState, choose, clearance, scaled
+from storinfer.serve.evidence import MIN_COSINE, Case, Evidence, LearntState, choose, clearance, margin, scaled
 from storinfer.serve.worker import Worker
 from storinfer.serve.writeback import QUIET_WAIT_S
 from storinfer.store import Label, QAStore
@@ -264,8 +264,11 @@ class PartitionLearner:
         if score < self.answer_cut(same_answer_key(found.matches[pos])):
             self.counts["answer_cut"] += 1
             return self._note(found, Reason.ANSWER_CUT, pick, rejected)
-        if clear >= state.heads[case.head].cut:
-            return self._serve(found, pick, rejected, audit)
+        cut = state.heads[case.head].cut
+        if clear >= cut:
+            # served only because the repeat floor lifted it: a near-repeat of traffic
+            served = Reason.NEAR_REPEAT if margin(self.point, case) < cut else Reason.SIMILAR
+            return self._serve(found, pick, rejected, audit, served)
         return self._note(found, Reason.TOO_RISKY if inside else Reason.BELOW_THRESHOLD, pick, rejected)
 
     def _note(self, found: Candidates, reason: Reason, pick: tuple[float, float, int, Case],
@@ -275,7 +278,7 @@ class PartitionLearner:
                           explored=found.matches[pos] if reason is Reason.EXPLORE else None)
 
     def _serve(self, found: Candidates, pick: tuple[float, float, int, Case], rejected: list[tuple[Match, str]],
-               audit: bool) -> Lookup:
+               audit: bool, served: Reason) -> Lookup:
         """A would-be hit: served; a share of them (after the first :data:`UNEXPLORED`) checked by the chain,
         after serving (``audit_share``, where the caller can) or instead of it (``explore_share``)."""
         cfg = self.config
@@ -287,7 +290,7 @@ class PartitionLearner:
                 self.counts["audited" if audit else "explored"] += 1
         if checked and not audit:
             return self._note(found, Reason.EXPLORE, pick, rejected)
-        return found.hit(pick[2], rejected=rejected, score=pick[1], audit=checked,
+        return found.hit(pick[2], served, rejected=rejected, score=pick[1], audit=checked,
                          note={"pos": pick[2], "case": pick[3]} if checked else {})
 
     # --- learning ------------------------------------------------------------------------------

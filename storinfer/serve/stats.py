@@ -9,7 +9,7 @@ from typing import Any
 from storinfer.match.verify import refusal_kind
 from storinfer.records import Lookup, Reason
 
-_COUNTERS = ("lookups", "hits", "exact_hits", "misses", "skipped", "errors", "updates", "guard_rejections", "audits",
+_COUNTERS = ("lookups", "hits", "exact_hits", "near_repeat_hits", "misses", "skipped", "errors", "updates", "guard_rejections", "audits",
              "audits_skipped", "audits_failed")
 
 
@@ -44,6 +44,7 @@ class LookupStats:
             m = found.match
             self._counts["hits"] += 1
             self._counts["exact_hits"] += int(found.reason is Reason.EXACT)
+            self._counts["near_repeat_hits"] += int(found.reason is Reason.NEAR_REPEAT)
             self._similarities.append(m.similarity)
             self._recent.append({"question": question, "matched": m.question, "similarity": round(m.similarity, 4),
                                  "origin": m.metadata.get("origin"), "id": m.id})

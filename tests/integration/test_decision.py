@@ -240,8 +240,9 @@ def test_a_near_repeat_of_an_answer_stored_from_traffic_is_served_whatever_its_s
     assert not first.hit and answer == "[card]"
     front.flush()
     answer, again = front.answer("How can I activate my new card?", lambda _q: "[chain ran]")  # cosine 0.99
-    assert again.hit and answer == "[card]"
+    assert again.hit and again.reason is Reason.NEAR_REPEAT and answer == "[card]"
     _answer, pin = front.answer("How can I change my PIN?", lambda _q: "[chain ran]")  # a stored question
     assert not pin.hit  # near as it is, a stored question still needs its score
+    assert front.stats()["near_repeat_hits"] == 1
     legacy = StoreFront(store, policy=VerifierPolicy(replace(strict.verifier, repeat_floor=None)), learner=None)
     assert not legacy.lookup("How can I activate my new card?").hit  # without a repeat floor: as before

@@ -138,6 +138,22 @@ def test_a_near_repeat_of_traffic_is_inside_the_point_whatever_its_score():
     assert clearance(higher, Case("runtime", 0.10, 0.97)) == pytest.approx(-0.80)
 
 
+def test_a_hit_served_only_because_the_repeat_floor_lifted_it_says_so():
+    class Repeats(Policy):
+        point = replace(POINT, repeat_floor=0.95)
+
+    config = Learner(answer_judge=Judge(), seed=0)
+    pl = PartitionLearner(config, MemoryStore(), "default", "p", config.point_for(Repeats()), InlineWorker())
+
+    def ask(score: float, cosine: float, origin: str = "runtime") -> object:
+        cand = Match(f"id{score}", f"q {score}", "Paris", cosine, {"origin": origin})
+        return pl.decide(Query("how do I do it"), Candidates("how do I do it", [0.0], [cand]), Repeats())
+
+    assert ask(0.10, 0.96).reason is Reason.NEAR_REPEAT  # below the cut: the repeat floor alone serves it
+    assert ask(0.95, 0.96).reason is Reason.SIMILAR  # it clears the cut on its own
+    assert not ask(0.10, 0.96, origin="precomputed").hit  # a stored question needs its score
+
+
 # --- the learner --------------------------------------------------------------------------------
 def test_the_point_serves_from_the_first_request_and_the_first_hits_are_never_explored():
     pl = learner(explore_share=0.25)

@@ -23,7 +23,7 @@ from storinfer.match.features import (
 from storinfer.match.lookalike import answer_mismatch
 from storinfer.match.point import HeadPoint, OperatingPoint
 from storinfer.match.verify import Verifier, asks_typed_answer, features, refusal_kind
-from storinfer.records import Match
+from storinfer.records import Match, Reason
 
 V = Verifier.default()
 SENTENCE = "The Super Bowl 50 halftime show was headlined by the British rock group Coldplay."
@@ -196,6 +196,8 @@ def test_a_near_repeat_of_traffic_is_served_whatever_its_score_unless_a_rule_ref
 
     assert strict.repeat_floor == V.repeat_floor == 0.95 and strict.point.repeat_floor == 0.95
     assert strict.choose(asked, key("runtime", 0.96))[0] == 0  # an answer stored from traffic, asked again
+    assert strict.choose(asked, key("runtime", 0.96))[1][0].reason == Reason.NEAR_REPEAT  # and says why
+    assert V.with_operating_point(cut=0.0).choose(asked, key("runtime", 0.96))[1][0].reason == ""  # its score suffices
     assert strict.choose(asked, key("precomputed", 0.96))[0] is None  # a stored question: the cut holds
     assert strict.choose(asked, key("runtime", 0.94))[0] is None  # under the repeat floor: the cut holds
     assert strict.with_operating_point(floor=0.98).choose(asked, key("runtime", 0.97))[0] is None  # a higher floor holds
