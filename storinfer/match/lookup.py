@@ -3,7 +3,9 @@
 An identical question (after normalisation) is found by id without embedding: that is an exact
 hit. Otherwise the question is embedded once and the ``k`` nearest keys of its namespace and
 partition (and any ``extra`` candidates, such as answers still queued for writing) are the
-:class:`Candidates` that a policy (:mod:`storinfer.match.policy`) or a learner then decides on.
+:class:`Candidates` that a policy (:mod:`storinfer.match.policy`) or a learner then decides on. A
+prompt that shares a template's frame with its nearest key is decided on what lies inside the
+frame (:mod:`storinfer.match.frame`).
 
 This module reads the store through the few methods :class:`StoreView` names and imports no store.
 """
@@ -13,9 +15,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from storinfer.match.frame import shared_frame
+from storinfer.models.identity import cosine
 from storinfer.protocols import Embedder
 from storinfer.records import Lookup, Match, Reason
 from storinfer.text import clean_text
@@ -98,4 +102,21 @@ def find(store: StoreView, question: object, *, namespace: str, partition: str, 
         matches = store.search_by_vector(vector, namespace=namespace, partition=partition, k=k, now=now)
     if extra is not None:
         matches = merged(matches, extra(vector), k)
-    return Candidates(q, vector, matches)
+    return inside_frame(store.embedding, Candidates(q, vector, matches))
+
+
+def inside_frame(embedder: Embedder, found: Candidates) -> Candidates:
+    """``found``, or, where its question shares a template's frame with its nearest key, the question's
+    middle and the middles of the keys inside that frame, each embedded, with their own cosine, best
+    first (the question's vector stays the whole prompt's, to store its answer under)."""
+    frame = shared_frame(found.question, found.matches[0].question) if found.matches else None
+    if frame is None:
+        return found
+    middle = frame.inside(found.question)
+    assert middle is not None  # shared_frame gives only frames both texts hold something inside
+    inside = [(m, frame.inside(m.question)) for m in found.matches]
+    keys = [(m, text) for m, text in inside if text is not None]
+    asked = embedder.embed_query(middle)
+    vectors = embedder.embed_documents([text for _m, text in keys])
+    judged = [replace(m, question=text, similarity=cosine(asked, v)) for (m, text), v in zip(keys, vectors)]
+    return Candidates(middle, found.vector, sorted(judged, key=lambda m: -m.similarity))

@@ -12,7 +12,9 @@ from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.outputs import Generation
 
-from storinfer import ConfigError, QAPair, Reason
+from storinfer import ConfigError, QAPair, Reason, VerifierPolicy
+from storinfer.match.features import Query
+from storinfer.match.lookup import Candidates
 from storinfer_langchain import StorInferCache, partition_for_model
 
 
@@ -52,6 +54,31 @@ async def test_async_path(store, chat):
     await cache.aclear()
     assert store.count() == 0
     assert await cache.alookup(dumps([HumanMessage("Who is the quarterback of the Denver Broncos?")]), "x") is None
+
+
+RAG_PROMPT = ("You answer questions about a document. Here is the part of it that matters: Super Bowl 50 was an "
+              "American football game to determine the champion of the National Football League (NFL) for the 2015 "
+              "season. The American Football Conference (AFC) champion Denver Broncos defeated the National Football "
+              "Conference (NFC) champion Carolina Panthers 24-10. Answer this question from it, briefly: {q}")
+
+
+def test_prompts_of_one_template_are_judged_on_the_question_not_the_template(store, chat):
+    """A RAG prompt handed whole to the LLM cache: another question in the same template is not served
+    (compared whole, the shipped point would serve it: the template is most of both texts); the same
+    question reworded is."""
+    cache = StorInferCache(store, learner=None)
+    reasons = record_reasons(cache)
+    set_llm_cache(cache)
+    first = chat.invoke(RAG_PROMPT.format(q="Which team won Super Bowl 50?"))
+    cache.flush()
+    lost = RAG_PROMPT.format(q="Which team lost Super Bowl 50?")
+    stored = store.search(lost, k=1, partition=partition_for_model(chat))
+    whole = Candidates(lost, [], stored)  # the premise: compared whole, the point serves it
+    assert stored[0].similarity > 0.95 and VerifierPolicy().decide(Query(lost), whole).hit
+    chat.invoke(lost)
+    reworded = chat.invoke(RAG_PROMPT.format(q="What team won Super Bowl 50?"))
+    assert reasons[1:] == [Reason.REFUSED, Reason.SIMILAR] and reworded.content == first.content
+    assert cache.stats()["recent_hits"][-1]["matched"] == "Which team won Super Bowl 50?"  # what was compared
 
 
 def test_the_default_cache_serves_a_paraphrase_of_a_precomputed_pair(store, chat):
