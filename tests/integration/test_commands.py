@@ -84,6 +84,7 @@ SMALL = {
     "python benchmarks/bench_lookup.py": "--pairs 200 --lookups 20 --misses 4 --taught 12 --llm-sample 1 --json {out}/latency.json",
     "python benchmarks/paper.py": PAPER_SMALL,
     "python benchmarks/store_index.py": "--runs 2",
+    "python benchmarks/frame_probe.py": "--paragraphs 2",
     "python benchmarks/scaling.py": "--sizes 200 --lookups 10 --json {out}/scaling.json",
     "make paper": shlex.join([f"ARGS={PAPER_SMALL}"]),
     "python benchmarks/peers.py": "--limit 2 --no-redisvl --json {out}/peers.json",
@@ -346,6 +347,16 @@ def check_bench_lookup(ran: Ran, fx: Fixtures) -> None:
     assert_kept(ran, fx)
 
 
+def check_frame_probe(ran: Ran, fx: Fixtures) -> None:
+    """Both templates, each judged three ways, and the intent streams' count."""
+    rows = re.findall(r"^(question, then context|context, then question) +(bare|whole prompt|inside the frame) +"
+                      r"different answers: served +(\d+) of (\d+)", ran.out, re.M)
+    assert ran.returncode == 0 and len(rows) == 6 and all(int(total) > 0 for *_, total in rows), ran
+    assert re.search(r"^banking77 +3080 queries, \d+ share a frame", ran.out, re.M), ran
+    assert re.search(r"^clinc150 +5500 queries, \d+ share a frame", ran.out, re.M), ran
+    assert_kept(ran, fx)
+
+
 def check_store_index(ran: Ran, fx: Fixtures) -> None:
     """Two crash-and-resume precompute runs, each store checked for every pair in the vector index (and
     repaired where one is missing, leaving none); the product's write loses none."""
@@ -535,6 +546,7 @@ CHECKS: dict[str, Callable[[Ran, Fixtures], None]] = {
     "python benchmarks/second_opinion_gate.py": check_second_opinion_gate,
     "python benchmarks/bench_lookup.py": check_bench_lookup,
     "python benchmarks/store_index.py": check_store_index,
+    "python benchmarks/frame_probe.py": check_frame_probe,
     "python benchmarks/scaling.py": check_scaling,
     "python benchmarks/paper.py prepare": check_paper_prepare,
     "python benchmarks/paper.py replay": check_paper_replay,
