@@ -62,7 +62,8 @@ class Reason(str, Enum):
     """A stored question asking the same thing: served."""
     NEAR_REPEAT = "near repeat"
     """An answer stored from traffic whose question is at or above the point's repeat floor (cosine):
-    served although its verifier score is below the cut (the hard rules still apply)."""
+    served although its verifier score is below the cut, or below what the learner serves (the hard
+    rules still apply)."""
     LLM_CHECK = "llm check"
     """A doubtful candidate the LLM check accepted: served."""
     EXPLORE = "explore"

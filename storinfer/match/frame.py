@@ -3,18 +3,19 @@
 An LLM cache is handed whole prompts. Two prompts built from one template (a RAG prompt's
 instructions and its retrieved context around the user's question) share most of their words, so
 their cosine is high and the verifier's word-overlap features see the template, not the question:
-in LangChain's RAG prompt, over the Super Bowl article's paragraphs, the shipped point served 6.5%
-of question pairs with different answers, against 0.05% for the bare questions
-(``benchmarks/frame_probe.py``; docs/serve-decision.md, "Prompts of one template").
+with the Super Bowl article's questions put into two RAG templates with their paragraph, the
+shipped point served 5.8% and 16.4% of question pairs with different answers, against 0.08-0.09%
+for the bare questions (``benchmarks/frame_probe.py``; docs/serve-decision.md, "Prompts of one
+template").
 
 So when a question and its nearest key share a *frame* of at least :data:`FRAME_WORDS` words (at
 their start and end together), the lookup judges what lies inside it: the question's middle and
 each key's, embedded again, with their own cosine. The frame is cut back to where a label or a
-sentence ends (``Question:``, ``... California.``), so the middle is the whole question, not what is
-left of it after the words it shares with the other one; two texts with no such boundary in what
-they share (a long question written twice, one word changed) are compared whole, as any other. A
-key outside the frame is left out. Questions of a few words never share such a frame, and nothing
-changes for them.
+sentence ends (``Question:``, ``... California.``; a suffix may also start with a label,
+``Context:``), so the middle is the whole question, not what is left of it after the words it
+shares with the other one; if less than :data:`FRAME_WORDS` words of frame are left, the two are
+compared whole, as any other (a long question written twice, one word changed). A key outside the
+frame is left out. Questions of a few words never share such a frame, and nothing changes for them.
 """
 
 from __future__ import annotations
@@ -36,25 +37,31 @@ class Frame:
 
     def inside(self, text: str) -> str | None:
         """What ``text`` holds inside this frame, or None if it is not in it (or holds nothing inside it)."""
-        words = text.split(" ")
+        words = text.split()
         start, end = len(self.prefix), len(words) - len(self.suffix)
         if end <= start or tuple(words[:start]) != self.prefix or tuple(words[end:]) != self.suffix:
             return None
         return " ".join(words[start:end])
 
 
-def _cut_back(shared: int, words: list[str], boundary_at) -> int:
-    """``shared`` cut back to the last boundary inside it (0 if there is none)."""
-    for n in range(shared, 0, -1):
-        if _BOUNDARY.search(boundary_at(words, n)):
-            return n
-    return 0
+def _prefix_end(words: list[str], shared: int) -> int:
+    """The longest prefix of at most ``shared`` words that ends with a label or a sentence (0: none)."""
+    return next((n for n in range(shared, 0, -1) if _BOUNDARY.search(words[n - 1])), 0)
+
+
+def _suffix_start(words: list[str], shared: int) -> int:
+    """The longest suffix of at most ``shared`` words that follows a label or a sentence end, or
+    starts with a label (0: none)."""
+    def bounded(n: int) -> bool:
+        before, first = words[len(words) - n - 1], words[len(words) - n]
+        return bool(_BOUNDARY.search(before)) or first.endswith(":")
+    return next((n for n in range(shared, 0, -1) if n < len(words) and bounded(n)), 0)
 
 
 def shared_frame(a: str, b: str, min_words: int = FRAME_WORDS) -> Frame | None:
-    """The frame texts ``a`` and ``b`` share, if it is at least ``min_words`` words and both hold
-    something inside it."""
-    wa, wb = a.split(" "), b.split(" ")
+    """The frame texts ``a`` and ``b`` share, cut back to its labels and sentence ends, if it is at
+    least ``min_words`` words and both hold something inside it."""
+    wa, wb = a.split(), b.split()
     shortest = min(len(wa), len(wb))
     p = 0
     while p < shortest and wa[p] == wb[p]:
@@ -64,10 +71,9 @@ def shared_frame(a: str, b: str, min_words: int = FRAME_WORDS) -> Frame | None:
         s += 1
     if p + s < min_words:
         return None
-    p = _cut_back(p, wa, lambda w, n: w[n - 1])  # the prefix ends with a label or a sentence
-    s = _cut_back(s, wa, lambda w, n: w[len(w) - n - 1] if n < len(w) else "")  # the word before the suffix ends one
+    p, s = _prefix_end(wa, p), _suffix_start(wa, s)
     frame = Frame(tuple(wa[:p]), tuple(wa[len(wa) - s:]))
-    framed = p + s > 0 and frame.inside(a) is not None and frame.inside(b) is not None
+    framed = p + s >= min_words and frame.inside(a) is not None and frame.inside(b) is not None
     return frame if framed else None
 
 

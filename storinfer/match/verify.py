@@ -216,7 +216,7 @@ class Verifier:
     Usage:
         ```python
         pos, verdicts = v.choose("How do I top up my card?", store.search("How do I top up my card?", k=8))
-        verdicts[0].reason    # why the nearest one was refused, if it was
+        verdicts[0].reason    # why the nearest one was refused ("near repeat": served as one)
         ```
     """
 

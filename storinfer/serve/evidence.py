@@ -67,8 +67,8 @@ class Case:
     typed: bool = False
 
 
-def margin(point: OperatingPoint, case: Case) -> float:
-    """How far ``case`` clears its head's floor and cut: >= 0 inside them, < 0 outside."""
+def plain_clearance(point: OperatingPoint, case: Case) -> float:
+    """How far ``case`` clears its head's floor and cut, the repeat floor aside: >= 0 inside them."""
     hp = point.head(case.head)
     return min((case.cosine - hp.floor_for(case.typed)) * COSINE_SCALE, case.score - hp.cut)
 
@@ -77,7 +77,7 @@ def clearance(point: OperatingPoint, case: Case) -> float:
     """How far ``case`` clears the point: >= 0 inside it, < 0 outside (see the module docstring). A
     near-repeat of traffic (at or above the point's repeat floor and its head's cosine floor) is inside
     it, at 0 unless it clears it further."""
-    plain = margin(point, case)
+    plain = plain_clearance(point, case)
     floor = point.head(case.head).floor_for(case.typed)
     return max(plain, 0.0) if is_repeat(point.repeat_floor, case.head, case.cosine) and case.cosine >= floor else plain
 

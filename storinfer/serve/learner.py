@@ -45,7 +45,7 @@ from storinfer.match.lookup import Candidates
 from storinfer.match.point import POINT_RATE, OperatingPoint
 from storinfer.match.policy import Policy
 from storinfer.records import Lookup, Match, Reason
-from storinfer.serve.evidence import MIN_COSINE, Case, Evidence, LearntState, choose, clearance, margin, scaled
+from storinfer.serve.evidence import MIN_COSINE, Case, Evidence, LearntState, choose, clearance, plain_clearance, scaled
 from storinfer.serve.worker import Worker
 from storinfer.serve.writeback import QUIET_WAIT_S
 from storinfer.store import Label, QAStore
@@ -265,10 +265,9 @@ class PartitionLearner:
             self.counts["answer_cut"] += 1
             return self._note(found, Reason.ANSWER_CUT, pick, rejected)
         cut = state.heads[case.head].cut
-        if clear >= cut:
-            # served only because the repeat floor lifted it: a near-repeat of traffic
-            served = Reason.NEAR_REPEAT if margin(self.point, case) < cut else Reason.SIMILAR
-            return self._serve(found, pick, rejected, audit, served)
+        if clear >= cut:  # a near-repeat of traffic if the repeat floor alone lifted it over the cut
+            return self._serve(found, pick, rejected, audit,
+                               Reason.NEAR_REPEAT if plain_clearance(self.point, case) < cut else Reason.SIMILAR)
         return self._note(found, Reason.TOO_RISKY if inside else Reason.BELOW_THRESHOLD, pick, rejected)
 
     def _note(self, found: Candidates, reason: Reason, pick: tuple[float, float, int, Case],

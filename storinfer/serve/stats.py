@@ -9,8 +9,8 @@ from typing import Any
 from storinfer.match.verify import refusal_kind
 from storinfer.records import Lookup, Reason
 
-_COUNTERS = ("lookups", "hits", "exact_hits", "near_repeat_hits", "misses", "skipped", "errors", "updates", "guard_rejections", "audits",
-             "audits_skipped", "audits_failed")
+_COUNTERS = ("lookups", "hits", "exact_hits", "near_repeat_hits", "misses", "skipped", "errors", "updates",
+             "guard_rejections", "audits", "audits_skipped", "audits_failed")
 
 
 class LookupStats:

@@ -28,6 +28,13 @@ def test_short_questions_and_long_ones_without_a_boundary_share_no_frame():
     long = "what are the side effects of taking {} vitamin D every day for a long time if I am pregnant and over forty"
     assert len(long.split()) > FRAME_WORDS
     assert shared_frame(long.format("too much"), long.format("too little")) is None  # compared whole, as before
+    # a boundary near the start leaves less than FRAME_WORDS words of frame after the cut: compared whole
+    assert shared_frame("Hi! " + long.format("too much"), "Hi! " + long.format("too little")) is None
+
+
+def test_a_question_without_its_question_mark_is_still_whole_inside_the_frame():
+    frame = shared_frame(prompt("which team won Super Bowl 50"), prompt("which team lost Super Bowl 50"))
+    assert frame is not None and frame.inside(prompt("which team won Super Bowl 50")) == "which team won Super Bowl 50"
 
 
 class Embedder:
