@@ -81,6 +81,19 @@ def test_prompts_of_one_template_are_judged_on_the_question_not_the_template(sto
     assert cache.stats()["recent_hits"][-1]["matched"] == "Which team won Super Bowl 50?"  # what was compared
 
 
+def test_the_default_cache_judges_a_template_s_question_too(store, chat):
+    """The same through the default learner (its first would-be hits are never explored), without
+    waiting for the first answer to be written (a lookup also reads the write-back queue)."""
+    cache = StorInferCache(store)
+    reasons = record_reasons(cache)
+    set_llm_cache(cache)
+    first = chat.invoke(RAG_PROMPT.format(q="Which team won Super Bowl 50?"))
+    chat.invoke(RAG_PROMPT.format(q="Which team lost Super Bowl 50?"))
+    reworded = chat.invoke(RAG_PROMPT.format(q="What team won Super Bowl 50?"))
+    assert not reasons[1].served and reasons[2] is Reason.SIMILAR, reasons
+    assert reworded.content == first.content and cache.stats()["hits"] == 1
+
+
 def test_the_default_cache_serves_a_paraphrase_of_a_precomputed_pair(store, chat):
     """The face as a user builds it, with the default learner: a learner's first 20 would-be hits are
     never explored, so no draw decides this hit."""
