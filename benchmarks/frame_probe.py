@@ -13,7 +13,9 @@ default `VerifierPolicy` decides on
 
 A pair whose questions have no gold answer in common served is wrong; pairs sharing an answer are
 listed beside it (served is right, if they ask the same thing; many of them do not). Prompts
-longer than the store matches (1,000 characters) are left out, as the store refuses them.
+longer than the store matches (1,000 characters) are left out, as the store refuses them. Also
+what judging inside the frame adds to a lookup (its two embedder calls), each prompt asked with the
+8 nearest other prompts of its paragraph as the lookup's candidates.
 
 Then, on the intent streams' own texts (BANKING77, CLINC150), how many queries share a frame with
 a stored question at all (where none does, the frame changes nothing), and whether that key is
@@ -27,7 +29,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +42,7 @@ from decision_data import banking77, clinc150  # noqa: E402
 from storinfer import VerifierPolicy  # noqa: E402
 from storinfer.match.features import Query  # noqa: E402
 from storinfer.match.frame import FRAME_WORDS, shared_frame  # noqa: E402
-from storinfer.match.lookup import Candidates, inside_frame  # noqa: E402
+from storinfer.match.lookup import DEFAULT_K, Candidates, inside_frame  # noqa: E402
 from storinfer.models import default_embedder  # noqa: E402
 from storinfer.models.identity import cosine  # noqa: E402
 from storinfer.records import Match  # noqa: E402
@@ -65,9 +69,25 @@ def decide(policy: VerifierPolicy, asked: str, asked_vector: list[float], key: s
     return policy.decide(Query(found.question), found).hit
 
 
+def frame_ms(embedder, prompts: list[str], vectors: list[list[float]]) -> list[float]:
+    """What ``inside_frame`` takes (its two embedder calls) for each prompt asked with the other prompts
+    of its paragraph as the lookup's candidates, the 8 nearest (``DEFAULT_K``), in ms."""
+    out = []
+    for i, (asked, vector) in enumerate(zip(prompts, vectors)):
+        keys = sorted((Match(str(j), p, "", cosine(vector, v), {"origin": "runtime"})
+                       for j, (p, v) in enumerate(zip(prompts, vectors)) if j != i), key=lambda m: -m.similarity)
+        found = Candidates(asked, vector, keys[:DEFAULT_K])
+        t0 = time.perf_counter()
+        judged = inside_frame(embedder, found)
+        if judged is not found:
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
 def squad_pairs(embedder, policy: VerifierPolicy, paragraphs: int | None = None) -> dict:
     articles = json.loads(SQUAD.read_text())["data"]
     counts = {t: {s: {"wrong": 0, "different": 0, "served_same": 0, "same": 0} for s in SYSTEMS} for t in TEMPLATES}
+    timings: dict[str, list[float]] = {t: [] for t in TEMPLATES}
     for article in articles:
         for para in article["paragraphs"][:paragraphs]:
             qas = [(clean_text(qa["question"]), {a["text"].lower().strip(" .") for a in qa["answers"]}) for qa in para["qas"]]
@@ -78,6 +98,7 @@ def squad_pairs(embedder, policy: VerifierPolicy, paragraphs: int | None = None)
                     continue
                 bare = dict(zip(keep, embedder.embed_documents([qas[i][0] for i in keep])))
                 whole = dict(zip(keep, embedder.embed_documents([prompts[i] for i in keep])))
+                timings[name] += frame_ms(embedder, [prompts[i] for i in keep], [whole[i] for i in keep])
                 for i, j in itertools.permutations(keep, 2):
                     same = bool(qas[i][1] & qas[j][1])
                     served = {"bare": decide(policy, qas[i][0], bare[i], qas[j][0], bare[j], embedder, False),
@@ -87,7 +108,7 @@ def squad_pairs(embedder, policy: VerifierPolicy, paragraphs: int | None = None)
                         c = counts[name][system]
                         c["same" if same else "different"] += 1
                         c["served_same" if same else "wrong"] += int(hit)
-    return counts
+    return counts, timings
 
 
 def framed_on_streams(embedder, policy: VerifierPolicy) -> dict:
@@ -122,10 +143,15 @@ def main() -> None:
     ap.add_argument("--no-squad", action="store_true", help="skip the templated SQuAD pairs")
     args = ap.parse_args()
     embedder, policy = default_embedder(), VerifierPolicy()
-    for template, systems in ({} if args.no_squad else squad_pairs(embedder, policy, args.paragraphs)).items():
+    counts, timings = ({}, {}) if args.no_squad else squad_pairs(embedder, policy, args.paragraphs)
+    for template, systems in counts.items():
         for system, c in systems.items():
             print(f"{template:24} {system:17} different answers: served {c['wrong']:4d} of {c['different']} "
                   f"({c['wrong'] / max(1, c['different']):6.2%}) | sharing an answer: served {c['served_same']:3d} of {c['same']}")
+    for template, ms in timings.items():
+        ms = sorted(ms)
+        print(f"{template:24} inside the frame adds to a lookup of up to {DEFAULT_K} keys: p50 "
+              f"{statistics.median(ms):6.2f} ms, p99 {ms[int(0.99 * (len(ms) - 1))]:6.2f} ms ({len(ms)} lookups)")
     if not args.no_streams:
         for name, r in framed_on_streams(embedder, policy).items():
             print(f"{name:12} {r['queries']} queries, {r['framed']} share a frame with a stored question "
