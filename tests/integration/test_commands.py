@@ -348,10 +348,12 @@ def check_bench_lookup(ran: Ran, fx: Fixtures) -> None:
 
 
 def check_frame_probe(ran: Ran, fx: Fixtures) -> None:
-    """Both templates, each judged three ways, and the intent streams' count."""
+    """Both templates, each judged three ways, what the frame adds to a lookup, and the intent streams' count."""
     rows = re.findall(r"^(question, then context|context, then question) +(bare|whole prompt|inside the frame) +"
                       r"different answers: served +(\d+) of (\d+)", ran.out, re.M)
     assert ran.returncode == 0 and len(rows) == 6 and all(int(total) > 0 for *_, total in rows), ran
+    costs = re.findall(r"inside the frame adds to a lookup of up to 8 keys: p50 +([\d.]+) ms", ran.out)
+    assert len(costs) == 2 and all(float(ms) > 0 for ms in costs), ran
     assert re.search(r"^banking77 +3080 queries, \d+ share a frame", ran.out, re.M), ran
     assert re.search(r"^clinc150 +5500 queries, \d+ share a frame", ran.out, re.M), ran
     assert_kept(ran, fx)
