@@ -1,6 +1,7 @@
 """Prompts of one template: what the shipped point serves when an LLM cache is handed whole prompts.
 
-Each SQuAD question of the Super Bowl article (`data/squad-dev-v1.1-superbowl`) is put, with its
+Each SQuAD question of the Super Bowl article (`data/squad-dev-v1.1-superbowl`; `--squad others`:
+the 23 other dev articles of `data/squad-dev-v1.1-24articles`) is put, with its
 own paragraph, into two RAG prompt templates (the question before the context, and after it).
 Within each paragraph, every ordered pair of its questions is one lookup: the first asked, the
 second stored as an answer from traffic (one candidate, the way `StoreFront` stores a miss). The
@@ -21,7 +22,7 @@ Then, on the intent streams' own texts (BANKING77, CLINC150), how many queries s
 a stored question at all (where none does, the frame changes nothing), and whether that key is
 served to them, compared whole and inside the frame.
 
-    python benchmarks/frame_probe.py
+    python benchmarks/frame_probe.py [--squad others --paragraphs 2 --no-streams]
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ from storinfer.records import Match  # noqa: E402
 from storinfer.store.qastore import MAX_QUERY_CHARS  # noqa: E402
 from storinfer.text import clean_text  # noqa: E402
 
-SQUAD = ROOT / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json"
+SQUAD = {"superbowl": ROOT / "data" / "squad-dev-v1.1-superbowl" / "dev-v1.1-superbowl.json",
+         "others": ROOT / "data" / "squad-dev-v1.1-24articles" / "dev-v1.1-24articles.json"}
+"""``others``: the 23 dev articles besides the Super Bowl's, on which the frame was not shaped."""
 TEMPLATES = {
     "question, then context": ("Use the context below to answer the question. If the context does not say, "
                                "say that you do not know. Answer in one sentence.\nQuestion: {q}\nContext: {c}\nAnswer:"),
@@ -84,8 +87,8 @@ def frame_ms(embedder, prompts: list[str], vectors: list[list[float]]) -> list[f
     return out
 
 
-def squad_pairs(embedder, policy: VerifierPolicy, paragraphs: int | None = None) -> dict:
-    articles = json.loads(SQUAD.read_text())["data"]
+def squad_pairs(embedder, policy: VerifierPolicy, paragraphs: int | None = None, squad: str = "superbowl") -> tuple:
+    articles = [a for a in json.loads(SQUAD[squad].read_text())["data"] if squad == "superbowl" or a["title"] != "Super_Bowl_50"]
     counts = {t: {s: {"wrong": 0, "different": 0, "served_same": 0, "same": 0} for s in SYSTEMS} for t in TEMPLATES}
     timings: dict[str, list[float]] = {t: [] for t in TEMPLATES}
     for article in articles:
@@ -139,11 +142,13 @@ def framed_on_streams(embedder, policy: VerifierPolicy) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-streams", action="store_true", help="skip the intent streams' count")
-    ap.add_argument("--paragraphs", type=int, default=None, help="only the first N paragraphs (default: all 54)")
+    ap.add_argument("--paragraphs", type=int, default=None, help="only the first N paragraphs of each article")
+    ap.add_argument("--squad", choices=sorted(SQUAD), default="superbowl",
+                    help="the Super Bowl article (the frame's rules were shaped on it), or the 23 other dev articles")
     ap.add_argument("--no-squad", action="store_true", help="skip the templated SQuAD pairs")
     args = ap.parse_args()
     embedder, policy = default_embedder(), VerifierPolicy()
-    counts, timings = ({}, {}) if args.no_squad else squad_pairs(embedder, policy, args.paragraphs)
+    counts, timings = ({}, {}) if args.no_squad else squad_pairs(embedder, policy, args.paragraphs, args.squad)
     for template, systems in counts.items():
         for system, c in systems.items():
             print(f"{template:24} {system:17} different answers: served {c['wrong']:4d} of {c['different']} "

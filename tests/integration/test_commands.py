@@ -354,8 +354,9 @@ def check_frame_probe(ran: Ran, fx: Fixtures) -> None:
     assert ran.returncode == 0 and len(rows) == 6 and all(int(total) > 0 for *_, total in rows), ran
     costs = re.findall(r"inside the frame adds to a lookup of up to 8 keys: p50 +([\d.]+) ms", ran.out)
     assert len(costs) == 2 and all(float(ms) > 0 for ms in costs), ran
-    assert re.search(r"^banking77 +3080 queries, \d+ share a frame", ran.out, re.M), ran
-    assert re.search(r"^clinc150 +5500 queries, \d+ share a frame", ran.out, re.M), ran
+    if "--no-streams" not in ran.command:
+        assert re.search(r"^banking77 +3080 queries, \d+ share a frame", ran.out, re.M), ran
+        assert re.search(r"^clinc150 +5500 queries, \d+ share a frame", ran.out, re.M), ran
     assert_kept(ran, fx)
 
 
